@@ -1,0 +1,3 @@
+from attnsight.cli import main
+
+main()

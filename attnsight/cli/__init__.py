@@ -1,0 +1,34 @@
+"""The `attnsight` command: parse, call the library, print. Errors end in one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from attnsight.cli.demo import demo
+from attnsight.cli.recsys import app as recsys_app
+from attnsight.errors import AttnsightError
+
+app = typer.Typer(
+    name="attnsight",
+    help="Attention models over audience data: recommendations, audience targeting, explanations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(help="Generate a synthetic audience, train the recommender (~1 min), show what it learned.")(demo)
+app.add_typer(recsys_app, name="recsys", help="Sequential recommendation: train, evaluate, recommend, audience.")
+
+
+def main() -> None:
+    try:
+        app()
+    except (AttnsightError, OSError) as exc:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[yellow]interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,179 @@
+"""`attnsight recsys ...`: train, evaluate, recommend, audience."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from attnsight.cli.render import cleaning_table, console, item_label, metrics_table, print_json
+from attnsight.errors import AttnsightError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+ModelDir = Annotated[Path, typer.Option("--model", help="Bundle folder written by `recsys train`.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+
+
+def _load(model: Path, device: str):  # -> SequentialRecommender
+    from attnsight.recommender import SequentialRecommender
+
+    return SequentialRecommender.from_pretrained(model, device=device)
+
+
+def _result_rows(metrics: dict[str, Any], split: str) -> dict[str, dict[str, float]]:
+    rows = {"attnsight SASRec": metrics[split]}
+    for name, parts in metrics.get("baselines", {}).items():
+        rows[name] = parts[split]
+    return rows
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Interactions: csv/tsv/jsonl/parquet, .dat, pairs or sequences; .gz too.")],
+    out: Annotated[Path, typer.Option(help="Folder for the bundle (created).")],
+    format: Annotated[str, typer.Option(help="auto|csv|tsv|jsonl|parquet|dat|pairs|sequences")] = "auto",
+    user_col: Annotated[str, typer.Option(help="User id column (tabular formats).")] = "user",
+    item_col: Annotated[str, typer.Option(help="Item id column (tabular formats).")] = "item",
+    time_col: Annotated[str, typer.Option(help="Timestamp column: numbers or dates (used when present).")] = "timestamp",
+    rating_col: Annotated[str, typer.Option(help="Rating column (used when present).")] = "rating",
+    encoding: Annotated[str, typer.Option(help="Text encoding of the file.")] = "utf-8",
+    min_rating: Annotated[Optional[float], typer.Option(help="Keep events rated at least this (explicit → implicit).")] = None,
+    min_user_events: Annotated[int, typer.Option(help="k-core: minimum events per user.")] = 1,
+    min_item_events: Annotated[int, typer.Option(help="k-core: minimum events per item.")] = 1,
+    min_len: Annotated[int, typer.Option(help="Minimum sequence length (3 = one train, valid and test item).")] = 3,
+    keep_duplicates: Annotated[bool, typer.Option(help="Keep repeated identical events.")] = False,
+    split: Annotated[str, typer.Option(help="loo (leave-one-out) | temporal (global time cuts).")] = "loo",
+    max_len: Annotated[int, typer.Option(help="Longest history the model reads.")] = 200,
+    dim: Annotated[int, typer.Option(help="Hidden size.")] = 64,
+    layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.2,
+    epochs: Annotated[int, typer.Option(help="Most next-item epochs (early stopping ends sooner).")] = 200,
+    pretrain_epochs: Annotated[int, typer.Option(help="Masked-item (cloze) pretraining epochs first.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 128,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    negatives: Annotated[int, typer.Option(help="0 = full softmax; N = sampled softmax with N negatives.")] = 0,
+    patience: Annotated[int, typer.Option(help="Epochs without validation NDCG@10 gain before stopping.")] = 10,
+    time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
+    device: Device = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoints in OUT/checkpoints.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Train a recommender from a behaviour log and write a bundle to OUT."""
+    from attnsight.data.cleaning import CleaningConfig
+    from attnsight.data.readers import read_interactions
+    from attnsight.recommender import SequentialRecommender
+    from attnsight.train.callbacks import RichProgress
+
+    interactions = read_interactions(data, format, user_col, item_col, time_col, rating_col, encoding)
+    cleaning = CleaningConfig(min_rating, not keep_duplicates, min_user_events, min_item_events, min_len)
+    rec = SequentialRecommender(
+        max_len=max_len, dim=dim, num_layers=layers, num_heads=heads, dropout=dropout, epochs=epochs,
+        pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr, negatives=negatives, patience=patience,
+        time_budget=time_budget, split=split, device=device, seed=seed,
+        checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
+    )
+    callbacks = [] if json_out else [RichProgress()]
+    if json_out:
+        logging.getLogger("attnsight").setLevel(logging.WARNING)
+    else:
+        console.print(f"read {len(interactions):,} events from {data}")
+    rec.fit(interactions, cleaning, callbacks=callbacks, dataset=data.name)
+    rec.save_pretrained(out)
+    if json_out:
+        print_json(rec.metrics_)
+        return
+    console.print(cleaning_table(rec.metrics_["cleaning"]))
+    console.print(metrics_table(f"Test ({rec.metrics_['protocol']['split']}, full ranking, seen items excluded)",
+                                _result_rows(rec.metrics_, "test")))
+    console.print(f"bundle written to [bold]{out}[/] ({rec.metrics_['epochs']} epochs, "
+                  f"{rec.metrics_['train_seconds']:.0f} s, stopped by {rec.metrics_['stopped_by']})")
+
+
+@app.command()
+def evaluate(
+    model: ModelDir,
+    split: Annotated[Optional[str], typer.Option(help="Protocol to re-run; defaults to the one trained with.")] = None,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Re-run the test protocol on the bundle's histories, beside the popularity baseline."""
+    rec = _load(model, device)
+    result = rec.evaluate(split)
+    if json_out:
+        print_json(result)
+        return
+    rows = {"attnsight SASRec": result["test"], "popularity": result["popularity"]}
+    console.print(metrics_table(f"Test ({split or rec.split}, full ranking, seen items excluded)", rows))
+
+
+@app.command()
+def recommend(
+    model: ModelDir,
+    user: Annotated[Optional[str], typer.Option(help="A user id known to the bundle.")] = None,
+    history: Annotated[Optional[str], typer.Option(help='Item ids, oldest first: "i1 i2 i3" (a session).')] = None,
+    k: Annotated[int, typer.Option(help="How many items.")] = 10,
+    include_seen: Annotated[bool, typer.Option(help="Allow items already in the history.")] = False,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Top-k next items for a user or a session, each with the history items that drove it."""
+    if (user is None) == (history is None):
+        raise AttnsightError("give exactly one of --user or --history")
+    rec = _load(model, device)
+    result = rec.recommend(user=user, history=history.split() if history else None, k=k,
+                           exclude_seen=not include_seen)
+    if json_out:
+        print_json({"user": user, **_as_dict(result)})
+        return
+    info = rec.item_info_
+    from rich.table import Table
+
+    table = Table(title=f"Recommendations for {'user ' + user if user else 'the session'}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("item")
+    table.add_column("score", justify="right")
+    table.add_column("because of (attention)")
+    for rank, r in enumerate(result.items, start=1):
+        because = ", ".join(f"{item_label(e.item, info)} {e.attention:.2f}" for e in r.because)
+        table.add_row(str(rank), item_label(r.item, info), f"{r.score:.2f}", because)
+    console.print(table)
+    if result.unknown_items:
+        console.print(f"[yellow]{result.unknown_items} history item(s) not in the catalogue were skipped[/]")
+
+
+@app.command()
+def audience(
+    model: ModelDir,
+    item: Annotated[str, typer.Option(help="The item (or campaign) to find an audience for.")],
+    k: Annotated[int, typer.Option(help="How many users.")] = 100,
+    include_seen: Annotated[bool, typer.Option(help="Keep users who already have the item.")] = False,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """The users most likely to engage with ITEM next."""
+    rec = _load(model, device)
+    users = rec.audience(item, k=k, exclude_seen=not include_seen)
+    if json_out:
+        print_json({"item": item, "audience": [{"user": u, "score": s} for u, s in users]})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Audience for {item_label(item, rec.item_info_)}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("user")
+    table.add_column("score", justify="right")
+    for rank, (u, s) in enumerate(users, start=1):
+        table.add_row(str(rank), u, f"{s:.2f}")
+    console.print(table)
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(result)

@@ -1,0 +1,60 @@
+"""Rich tables for what the commands print, and the JSON they print with --json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+METRIC_ORDER = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
+
+
+def print_json(payload: Any) -> None:
+    """Machine output: plain JSON on stdout, nothing else."""
+    def default(obj: Any) -> Any:
+        if dataclasses.is_dataclass(obj):
+            return dataclasses.asdict(obj)
+        raise TypeError(f"not serialisable: {type(obj).__name__}")
+
+    print(json.dumps(payload, indent=2, ensure_ascii=False, default=default))
+
+
+def cleaning_table(report: dict[str, int]) -> Table:
+    table = Table(title="Cleaning", show_header=False, title_justify="left")
+    labels = {
+        "rows_in": "events read",
+        "below_min_rating": "below --min-rating",
+        "duplicates": "duplicate events",
+        "dropped_by_user_filter": "events of users under the minimum",
+        "dropped_by_item_filter": "events of items under the minimum",
+        "kcore_rounds": "k-core rounds",
+        "rows_out": "events kept",
+        "users_out": "users",
+        "items_out": "items",
+    }
+    for key, label in labels.items():
+        table.add_row(label, f"{report.get(key, 0):,}")
+    return table
+
+
+def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
+    """One row per model (ours, baselines), one column per metric."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    for metric in METRIC_ORDER:
+        table.add_column(metric.upper().replace("@", "@"), justify="right")
+    for name, metrics in rows.items():
+        table.add_row(name, *(f"{metrics.get(m, float('nan')):.4f}" for m in METRIC_ORDER))
+    return table
+
+
+def item_label(item: str, info: dict[str, dict[str, str]]) -> str:
+    fields = info.get(item, {})
+    title = fields.get("title")
+    category = fields.get("category")
+    label = f"{item} {title}" if title else item
+    return f"{label} [dim]({category})[/]" if category else label

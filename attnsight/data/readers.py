@@ -1,0 +1,247 @@
+"""Reading interaction logs from the formats people have, with errors that say where.
+
+Every reader returns an `Interactions` table with canonical columns: user and item (raw ids
+as strings, so ids round-trip exactly), and timestamp (int64) and rating (float64) when present.
+Row order is the file's order, which stands in for time when there is no timestamp.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from attnsight.errors import DataError
+
+FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "dat", "pairs", "sequences")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+               ".parquet": "parquet", ".pq": "parquet", ".dat": "dat"}
+
+
+@dataclass
+class Interactions:
+    """A behaviour log: one row per event, columns user, item[, timestamp][, rating]."""
+
+    frame: pl.DataFrame
+    source: str = "<memory>"
+
+    @property
+    def has_timestamp(self) -> bool:
+        return "timestamp" in self.frame.columns
+
+    @property
+    def has_rating(self) -> bool:
+        return "rating" in self.frame.columns
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    @classmethod
+    def from_records(
+        cls,
+        users: list[object],
+        items: list[object],
+        timestamps: list[int] | None = None,
+        ratings: list[float] | None = None,
+    ) -> Interactions:
+        data: dict[str, object] = {"user": [str(u) for u in users], "item": [str(i) for i in items]}
+        if timestamps is not None:
+            data["timestamp"] = pl.Series(timestamps, dtype=pl.Int64)
+        if ratings is not None:
+            data["rating"] = pl.Series(ratings, dtype=pl.Float64)
+        return cls(pl.DataFrame(data))
+
+
+def detect_format(path: Path) -> str:
+    """Format from the extension (after .gz), or sniffed from the first lines of a .txt."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in _EXTENSIONS:
+        return _EXTENSIONS[suffixes[-1]]
+    lines = [ln for ln in _decode(path, _read_bytes(path), "utf-8").splitlines()[:200] if ln.strip()]
+    if not lines:
+        raise DataError(path, "file is empty")
+    if any("::" in ln for ln in lines):
+        return "dat"
+    if all(len(ln.split()) in (2, 3) for ln in lines):
+        return "pairs"
+    return "sequences"
+
+
+def read_interactions(
+    path: str | Path,
+    format: str = "auto",
+    user_col: str = "user",
+    item_col: str = "item",
+    time_col: str | None = "timestamp",
+    rating_col: str | None = "rating",
+    encoding: str = "utf-8",
+) -> Interactions:
+    """Read a behaviour log.
+
+    Tabular formats (csv, tsv, jsonl, parquet) need named user and item columns; timestamp and
+    rating columns are used when present (numbers, or dates for the timestamp). Line formats:
+    `dat` (MovieLens `user::item::rating::timestamp`), `pairs` (`user item [timestamp]` per
+    line) and `sequences` (one user's items per line, in order; the user id is the line number).
+    Any of them may be gzip-compressed (`.gz`).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "no such file")
+    if path.is_dir():
+        raise DataError(path, "is a directory, not a data file")
+    if format not in FORMATS:
+        raise DataError(path, f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    fmt = detect_format(path) if format == "auto" else format
+    if fmt == "parquet":
+        frame, first_line = _read_parquet(path), 1
+    elif fmt in ("csv", "tsv", "jsonl"):
+        text = _decode(path, _read_bytes(path), encoding)
+        frame, first_line = _read_table(path, text, fmt), (2 if fmt != "jsonl" else 1)
+    else:
+        text = _decode(path, _read_bytes(path), encoding)
+        return Interactions(_read_lines(path, text, fmt), str(path))
+    if frame.height == 0:
+        raise DataError(path, "no rows")
+    return Interactions(_canonical(path, frame, first_line, user_col, item_col, time_col, rating_col), str(path))
+
+
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(path, f"corrupt gzip data ({exc})") from None
+    return raw
+
+
+def _decode(path: Path, raw: bytes, encoding: str) -> str:
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise DataError(
+            path, f"not valid {encoding} (byte 0x{byte}); give the file's encoding, e.g. --encoding latin-1", line
+        ) from None
+    except LookupError:
+        raise DataError(path, f"unknown encoding {encoding!r}") from None
+    if not text.strip():
+        raise DataError(path, "file is empty")
+    return text.removeprefix("\ufeff")
+
+
+def _read_table(path: Path, text: str, fmt: str) -> pl.DataFrame:
+    buffer = io.BytesIO(text.encode("utf-8"))
+    try:
+        if fmt == "jsonl":
+            frame = pl.read_ndjson(buffer, infer_schema_length=None)
+            return frame.with_columns(pl.all().cast(pl.String))
+        return pl.read_csv(buffer, separator="," if fmt == "csv" else "\t", infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(path, f"cannot parse as {fmt}: {first}") from None
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(io.BytesIO(_read_bytes(path)))
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(path, f"cannot read as parquet: {str(exc).splitlines()[0]}") from None
+    return frame.with_columns(pl.all().cast(pl.String))
+
+
+def _canonical(
+    path: Path,
+    frame: pl.DataFrame,
+    first_line: int,
+    user_col: str,
+    item_col: str,
+    time_col: str | None,
+    rating_col: str | None,
+) -> pl.DataFrame:
+    for role, name in (("user", user_col), ("item", item_col)):
+        if name not in frame.columns:
+            raise DataError(
+                path, f"no {role} column {name!r} (columns: {', '.join(frame.columns)}); name it with --{role}-col"
+            )
+    columns = {"user": pl.col(user_col).str.strip_chars(), "item": pl.col(item_col).str.strip_chars()}
+    out = frame.select(**columns)
+    for name in ("user", "item"):
+        _first_bad(path, out[name].is_null() | (out[name] == ""), first_line, name, "empty id")
+    if time_col and time_col in frame.columns:
+        out = out.with_columns(timestamp=_parse_time(path, frame[time_col], first_line, time_col))
+    if rating_col and rating_col in frame.columns:
+        raw = frame[rating_col].str.strip_chars()
+        rating = raw.cast(pl.Float64, strict=False)
+        _first_bad(path, raw.is_not_null() & rating.is_null(), first_line, rating_col, "not a number", raw)
+        out = out.with_columns(rating=rating)
+    return out
+
+
+def _parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: str) -> pl.Series:
+    """Integers (epoch seconds or any ordinal) or ISO dates/datetimes, to int64 seconds."""
+    raw = raw.str.strip_chars()
+    as_int = raw.cast(pl.Int64, strict=False)
+    if as_int.null_count() > raw.null_count():
+        try:
+            as_int = as_int.fill_null(raw.str.to_datetime(strict=False, time_unit="us").dt.epoch("s"))
+        except pl.exceptions.PolarsError:  # no date format fits: the rows stay null and are reported below
+            pass
+    _first_bad(path, raw.is_not_null() & as_int.is_null(), first_line, name, "not a number or date", raw)
+    _first_bad(path, raw.is_null(), first_line, name, "missing timestamp")
+    return as_int
+
+
+def _first_bad(
+    path: Path, bad: pl.Series, first_line: int | list[int], column: str, what: str, values: pl.Series | None = None
+) -> None:
+    """Raise for the first flagged row; first_line is the file line of row 0, or every row's line."""
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        shown = f": {values[row]!r}" if values is not None else ""
+        line = first_line[row] if isinstance(first_line, list) else first_line + row
+        raise DataError(path, f"{what}{shown}", line, column)
+
+
+def _read_lines(path: Path, text: str, fmt: str) -> pl.DataFrame:
+    users: list[str] = []
+    items: list[str] = []
+    extra: list[list[str]] = []
+    numbers: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if fmt == "sequences":
+            tokens = line.split()
+            users.extend([str(number)] * len(tokens))
+            items.extend(tokens)
+            continue
+        fields = line.strip().split("::") if fmt == "dat" else line.split()
+        if len(fields) < 2 or any(not f.strip() for f in fields[:2]):
+            expected = "user::item[::rating[::timestamp]]" if fmt == "dat" else "user item [timestamp]"
+            raise DataError(path, f"expected {expected}, got {line.strip()[:60]!r}", number)
+        users.append(fields[0].strip())
+        items.append(fields[1].strip())
+        extra.append(fields[2:])
+        numbers.append(number)
+    if not users:
+        raise DataError(path, "no rows")
+    frame = pl.DataFrame({"user": users, "item": items})
+    # dat: user::item::rating::timestamp; pairs: user item timestamp
+    roles = ["rating", "timestamp"] if fmt == "dat" else ["timestamp"]
+    for position, role in enumerate(roles):
+        if extra and all(len(e) > position for e in extra):
+            raw = pl.Series(role, [e[position].strip() for e in extra])
+            if role == "timestamp":
+                frame = frame.with_columns(timestamp=_parse_time(path, raw, numbers, f"field {position + 3}"))
+            else:
+                values = raw.cast(pl.Float64, strict=False)
+                _first_bad(path, values.is_null(), numbers, f"field {position + 3}", "not a number", raw)
+                frame = frame.with_columns(rating=values)
+    return frame

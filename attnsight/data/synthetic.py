@@ -1,0 +1,98 @@
+"""A synthetic audience for the demo and the tests: users whose interests drift over time.
+
+The generating process has structure that a sequential model can learn and a popularity
+ranking cannot: each user follows 2–3 interest categories that change over time, and inside a
+category items come in series (after part k, part k + 1 is likely next).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from attnsight.data.readers import Interactions
+
+CATEGORIES = {
+    "Sci-Fi": ["Nebula", "Starship", "Android", "Colony", "Orbit", "Quasar"],
+    "Cooking": ["Skillet", "Sourdough", "Ramen", "Tagine", "Risotto", "Brunch"],
+    "Travel": ["Fjord", "Atlas", "Harbour", "Caravan", "Summit", "Lagoon"],
+    "Fitness": ["Sprint", "Kettlebell", "Yoga", "Marathon", "Pilates", "Rowing"],
+    "Gaming": ["Dungeon", "Speedrun", "Arcade", "Quest", "Pixel", "Raid"],
+    "Music": ["Vinyl", "Anthem", "Ballad", "Synth", "Chorus", "Encore"],
+    "Finance": ["Ledger", "Dividend", "Budget", "Index", "Bond", "Equity"],
+    "Gardening": ["Seedling", "Orchard", "Compost", "Bonsai", "Meadow", "Trellis"],
+}
+ADJECTIVES = ["Midnight", "Golden", "Quiet", "Wild", "Electric", "Hidden", "Little", "Grand", "Urban", "Lost"]
+EPOCH_2025 = 1_735_689_600  # 2025-01-01T00:00:00Z
+
+
+@dataclass
+class SyntheticAudience:
+    interactions: Interactions
+    items: pl.DataFrame  # item, title, category
+    interests: dict[str, list[str]]  # user -> categories followed at the end of their history
+
+
+def make_audience(
+    num_users: int = 1500,
+    num_items: int = 320,
+    mean_events: int = 40,
+    series_length: int = 5,
+    drift: float = 0.03,
+    seed: int = 0,
+) -> SyntheticAudience:
+    """Generate users, an item catalogue with titles and categories, and timestamped events.
+
+    Each step a user continues the series they are in (probability 0.6), else opens an item of
+    one of their current interests, popular items more often (Zipf). With probability `drift`
+    per step one interest is swapped for another category.
+    """
+    rng = np.random.default_rng(seed)
+    names = list(CATEGORIES)
+    cat_of = np.arange(num_items) % len(names)
+    rank_in_cat = np.arange(num_items) // len(names)
+    popularity = 1.0 / (1.0 + rank_in_cat // series_length) ** 0.8  # series share a popularity
+    titles = [
+        f"{ADJECTIVES[(i // len(names) // series_length) % len(ADJECTIVES)]} "
+        f"{CATEGORIES[names[cat_of[i]]][(i // len(names) // series_length) % 6]} "
+        f"{(i // len(names)) % series_length + 1}"
+        for i in range(num_items)
+    ]
+    by_cat = [np.flatnonzero(cat_of == c) for c in range(len(names))]
+
+    users, items, times = [], [], []
+    interests: dict[str, list[str]] = {}
+    for u in range(num_users):
+        user = f"u{u + 1:05d}"
+        follows = list(rng.choice(len(names), size=rng.integers(2, 4), replace=False))
+        length = max(5, int(rng.poisson(mean_events)))
+        t = EPOCH_2025 + int(rng.integers(0, 30 * 86_400))
+        seen: set[int] = set()
+        last = -1
+        for _ in range(length):
+            if rng.random() < drift:
+                follows[rng.integers(len(follows))] = int(rng.choice([c for c in range(len(names)) if c not in follows]))
+            nxt = last + len(names)  # the next part of the same series
+            if last >= 0 and rank_in_cat[last] % series_length < series_length - 1 and nxt < num_items \
+                    and nxt not in seen and rng.random() < 0.6:
+                item = nxt
+            else:
+                pool = np.array([i for i in by_cat[follows[rng.integers(len(follows))]] if i not in seen])
+                if len(pool) == 0:
+                    break
+                p = popularity[pool] / popularity[pool].sum()
+                item = int(rng.choice(pool, p=p))
+            seen.add(item)
+            users.append(user)
+            items.append(f"i{item + 1:04d}")
+            t += int(rng.exponential(6 * 3600)) + 60
+            times.append(t)
+            last = item
+        interests[user] = [names[c] for c in follows]
+    catalogue = pl.DataFrame(
+        {"item": [f"i{i + 1:04d}" for i in range(num_items)], "title": titles,
+         "category": [names[c] for c in cat_of]}
+    )
+    return SyntheticAudience(Interactions.from_records(users, items, times), catalogue, interests)

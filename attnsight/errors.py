@@ -1,0 +1,20 @@
+"""Errors the CLI turns into one line on stderr and a non-zero exit, without a traceback."""
+
+from __future__ import annotations
+
+
+class AttnsightError(Exception):
+    """A problem with the user's input or request, explained in one line."""
+
+
+class DataError(AttnsightError):
+    """Bad input data, located by file, line and column where they are known."""
+
+    def __init__(self, path: object, message: str, line: int | None = None, column: str | None = None) -> None:
+        self.path, self.line, self.column, self.message = str(path), line, column, message
+        where = [self.path]
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}")

@@ -1,0 +1,16 @@
+"""Pure metric functions and leakage-free evaluation protocols."""
+
+from attnsight.evaluate.metrics import DEFAULT_KS, hit_rate, mrr, ndcg, ranking_metrics, target_ranks
+from attnsight.evaluate.ranking import evaluate_ranking, popularity_scorer, seen_mask
+
+__all__ = [
+    "DEFAULT_KS",
+    "evaluate_ranking",
+    "hit_rate",
+    "mrr",
+    "ndcg",
+    "popularity_scorer",
+    "ranking_metrics",
+    "seen_mask",
+    "target_ranks",
+]

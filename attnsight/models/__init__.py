@@ -1,0 +1,6 @@
+"""Task models: one file per task, each a Config dataclass beside its nn.Module."""
+
+from attnsight.models.base import PretrainedModel, read_bundle_config
+from attnsight.models.sasrec import SASRec, SASRecConfig, SASRecOutput
+
+__all__ = ["PretrainedModel", "SASRec", "SASRecConfig", "SASRecOutput", "read_bundle_config"]

@@ -1,0 +1,70 @@
+"""Saving and loading a model as config.json + model.safetensors (never a pickle)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+M = TypeVar("M", bound="PretrainedModel")
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON through a temporary file and rename, so a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class PretrainedModel(nn.Module):
+    """A module built from a dataclass config, saved as a bundle's config.json and weights.
+
+    config.json holds {"task", "model": <config fields>, ...}; callers may add their own keys
+    (data config, protocol) through `extra` without the model knowing about them.
+    """
+
+    config_class: ClassVar[type]
+    task: ClassVar[str]
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    def save_pretrained(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        from attnsight import __version__
+
+        payload = {"task": self.task, "attnsight_version": __version__, "model": dataclasses.asdict(self.config)}
+        payload.update(extra or {})
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        tmp = path / (WEIGHTS_FILE + ".tmp")
+        save_file(state, str(tmp))
+        os.replace(tmp, path / WEIGHTS_FILE)
+        write_json_atomic(path / CONFIG_FILE, payload)
+
+    @classmethod
+    def from_pretrained(cls: type[M], path: str | Path, device: str | torch.device = "cpu") -> M:
+        path = Path(path)
+        payload = read_bundle_config(path)
+        if payload.get("task") != cls.task:
+            raise ValueError(f"{path}: bundle is for task {payload.get('task')!r}, not {cls.task!r}")
+        model = cls(cls.config_class(**payload["model"]))
+        model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
+        return model.to(device)
+
+
+def read_bundle_config(path: Path) -> dict[str, Any]:
+    config_path = Path(path) / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{path}: not a model bundle (no {CONFIG_FILE})")
+    return json.loads(config_path.read_text(encoding="utf-8"))

@@ -1,0 +1,122 @@
+"""Self-attentive sequential recommender (SASRec family) with a cloze (BERT4Rec) mode.
+
+One encoder serves both objectives: causal attention for next-item prediction, bidirectional
+attention for masked-item pretraining. Items are scored against the shared item embedding
+table (tied output layer), which is what makes full-softmax training (SASRec+) cheap.
+Item indices: 0 = padding, 1..num_items = items, num_items + 1 = [MASK].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attnsight.models.base import PretrainedModel
+from attnsight.nn import LearnedPositions, TransformerEncoder, build_attention_mask, chunked_cross_entropy
+
+
+@dataclass
+class SASRecConfig:
+    num_items: int  # catalogue size, without padding and [MASK]
+    max_len: int = 200  # longest history the model attends over
+    dim: int = 64  # embedding and hidden size
+    num_layers: int = 2  # transformer blocks
+    num_heads: int = 2  # attention heads per block
+    ffn_dim: int = 256  # feed-forward inner size
+    dropout: float = 0.2  # on embeddings, residual branches and feed-forward
+    attn_dropout: float = 0.0  # on attention weights; > 0 pushes SDPA off its fused CPU kernel
+    mode: str = "causal"  # how a history is read to predict: causal (next-item) | cloze ([MASK] appended)
+
+    @property
+    def mask_index(self) -> int:
+        return self.num_items + 1
+
+
+@dataclass
+class SASRecOutput:
+    """Hidden states (B, T, C), the loss when targets were given, attention weights when asked."""
+
+    hidden: Tensor
+    loss: Tensor | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+class SASRec(PretrainedModel):
+    config_class = SASRecConfig
+    task = "recsys"
+
+    def __init__(self, config: SASRecConfig) -> None:
+        super().__init__(config)
+        self.item_embedding = nn.Embedding(config.num_items + 2, config.dim, padding_idx=0)
+        self.positions = LearnedPositions(config.max_len, config.dim)
+        self.emb_dropout = nn.Dropout(config.dropout)
+        self.encoder = TransformerEncoder(
+            config.dim, config.num_layers, config.num_heads, config.ffn_dim, config.dropout, config.attn_dropout
+        )
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(
+        self, items: Tensor, targets: Tensor | None = None, causal: bool = True, output_attentions: bool = False
+    ) -> SASRecOutput:
+        """items (B, T) left-padded with 0; targets (B, T) with 0 where no loss is taken.
+
+        With targets, the loss is full-softmax cross-entropy over the catalogue, computed only
+        at positions that have a target (padding costs nothing).
+        """
+        valid = items != 0
+        x = self.item_embedding(items) * self.config.dim**0.5 + self.positions(items.shape[1])
+        x = self.emb_dropout(x)
+        out = self.encoder(x, build_attention_mask(valid, causal), output_attentions)
+        loss = None
+        if targets is not None:
+            at = targets != 0
+            weight = self.item_embedding.weight[: self.config.num_items + 1]
+            loss = chunked_cross_entropy(out.last_hidden_state[at], weight, targets[at])
+        return SASRecOutput(out.last_hidden_state, loss, out.attentions)
+
+    def score(self, hidden: Tensor, items: Tensor | None = None) -> Tensor:
+        """Scores of hidden states (..., C) against every item (..., num_items + 1) or given items.
+
+        Column 0 (padding) is -inf so it never ranks and never takes probability mass.
+        """
+        if items is not None:
+            return (hidden.unsqueeze(-2) * self.item_embedding(items)).sum(-1)
+        logits = hidden @ self.item_embedding.weight[: self.config.num_items + 1].T
+        logits[..., 0] = float("-inf")
+        return logits
+
+    def sampled_loss(self, hidden: Tensor, targets: Tensor, negatives: Tensor) -> Tensor:
+        """Cross-entropy of each target against shared negatives (K,) sampled uniformly.
+
+        hidden (N, C), targets (N,). With uniform sampling the logQ correction is a constant and
+        drops out; accidental hits (a negative equal to the target) are masked.
+        """
+        pos = (hidden * self.item_embedding(targets)).sum(-1, keepdim=True)  # (N, 1)
+        neg = hidden @ self.item_embedding(negatives).T  # (N, K)
+        neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
+        logits = torch.cat([pos, neg], dim=1)
+        return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=hidden.device))
+
+    @torch.no_grad()
+    def predict(self, items: Tensor, output_attentions: bool = False) -> SASRecOutput:
+        """Representation (B, C) that scores the next item after each left-padded history (B, T).
+
+        In cloze mode (a model only pretrained with masked items) a [MASK] is appended and read
+        with bidirectional attention, as BERT4Rec predicts; attentions then cover that slot too.
+        """
+        causal = self.config.mode == "causal"
+        if not causal:
+            mask = torch.full_like(items[:, :1], self.config.mask_index)
+            items = torch.cat([items[:, 1:] if items.shape[1] == self.config.max_len else items, mask], dim=1)
+        out = self(items, causal=causal, output_attentions=output_attentions)
+        return SASRecOutput(out.hidden[:, -1], None, out.attentions)

@@ -1,0 +1,68 @@
+"""Multi-head attention: the SDPA kernel as the fast path, an explicit path that returns weights."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def build_attention_mask(valid: Tensor, causal: bool) -> Tensor:
+    """Boolean mask (True = may attend) of shape (B, 1, T, T) from a (B, T) validity mask.
+
+    Every position may attend to itself, so rows of padding positions are never all-masked
+    (an all-masked softmax row is NaN and its gradient poisons the batch); padding outputs are
+    ignored downstream anyway.
+    """
+    T = valid.shape[1]
+    mask = valid[:, None, None, :]  # (B, 1, 1, T): keys that are real items
+    if causal:
+        mask = mask & torch.ones(T, T, dtype=torch.bool, device=valid.device).tril()
+    eye = torch.eye(T, dtype=torch.bool, device=valid.device)
+    return mask | eye
+
+
+def attention_with_weights(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, dropout_p: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """softmax(q kᵀ / √d) v with the weights returned: the explicit path of the SDPA kernel.
+
+    The scale applies to the scores that the softmax sees (a common bug scales a copy of q and
+    then multiplies with the unscaled one). Returns (output (B, nh, T, hs), weights (B, nh, T, T)).
+    """
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, nh, T, T)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
+    return dropped @ v, weights
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head self-attention over (B, T, C) with a boolean mask (True = may attend)."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
+        self.proj = nn.Linear(dim, dim, bias=bias)
+
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        # (B, T, C) -> (B, nh, T, hs)
+        q, k, v = (t.view(B, T, self.num_heads, C // self.num_heads).transpose(1, 2) for t in (q, k, v))
+        p = self.dropout if self.training else 0.0
+        if need_weights:
+            y, weights = attention_with_weights(q, k, v, mask, p)
+        else:
+            y, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.proj(y), weights

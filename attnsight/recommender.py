@@ -1,0 +1,416 @@
+"""SequentialRecommender: raw behaviour log in, trained and explained recommender out.
+
+Reads like scikit-learn: `__init__` stores hyperparameters, `fit` learns (state ends in `_`),
+`recommend` / `audience` use it, `save_pretrained` / `from_pretrained` move it through a bundle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import platform
+import resource
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import Tensor
+
+from attnsight import __version__
+from attnsight.data.cleaning import CleaningConfig, CleaningReport, clean_interactions
+from attnsight.data.readers import Interactions, read_interactions
+from attnsight.data.sequences import Sequences, build_sequences, pad_left
+from attnsight.data.splits import Split, make_split
+from attnsight.data.vocab import Vocabulary
+from attnsight.errors import AttnsightError
+from attnsight.evaluate.ranking import evaluate_ranking, popularity_scorer, seen_mask
+from attnsight.explain.attention import attention_rollout
+from attnsight.models.base import read_bundle_config, write_json_atomic
+from attnsight.models.sasrec import SASRec, SASRecConfig
+from attnsight.train import ClozeObjective, NextItemObjective, SequenceBatcher, Trainer, TrainerConfig
+from attnsight.train.trainer import Callback, TrainResult, resolve_device
+
+ITEMS_FILE, USERS_FILE, HISTORIES_FILE = "items.json", "users.json", "histories.safetensors"
+ITEM_INFO_FILE, METRICS_FILE = "item_info.json", "metrics.json"
+
+
+@dataclass
+class Evidence:
+    """A history item that drove a recommendation, with the attention it received."""
+
+    item: str
+    attention: float
+
+
+@dataclass
+class Recommendation:
+    item: str
+    score: float
+    because: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class RecommendResult:
+    """Top-k items for one history, with what the model attended to and what it skipped."""
+
+    items: list[Recommendation]
+    history: list[str]  # the (known) history items the model read, oldest first
+    attention: list[float]  # rolled-out attention of the predicting position over `history`
+    unknown_items: int = 0  # history items not in the catalogue, skipped
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class SequentialRecommender:
+    """Self-attentive next-item recommender (SASRec+, full-softmax cross-entropy) with optional
+    masked-item (BERT4Rec cloze) pretraining, evaluated by full ranking with seen items excluded."""
+
+    def __init__(
+        self,
+        *,
+        max_len: int = 200,
+        dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 2,
+        ffn_dim: int | None = None,
+        dropout: float = 0.2,
+        epochs: int = 200,
+        pretrain_epochs: int = 0,
+        mask_prob: float = 0.2,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        negatives: int = 0,
+        patience: int = 10,
+        time_budget: float | None = None,
+        split: str = "loo",
+        device: str = "auto",
+        seed: int = 42,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+        log_dir: str | None = None,
+    ) -> None:
+        self.max_len = max_len
+        self.dim = dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.ffn_dim = ffn_dim
+        self.dropout = dropout
+        self.epochs = epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.mask_prob = mask_prob
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.negatives = negatives
+        self.patience = patience
+        self.time_budget = time_budget
+        self.split = split
+        self.device = device
+        self.seed = seed
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.log_dir = log_dir
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> SequentialRecommender:
+        for name, value in params.items():
+            if name not in _PARAMS:
+                raise ValueError(f"unknown parameter {name!r}")
+            setattr(self, name, value)
+        return self
+
+    # ----------------------------------------------------------------------------- training
+
+    def fit(
+        self,
+        data: Interactions | pl.DataFrame | str | Path,
+        cleaning: CleaningConfig | None = None,
+        item_info: dict[str, dict[str, str]] | None = None,
+        callbacks: Sequence[Callback] = (),
+        dataset: str | None = None,
+    ) -> SequentialRecommender:
+        """Clean, split, (pretrain,) train with early stopping on validation, test once.
+
+        `item_info` maps raw item ids to display fields (title, category) kept in the bundle.
+        """
+        interactions = _as_interactions(data)
+        torch.manual_seed(self.seed)
+        clean, self.cleaning_report_ = clean_interactions(interactions, cleaning)
+        self.cleaning_config_ = cleaning or CleaningConfig()
+        self.sequences_, self.item_vocab_ = build_sequences(clean)
+        self.item_info_ = item_info or {}
+        split = make_split(self.sequences_, self.split)
+        if len(split.valid) == 0 or len(split.test) == 0:
+            raise AttnsightError(f"the {self.split} split left no users to validate or test on")
+        self.model_ = SASRec(
+            SASRecConfig(
+                num_items=len(self.item_vocab_),
+                max_len=self.max_len,
+                dim=self.dim,
+                num_layers=self.num_layers,
+                num_heads=self.num_heads,
+                ffn_dim=self.ffn_dim or 4 * self.dim,
+                dropout=self.dropout,
+                mode="cloze" if self.epochs == 0 else "causal",
+            )
+        )
+        self._user_vectors: Tensor | None = None
+        train_histories = split.histories(split.train)
+        valid_histories, valid_targets = split.histories(split.valid), split.targets(split.valid)
+
+        def validate(model: SASRec) -> dict[str, float]:
+            return evaluate_ranking(self._scores, valid_histories, valid_targets, len(self.item_vocab_))
+
+        results: dict[str, TrainResult] = {}
+        phases = [("pretrain", self.pretrain_epochs, False), ("train", self.epochs, True)]
+        for name, epochs, causal in phases:
+            if epochs <= 0:
+                continue
+            self.model_.config.mode = "causal" if causal else "cloze"
+            batcher = SequenceBatcher(train_histories, self.max_len, self.batch_size, shift=causal)
+            objective = NextItemObjective(self.negatives) if causal else ClozeObjective(self.mask_prob)
+            trainer = Trainer(self._trainer_config(name, epochs, results), callbacks, name=name)
+            results[name] = trainer.fit(self.model_, batcher.epoch, len(batcher), objective, validate)
+        if not results:
+            raise AttnsightError("nothing to train: epochs and pretrain_epochs are both 0")
+        self.model_.eval()
+        self.metrics_ = self._final_metrics(split, results, dataset or Path(interactions.source).name)
+        return self
+
+    def _trainer_config(self, name: str, epochs: int, done: dict[str, TrainResult]) -> TrainerConfig:
+        spent = sum(r.seconds for r in done.values())
+        budget = None if self.time_budget is None else max(self.time_budget - spent, 1.0)
+        if self.time_budget is not None and name == "pretrain" and self.epochs > 0:
+            budget = self.time_budget / 3  # leave most of the budget to the task itself
+        checkpoint = str(Path(self.checkpoint_dir) / f"{name}.pt") if self.checkpoint_dir else None
+        return TrainerConfig(
+            epochs=epochs,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            time_budget=budget,
+            seed=self.seed,
+            device=self.device,
+            checkpoint=checkpoint,
+            resume=self.resume,
+            log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
+        )
+
+    def _final_metrics(self, split: Split, results: dict[str, TrainResult], dataset: str) -> dict[str, Any]:
+        n = len(self.item_vocab_)
+        test_h, test_t = split.histories(split.test), split.targets(split.test)
+        valid_h, valid_t = split.histories(split.valid), split.targets(split.valid)
+        popularity = popularity_scorer(split.histories(split.train), n)
+        main = results.get("train") or results["pretrain"]
+        seconds = sum(r.seconds for r in results.values())
+        epochs = sum(r.epochs for r in results.values())
+        return {
+            "task": "recsys",
+            "dataset": dataset,
+            "protocol": {"split": split.protocol, "ranking": "full", "exclude_seen": True,
+                         "valid_users": len(valid_h), "test_users": len(test_h)},
+            "valid": main.best_metrics,
+            "test": evaluate_ranking(self._scores, test_h, test_t, n),  # read once, here
+            "baselines": {
+                "popularity": {
+                    "valid": evaluate_ranking(popularity, valid_h, valid_t, n),
+                    "test": evaluate_ranking(popularity, test_h, test_t, n),
+                }
+            },
+            "epochs": epochs,
+            "pretrain_epochs": results["pretrain"].epochs if "pretrain" in results else 0,
+            "best_epoch": main.best_epoch,
+            "stopped_by": main.stopped_by,
+            "train_seconds": seconds,
+            "seconds_per_epoch": seconds / max(epochs, 1),
+            "peak_rss_mb": peak_rss_mb(),
+            "device": str(resolve_device(self.device)),
+            "seed": self.seed,
+            "params": self.get_params(),
+            "cleaning": self.cleaning_report_.as_dict(),
+            "history": {name: r.history for name, r in results.items()},
+            "versions": {"attnsight": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    # ----------------------------------------------------------------------------- inference
+
+    def _batch(self, histories: Sequence[np.ndarray]) -> Tensor:
+        model = self.model_
+        width = max(1, min(model.config.max_len, max(len(h) for h in histories)))
+        return torch.from_numpy(pad_left(histories, width)).to(self._device())
+
+    def _device(self) -> torch.device:
+        return next(self.model_.parameters()).device
+
+    @torch.no_grad()
+    def _scores(self, histories: Sequence[np.ndarray]) -> Tensor:
+        self.model_.eval()
+        return self.model_.score(self.model_.predict(self._batch(histories)).hidden)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise AttnsightError("this recommender is not trained yet: call fit() or from_pretrained()")
+
+    def history_of(self, user: object) -> np.ndarray:
+        self._check_fitted()
+        row = self._user_rows().get(str(user))
+        if row is None:
+            raise AttnsightError(f"unknown user {user!r}; pass their items as a history instead")
+        return self.sequences_[row]
+
+    def _user_rows(self) -> dict[str, int]:
+        if getattr(self, "_rows", None) is None:
+            self._rows = {u: r for r, u in enumerate(self.sequences_.users)}
+        return self._rows
+
+    @torch.no_grad()
+    def recommend(
+        self,
+        user: object | None = None,
+        history: Sequence[object] | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
+        explain: int = 3,
+    ) -> RecommendResult:
+        """Top-k next items for a known user, or for a raw history of item ids (a session).
+
+        Each recommendation carries up to `explain` history items that drove it: the rolled-out
+        attention of the predicting position over the history, with the history items most
+        similar to the recommended one listed first among those the model attended to.
+        """
+        self._check_fitted()
+        if (user is None) == (history is None):
+            raise AttnsightError("give either a user or a history")
+        unknown = 0
+        if user is not None:
+            indices = self.history_of(user)
+        else:
+            encoded = self.item_vocab_.encode(list(history))
+            unknown = int((encoded == 0).sum())
+            indices = encoded[encoded != 0]
+            if len(indices) == 0:
+                raise AttnsightError("none of the history items is in the catalogue")
+        model = self.model_
+        model.eval()
+        batch = self._batch([indices])
+        out = model.predict(batch, output_attentions=True)
+        scores = model.score(out.hidden)[0]
+        if exclude_seen:
+            scores = scores.masked_fill(seen_mask([indices], scores.shape[-1], scores.device)[0], float("-inf"))
+        top = torch.topk(scores, min(k, int(torch.isfinite(scores).sum())))
+        weights = attention_rollout(out.attentions)[0, -1]
+        if model.config.mode == "cloze":  # the last slot is the appended [MASK], not a history item
+            weights = weights[:-1]
+        shown = indices[-len(weights):]  # the part of the history the model read
+        weights = weights / weights.sum()
+        normalize = torch.nn.functional.normalize
+        history_emb = normalize(model.item_embedding(torch.as_tensor(shown, device=scores.device)), dim=-1)
+        recs = []
+        for score, item in zip(top.values.tolist(), top.indices.tolist()):
+            target = normalize(model.item_embedding.weight[item], dim=-1)
+            drive = weights * (history_emb @ target).clamp(min=0)
+            order = torch.argsort(drive if drive.sum() > 0 else weights, descending=True)[:explain].tolist()
+            because = [Evidence(self.item_vocab_.ids[shown[j] - 1], float(weights[j])) for j in order]
+            recs.append(Recommendation(self.item_vocab_.ids[item - 1], float(score), because))
+        return RecommendResult(recs, self.item_vocab_.decode(shown.tolist()), weights.tolist(), unknown)
+
+    @torch.no_grad()
+    def user_vectors(self, batch_size: int = 512) -> Tensor:
+        """(U, C) representation of every known user's full history, computed once and cached."""
+        self._check_fitted()
+        if self._user_vectors is None:
+            chunks = []
+            for start in range(0, len(self.sequences_), batch_size):
+                rows = range(start, min(start + batch_size, len(self.sequences_)))
+                chunks.append(self.model_.predict(self._batch([self.sequences_[r] for r in rows])).hidden)
+            self._user_vectors = torch.cat(chunks)
+        return self._user_vectors
+
+    @torch.no_grad()
+    def audience(self, item: object, k: int = 100, exclude_seen: bool = True) -> list[tuple[str, float]]:
+        """The k users most likely to engage with `item` next, scored by the same model."""
+        self._check_fitted()
+        index = self.item_vocab_.index(item)
+        if index is None:
+            raise AttnsightError(f"unknown item {item!r}")
+        scores = self.model_.score(self.user_vectors(), torch.tensor([index], device=self._device()).expand(len(self.sequences_), 1))[:, 0]
+        if exclude_seen:
+            has = torch.from_numpy(np.repeat(np.arange(len(self.sequences_)), self.sequences_.lengths)[self.sequences_.items == index])
+            scores[has.to(scores.device)] = float("-inf")
+        top = torch.topk(scores, min(k, int(torch.isfinite(scores).sum())))
+        return [(self.sequences_.users[u], float(s)) for s, u in zip(top.values.tolist(), top.indices.tolist())]
+
+    def evaluate(self, split: str | None = None) -> dict[str, Any]:
+        """Re-run the test protocol on the stored histories: the model and the popularity baseline."""
+        self._check_fitted()
+        parts = make_split(self.sequences_, split or self.split)
+        n = len(self.item_vocab_)
+        test_h, test_t = parts.histories(parts.test), parts.targets(parts.test)
+        return {
+            "test": evaluate_ranking(self._scores, test_h, test_t, n),
+            "popularity": evaluate_ranking(popularity_scorer(parts.histories(parts.train), n), test_h, test_t, n),
+        }
+
+    # ----------------------------------------------------------------------------- bundle
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self._check_fitted()
+        path = Path(path)
+        extra = {"params": self.get_params(), "cleaning": dataclasses.asdict(self.cleaning_config_),
+                 "protocol": self.metrics_.get("protocol", {}) if hasattr(self, "metrics_") else {}}
+        self.model_.save_pretrained(path, extra=extra)
+        self.item_vocab_.save(path / ITEMS_FILE)
+        write_json_atomic(path / USERS_FILE, self.sequences_.users)
+        self.sequences_.save(path / HISTORIES_FILE)
+        write_json_atomic(path / ITEM_INFO_FILE, self.item_info_)
+        if hasattr(self, "metrics_"):
+            write_json_atomic(path / METRICS_FILE, self.metrics_)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "auto") -> SequentialRecommender:
+        path = Path(path)
+        try:
+            config = read_bundle_config(path)
+        except FileNotFoundError as exc:
+            raise AttnsightError(str(exc)) from None
+        params = {**config.get("params", {}), "device": device}
+        rec = cls(**{k: v for k, v in params.items() if k in _PARAMS})
+        rec.model_ = SASRec.from_pretrained(path, device=resolve_device(device)).eval()
+        rec.item_vocab_ = Vocabulary.load(path / ITEMS_FILE)
+        users = json.loads((path / USERS_FILE).read_text(encoding="utf-8"))
+        rec.sequences_ = Sequences.load(path / HISTORIES_FILE, users)
+        rec.cleaning_config_ = CleaningConfig(**config.get("cleaning", {}))
+        rec.cleaning_report_ = CleaningReport()
+        info = path / ITEM_INFO_FILE
+        rec.item_info_ = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
+        metrics = path / METRICS_FILE
+        if metrics.is_file():
+            rec.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+        rec._user_vectors = None
+        return rec
+
+
+_PARAMS = tuple(inspect.signature(SequentialRecommender.__init__).parameters)[1:]
+
+
+def _as_interactions(data: Interactions | pl.DataFrame | str | Path) -> Interactions:
+    if isinstance(data, Interactions):
+        return data
+    if isinstance(data, pl.DataFrame):
+        return Interactions(data.with_columns(pl.col("user").cast(pl.String), pl.col("item").cast(pl.String)))
+    return read_interactions(data)

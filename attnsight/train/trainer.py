@@ -1,0 +1,240 @@
+"""One Trainer for every objective: AdamW, warm-up, clipping, early stopping, budget, checkpoints.
+
+It knows nothing about the model: it gets batches, a loss function and an evaluation function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from attnsight.train.batches import Batch
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[nn.Module, Batch], Tensor]
+EvalFn = Callable[[nn.Module], dict[str, float]]
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' picks CUDA when there is one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but no CUDA device is available")
+    return torch.device(device)
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 200  # upper bound; early stopping and the time budget usually end sooner
+    lr: float = 1e-3  # AdamW learning rate after warm-up
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    warmup_steps: int = 100  # linear warm-up from 0 to lr
+    grad_clip: float = 1.0  # max global gradient norm (0 = off)
+    patience: int = 10  # evaluations without improvement of `monitor` before stopping
+    monitor: str = "ndcg@10"  # validation metric that selects the model (higher is better)
+    eval_every: int = 1  # epochs between validations
+    time_budget: float | None = None  # seconds of training, after which the best model is kept
+    seed: int = 42
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    checkpoint: str | None = None  # file for atomic per-epoch checkpoints (resume with resume=True)
+    resume: bool = False
+    log_dir: str | None = None  # TensorBoard scalars
+
+
+@dataclass
+class TrainResult:
+    best_metrics: dict[str, float]
+    best_epoch: int
+    epochs: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_by: str = "epochs"  # epochs | early_stopping | time_budget
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.seconds / max(self.epochs, 1)
+
+
+class Callback(Protocol):
+    def on_train_start(self, trainer: Trainer, epochs: int, steps_per_epoch: int) -> None: ...
+    def on_step(self, trainer: Trainer, epoch: int, step: int, loss: float) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None: ...
+    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None: ...
+
+
+class Trainer:
+    def __init__(self, config: TrainerConfig, callbacks: Sequence[Callback] = (), name: str = "train") -> None:
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.name = name  # tags logs and progress: "pretrain", "train"
+        self.device = resolve_device(config.device)
+
+    def fit(
+        self,
+        model: nn.Module,
+        batches: Callable[[np.random.Generator], Iterable[Batch]],
+        steps_per_epoch: int,
+        loss_fn: LossFn,
+        evaluate: EvalFn | None = None,
+    ) -> TrainResult:
+        """Train until epochs, patience or the time budget run out; the model ends at its best state.
+
+        `batches(rng)` yields one epoch of batches; seeding it per epoch makes a resumed run
+        draw the same batches as an uninterrupted one.
+        """
+        cfg = self.config
+        model.to(self.device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warmup = max(cfg.warmup_steps, 1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        state = _State(best_score=-math.inf)
+        if cfg.resume and cfg.checkpoint and Path(cfg.checkpoint).is_file():
+            state = self._load(cfg.checkpoint, model, optimizer, scheduler)
+            log.info("%s: resumed from %s at epoch %d", self.name, cfg.checkpoint, state.epoch)
+        writer = _tensorboard(cfg.log_dir)
+        for cb in self.callbacks:
+            cb.on_train_start(self, cfg.epochs, steps_per_epoch)
+        start = time.perf_counter() - state.seconds
+        stopped_by = "epochs"
+        while state.epoch < cfg.epochs:
+            epoch = state.epoch + 1
+            model.train()
+            losses = []
+            torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout and objective sampling
+            rng = np.random.default_rng([cfg.seed, epoch])
+            out_of_time = False
+            for step, batch in enumerate(batches(rng)):
+                loss = self._step(model, optimizer, scheduler, batch, loss_fn)
+                losses.append(loss)
+                for cb in self.callbacks:
+                    cb.on_step(self, epoch, step, loss)
+                if cfg.time_budget and time.perf_counter() - start > cfg.time_budget:
+                    out_of_time = True
+                    break
+            logs = {"loss": float(np.mean(losses)) if losses else math.nan, "lr": scheduler.get_last_lr()[0]}
+            if evaluate is not None and (epoch % cfg.eval_every == 0 or out_of_time or epoch == cfg.epochs):
+                model.eval()
+                logs.update({f"valid_{k}": v for k, v in evaluate(model).items()})
+                score = logs.get(f"valid_{cfg.monitor}", math.nan)
+                if score > state.best_score:
+                    state.best_score, state.best_epoch, state.bad_evals = score, epoch, 0
+                    state.best_state = copy.deepcopy(model.state_dict())
+                    state.best_metrics = {k[6:]: v for k, v in logs.items() if k.startswith("valid_")}
+                else:
+                    state.bad_evals += 1
+            state.epoch, state.seconds = epoch, time.perf_counter() - start
+            logs["seconds"] = state.seconds
+            state.history.append({"epoch": epoch, **logs})
+            if writer is not None:
+                for key, value in logs.items():
+                    writer.add_scalar(f"{self.name}/{key}", value, epoch)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, epoch, logs)
+            if cfg.checkpoint:
+                self._save(cfg.checkpoint, model, optimizer, scheduler, state)
+            if out_of_time:
+                stopped_by = "time_budget"
+                break
+            if evaluate is not None and state.bad_evals >= cfg.patience:
+                stopped_by = "early_stopping"
+                break
+        if writer is not None:
+            writer.close()
+        if state.best_state is not None:
+            model.load_state_dict(state.best_state)
+        result = TrainResult(
+            state.best_metrics, state.best_epoch or state.epoch, state.epoch, state.seconds, state.history, stopped_by
+        )
+        for cb in self.callbacks:
+            cb.on_train_end(self, result)
+        return result
+
+    def _step(self, model: nn.Module, optimizer, scheduler, batch: Batch, loss_fn: LossFn) -> float:
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        with self._autocast():
+            loss = loss_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        return float(loss.detach())
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _save(self, path: str, model: nn.Module, optimizer, scheduler, state: _State) -> None:
+        payload = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "best_state": state.best_state,
+            "meta": {
+                "epoch": state.epoch,
+                "best_score": state.best_score,
+                "best_epoch": state.best_epoch,
+                "bad_evals": state.bad_evals,
+                "seconds": state.seconds,
+                "best_metrics": state.best_metrics,
+                "history": state.history,
+            },
+        }
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{path}.tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, path)  # atomic: a crash leaves the previous checkpoint whole
+
+    def _load(self, path: str, model: nn.Module, optimizer, scheduler) -> _State:
+        payload = torch.load(path, map_location=self.device, weights_only=True)
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        meta = payload["meta"]
+        return _State(
+            epoch=meta["epoch"],
+            best_score=meta["best_score"],
+            best_epoch=meta["best_epoch"],
+            bad_evals=meta["bad_evals"],
+            seconds=meta["seconds"],
+            best_metrics=meta["best_metrics"],
+            history=meta["history"],
+            best_state=payload["best_state"],
+        )
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    bad_evals: int = 0
+    seconds: float = 0.0
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_state: dict[str, Tensor] | None = None
+
+
+def _tensorboard(log_dir: str | None):  # -> SummaryWriter | None
+    if not log_dir:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir)
