@@ -169,6 +169,7 @@ class SequentialRecommender:
             )
         )
         self._user_vectors: Tensor | None = None
+        self._rows: dict[str, int] | None = None
         train_histories = split.histories(split.train)
         valid_histories, valid_targets = split.histories(split.valid), split.targets(split.valid)
 
@@ -274,7 +275,7 @@ class SequentialRecommender:
         return self.sequences_[row]
 
     def _user_rows(self) -> dict[str, int]:
-        if getattr(self, "_rows", None) is None:
+        if self._rows is None:
             self._rows = {u: r for r, u in enumerate(self.sequences_.users)}
         return self._rows
 
@@ -401,7 +402,7 @@ class SequentialRecommender:
         metrics = path / METRICS_FILE
         if metrics.is_file():
             rec.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
-        rec._user_vectors = None
+        rec._user_vectors, rec._rows = None, None
         return rec
 
 

@@ -7,8 +7,11 @@ Row order is the file's order, which stands in for time when there is no timesta
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +70,18 @@ def detect_format(path: Path) -> str:
         raise DataError(path, "file is empty")
     if any("::" in ln for ln in lines):
         return "dat"
-    if all(len(ln.split()) in (2, 3) for ln in lines):
+    # pairs: `user item [timestamp]`; three tokens none of which ends in a time are a sequences file
+    tokens = [ln.split() for ln in lines]
+    if all(len(t) in (2, 3) for t in tokens) and (
+        all(len(t) == 2 for t in tokens) or any(len(t) == 3 and _looks_like_time(t[2]) for t in tokens)
+    ):
         return "pairs"
     return "sequences"
+
+
+def _looks_like_time(token: str) -> bool:
+    """An integer or an ISO date: what the third field of a `pairs` line holds."""
+    return token.lstrip("+-").isdigit() or re.fullmatch(r"\d{4}-\d{2}-\d{2}(T\S*)?", token) is not None
 
 
 def read_interactions(
@@ -101,7 +113,7 @@ def read_interactions(
         frame, first_line = _read_parquet(path), 1
     elif fmt in ("csv", "tsv", "jsonl"):
         text = _decode(path, _read_bytes(path), encoding)
-        frame, first_line = _read_table(path, text, fmt), (2 if fmt != "jsonl" else 1)
+        frame, first_line = _read_table(path, text, fmt)
     else:
         text = _decode(path, _read_bytes(path), encoding)
         return Interactions(_read_lines(path, text, fmt), str(path))
@@ -136,16 +148,44 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _read_table(path: Path, text: str, fmt: str) -> pl.DataFrame:
-    buffer = io.BytesIO(text.encode("utf-8"))
+def _read_table(path: Path, text: str, fmt: str) -> tuple[pl.DataFrame, int | list[int]]:
+    """The table, and the file line of each row (blank lines are skipped, not read as empty rows)."""
+    lines = text.split("\n")
+    kept = [number for number, line in enumerate(lines, start=1) if line.strip()]
+    buffer = io.BytesIO("".join(line + "\n" for line in lines if line.strip()).encode("utf-8"))
     try:
         if fmt == "jsonl":
-            frame = pl.read_ndjson(buffer, infer_schema_length=None)
-            return frame.with_columns(pl.all().cast(pl.String))
-        return pl.read_csv(buffer, separator="," if fmt == "csv" else "\t", infer_schema=False)
+            frame = pl.read_ndjson(buffer, infer_schema_length=None).with_columns(pl.all().cast(pl.String))
+        else:
+            frame = pl.read_csv(buffer, separator="," if fmt == "csv" else "\t", infer_schema=False)
     except pl.exceptions.PolarsError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(path, f"cannot parse as {fmt}: {first}") from None
+        raise DataError(path, f"cannot parse as {fmt}: {first}", _bad_table_line(text, fmt)) from None
+    rows = kept if fmt == "jsonl" else kept[1:]
+    # quoted fields spanning lines break the one-row-per-line mapping: fall back to counting
+    return frame, (rows if len(rows) == frame.height else (1 if fmt == "jsonl" else 2))
+
+
+def _bad_table_line(text: str, fmt: str) -> int | None:
+    """The file line of the first record a table parser rejects (bad JSON, too many fields), if found."""
+    if fmt == "jsonl":
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                try:
+                    if not isinstance(json.loads(line), dict):
+                        return number
+                except ValueError:
+                    return number
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t")
+    try:
+        header = next(reader)
+        for record in reader:
+            if len(record) > len(header):
+                return reader.line_num
+    except (csv.Error, StopIteration):
+        return None
+    return None
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

@@ -110,8 +110,8 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_start(self, cfg.epochs, steps_per_epoch)
         start = time.perf_counter() - state.seconds
-        stopped_by = "epochs"
-        while state.epoch < cfg.epochs:
+        stopped_by = state.finished or "epochs"
+        while state.finished is None and state.epoch < cfg.epochs:
             epoch = state.epoch + 1
             model.train()
             losses = []
@@ -157,6 +157,9 @@ class Trainer:
             writer.close()
         if state.best_state is not None:
             model.load_state_dict(state.best_state)
+        if cfg.checkpoint and state.finished is None:
+            state.finished = stopped_by  # a resumed run skips a phase that already ended
+            self._save(cfg.checkpoint, model, optimizer, scheduler, state)
         result = TrainResult(
             state.best_metrics, state.best_epoch or state.epoch, state.epoch, state.seconds, state.history, stopped_by
         )
@@ -195,6 +198,7 @@ class Trainer:
                 "seconds": state.seconds,
                 "best_metrics": state.best_metrics,
                 "history": state.history,
+                "finished": state.finished,
             },
         }
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -217,6 +221,7 @@ class Trainer:
             best_metrics=meta["best_metrics"],
             history=meta["history"],
             best_state=payload["best_state"],
+            finished=meta.get("finished"),
         )
 
 
@@ -230,6 +235,7 @@ class _State:
     best_metrics: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     best_state: dict[str, Tensor] | None = None
+    finished: str | None = None  # how training ended, once it has
 
 
 def _tensorboard(log_dir: str | None):  # -> SummaryWriter | None

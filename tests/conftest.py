@@ -1,0 +1,9 @@
+"""Test-wide settings: one torch thread per test process (pytest-xdist runs one process per core)."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_thread() -> None:
+    torch.set_num_threads(1)

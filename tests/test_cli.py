@@ -1,0 +1,235 @@
+"""The `attnsight` command end to end: help, a tiny trained bundle, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from attnsight.cli import app
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COLUMNS": "200"}
+BUNDLE_FILES = ("config.json", "model.safetensors", "items.json", "users.json", "histories.safetensors", "metrics.json")
+
+
+def attnsight(*args: object, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "attnsight", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, cwd=cwd, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:"), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ([], ["demo", "recsys"]),
+        (["demo"], ["--users", "--items", "--time-budget", "--out", "--json"]),
+        (["recsys"], ["train", "evaluate", "recommend", "audience"]),
+        (["recsys", "train"], ["--data", "--out", "--format", "--user-col", "--encoding", "--min-rating", "--split"]),
+        (["recsys", "evaluate"], ["--model", "--split", "--json"]),
+        (["recsys", "recommend"], ["--model", "--user", "--history", "--k", "--include-seen", "--json"]),
+        (["recsys", "audience"], ["--model", "--item", "--k", "--json"]),
+    ],
+)
+def test_help(command, expected):
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"}, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+    for option in expected:
+        assert option in result.output, option
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from typer.testing import CliRunner; from attnsight.cli import app; "
+            "r = CliRunner().invoke(app, ['recsys', 'train', '--help']); "
+            "assert r.exit_code == 0; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- a trained bundle
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, object]:
+    from attnsight.data.synthetic import make_audience
+
+    root = tmp_path_factory.mktemp("cli")
+    csv = root / "audience.csv"
+    make_audience(num_users=60, num_items=40, mean_events=12).interactions.frame.write_csv(csv)
+    bundle = root / "bundle"
+    result = attnsight("recsys", "train", "--data", csv, "--out", bundle, "--max-len", 20, "--dim", 16, "--layers", 1,
+                       "--heads", 1, "--epochs", 2, "--batch-size", 32, "--device", "cpu", cwd=root)
+    assert result.returncode == 0, result.stderr
+    return {"root": root, "csv": csv, "bundle": bundle, "train_stdout": result.stdout}
+
+
+@pytest.fixture(scope="module")
+def log(workspace) -> pl.DataFrame:
+    return pl.read_csv(workspace["csv"], schema_overrides={"user": pl.String, "item": pl.String})
+
+
+def test_train_writes_a_bundle(workspace):
+    bundle = workspace["bundle"]
+    for name in BUNDLE_FILES:
+        assert (bundle / name).is_file(), name
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert metrics["protocol"]["split"] == "loo"
+    assert metrics["cleaning"]["rows_out"] > 0 and metrics["cleaning"]["users_out"] == 60
+    assert json.loads((bundle / "users.json").read_text())[0] == "u00001"
+    assert "bundle written to" in workspace["train_stdout"]
+
+
+def test_recommend_for_a_user(workspace, log):
+    result = attnsight("recsys", "recommend", "--model", workspace["bundle"], "--user", "u00001", "--k", 4,
+                       "--device", "cpu", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["user"] == "u00001" and payload["unknown_items"] == 0
+    history = log.filter(pl.col("user") == "u00001")["item"].to_list()
+    assert payload["history"] == history[-20:]  # oldest first, the last --max-len items
+    assert len(payload["items"]) == 4
+    scores = [r["score"] for r in payload["items"]]
+    assert scores == sorted(scores, reverse=True)
+    for rec in payload["items"]:
+        assert rec["item"] not in history  # seen items are excluded
+        assert 1 <= len(rec["because"]) <= 3
+        for evidence in rec["because"]:
+            assert evidence["item"] in payload["history"] and 0 <= evidence["attention"] <= 1
+    assert sum(payload["attention"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_recommend_table(workspace):
+    result = attnsight("recsys", "recommend", "--model", workspace["bundle"], "--user", "u00002", "--k", 3,
+                       "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "Recommendations for user u00002" in result.stdout
+    assert "because of (attention)" in result.stdout
+
+
+def test_recommend_for_a_session_counts_unknown_items(workspace):
+    known = json.loads((workspace["bundle"] / "items.json").read_text())[:3]
+    history = " ".join([known[0], "no-such-item", known[1], known[2]])
+    table = attnsight("recsys", "recommend", "--model", workspace["bundle"], "--history", history, "--k", 3,
+                      "--device", "cpu")
+    assert table.returncode == 0, table.stderr
+    assert "1 history item(s) not in the catalogue were skipped" in " ".join(table.stdout.split())
+    as_json = attnsight("recsys", "recommend", "--model", workspace["bundle"], "--history", history, "--k", 3,
+                        "--device", "cpu", "--json")
+    payload = json.loads(as_json.stdout)
+    assert payload["user"] is None and payload["unknown_items"] == 1
+    assert payload["history"] == known
+    assert len(payload["items"]) == 3
+    assert all(r["because"] and r["item"] not in known for r in payload["items"])
+
+
+def test_audience(workspace, log):
+    item = log["item"].value_counts(sort=True)["item"][0]  # the most popular item
+    result = attnsight("recsys", "audience", "--model", workspace["bundle"], "--item", item, "--k", 5,
+                       "--device", "cpu", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["item"] == item
+    users = [entry["user"] for entry in payload["audience"]]
+    assert len(users) == 5 and len(set(users)) == 5
+    scores = [entry["score"] for entry in payload["audience"]]
+    assert scores == sorted(scores, reverse=True)
+    had_it = set(log.filter(pl.col("item") == item)["user"].to_list())
+    assert not set(users) & had_it  # users who already have the item are left out
+    assert set(users) <= set(log["user"].to_list())
+
+
+def test_evaluate(workspace):
+    result = attnsight("recsys", "evaluate", "--model", workspace["bundle"], "--device", "cpu", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"test", "popularity"}
+    for part in payload.values():
+        for metric in ("hr@10", "ndcg@10", "hr@1", "mrr@10"):
+            assert 0.0 <= part[metric] <= 1.0
+        assert part["ndcg@10"] <= part["hr@10"]
+    trained = json.loads((workspace["bundle"] / "metrics.json").read_text())
+    # the bundle re-evaluates to what training reported: the saved model is the one measured
+    assert payload["test"]["hr@10"] == pytest.approx(trained["test"]["hr@10"], abs=1e-6)
+    assert payload["test"]["ndcg@10"] == pytest.approx(trained["test"]["ndcg@10"], abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- one-line errors
+
+
+def test_error_missing_file(tmp_path):
+    result = attnsight("recsys", "train", "--data", tmp_path / "nope.csv", "--out", tmp_path / "b")
+    assert_one_line_error(result, "nope.csv", "no such file")
+    assert not (tmp_path / "b").exists()
+
+
+def test_error_misnamed_column(tmp_path):
+    data = tmp_path / "log.csv"
+    data.write_text("visitor,item,timestamp\n1,a,1\n")
+    result = attnsight("recsys", "train", "--data", data, "--out", tmp_path / "b")
+    assert_one_line_error(result, "log.csv", "'user'", "visitor, item, timestamp", "--user-col")
+
+
+def test_error_bad_timestamp_row(tmp_path):
+    data = tmp_path / "log.csv"
+    data.write_text("user,item,timestamp\nu,a,1\nu,b,tuesday\nu,c,3\n")
+    result = attnsight("recsys", "train", "--data", data, "--out", tmp_path / "b")
+    assert_one_line_error(result, "log.csv", "line 3", "column 'timestamp'", "tuesday")
+
+
+def test_error_unknown_user(workspace):
+    result = attnsight("recsys", "recommend", "--model", workspace["bundle"], "--user", "nobody", "--device", "cpu")
+    assert_one_line_error(result, "unknown user 'nobody'")
+
+
+def test_error_unknown_item(workspace):
+    result = attnsight("recsys", "audience", "--model", workspace["bundle"], "--item", "nothing", "--device", "cpu")
+    assert_one_line_error(result, "unknown item 'nothing'")
+
+
+def test_error_user_and_history(workspace):
+    result = attnsight("recsys", "recommend", "--model", workspace["bundle"], "--user", "u00001", "--history", "a b")
+    assert_one_line_error(result, "exactly one of --user or --history")
+
+
+def test_error_not_a_bundle(tmp_path):
+    result = attnsight("recsys", "evaluate", "--model", tmp_path, "--device", "cpu")
+    assert_one_line_error(result, str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+def test_demo(tmp_path):
+    result = attnsight("demo", "--users", 80, "--items", 40, "--time-budget", 3, "--out", "tmp", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    out = tmp_path / "tmp"
+    for name in ("config.json", "model.safetensors", "items.json", "metrics.json"):
+        assert (out / name).is_file(), name
+    assert (out / "data" / "interactions.csv").is_file() and (out / "data" / "items.csv").is_file()
+    assert set(payload) >= {"metrics", "recommendations", "audience", "bundle"}
+    assert len(payload["recommendations"]) == 3
+    assert all(len(r["items"]) == 5 for r in payload["recommendations"].values())
+    assert len(payload["audience"]["users"]) == 10
+    assert 0.0 <= payload["metrics"]["test"]["hr@10"] <= 1.0
+    assert len(json.loads((out / "items.json").read_text())) == 40
