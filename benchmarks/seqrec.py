@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--negatives", type=int, default=0, help="0 = full softmax; N = sampled softmax")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -88,6 +89,7 @@ def main() -> None:
         pretrain_epochs=args.pretrain_epochs if args.variant == "sasrec+cloze" else 0,
         lr=args.lr,
         patience=args.patience,
+        negatives=args.negatives,
         time_budget=args.time_budget,
         device=args.device,
         checkpoint_dir=str(run_dir),

@@ -105,6 +105,10 @@ class Trainer:
         state = _State(best_score=-math.inf)
         if cfg.resume and cfg.checkpoint and Path(cfg.checkpoint).is_file():
             state = self._load(cfg.checkpoint, model, optimizer, scheduler)
+            more_epochs = state.finished == "epochs" and state.epoch < cfg.epochs
+            more_time = state.finished == "time_budget" and (cfg.time_budget or math.inf) > state.seconds
+            if more_epochs or more_time:
+                state.finished = None  # asked for more than the finished run had: go on
             log.info("%s: resumed from %s at epoch %d", self.name, cfg.checkpoint, state.epoch)
         writer = _tensorboard(cfg.log_dir)
         for cb in self.callbacks:
@@ -155,11 +159,13 @@ class Trainer:
                 break
         if writer is not None:
             writer.close()
+        if cfg.checkpoint and state.finished is None:
+            # a resumed run skips a phase that already ended; the last weights (not the best) are
+            # kept so that a run extended to more epochs goes on as an uninterrupted one would
+            state.finished = stopped_by
+            self._save(cfg.checkpoint, model, optimizer, scheduler, state)
         if state.best_state is not None:
             model.load_state_dict(state.best_state)
-        if cfg.checkpoint and state.finished is None:
-            state.finished = stopped_by  # a resumed run skips a phase that already ended
-            self._save(cfg.checkpoint, model, optimizer, scheduler, state)
         result = TrainResult(
             state.best_metrics, state.best_epoch or state.epoch, state.epoch, state.seconds, state.history, stopped_by
         )
