@@ -40,6 +40,16 @@ def attention_with_weights(
     return dropped @ v, weights
 
 
+def attend(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, dropout_p: float = 0.0, need_weights: bool = False
+) -> tuple[Tensor, Tensor | None]:
+    """The attention step on (B, nh, T, hs) heads: the fused SDPA kernel, or the explicit path
+    when the weights are wanted (same numbers to float precision)."""
+    if need_weights:
+        return attention_with_weights(q, k, v, mask, dropout_p)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p), None
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention over (B, T, C) with a boolean mask (True = may attend)."""
 
@@ -59,10 +69,6 @@ class MultiHeadAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, nh, T, hs)
         q, k, v = (t.view(B, T, self.num_heads, C // self.num_heads).transpose(1, 2) for t in (q, k, v))
-        p = self.dropout if self.training else 0.0
-        if need_weights:
-            y, weights = attention_with_weights(q, k, v, mask, p)
-        else:
-            y, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
+        y, weights = attend(q, k, v, mask, self.dropout if self.training else 0.0, need_weights)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.proj(y), weights
