@@ -413,5 +413,9 @@ def _as_interactions(data: Interactions | pl.DataFrame | str | Path) -> Interact
     if isinstance(data, Interactions):
         return data
     if isinstance(data, pl.DataFrame):
-        return Interactions(data.with_columns(pl.col("user").cast(pl.String), pl.col("item").cast(pl.String)))
+        missing = [c for c in ("user", "item") if c not in data.columns]
+        if missing:
+            raise AttnsightError(f"the DataFrame has no {' or '.join(missing)} column (columns: {', '.join(data.columns)})")
+        known = [c for c in ("user", "item", "timestamp", "rating") if c in data.columns]
+        return Interactions(data.select(known).with_columns(pl.col("user", "item").cast(pl.String)))
     return read_interactions(data)

@@ -81,7 +81,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     spec = DATASETS[args.dataset]
-    run_dir = RUNS / f"{args.dataset}-{args.variant}"
+    run_name = args.variant if not args.negatives else f"{args.variant}, {args.negatives} sampled negatives"
+    run_dir = RUNS / f"{args.dataset}-{args.variant}{'-neg' + str(args.negatives) if args.negatives else ''}"
     data = read_interactions(DATA / spec["path"], format=spec["format"])
     rec = SequentialRecommender(
         **spec["params"],
@@ -109,16 +110,16 @@ def main() -> None:
         "anchors": spec["anchors"],
         "peer": spec["peer"],
         "machine": machine(),
-        "runs": {args.variant: metrics},
+        "runs": {run_name: metrics},
         "baselines": metrics["baselines"],
         "date": now(),
     }
-    if args.variant == "sasrec":  # the plain model's numbers also sit at the top, in metrics.json shape
+    if run_name == "sasrec":  # the plain full-softmax model also sits at the top, in metrics.json shape
         update.update({k: metrics[k] for k in ("valid", "test", "epochs", "train_seconds", "seconds_per_epoch",
                                                "peak_rss_mb", "device", "seed")})
     path = update_results(spec["result"], update)
     test, pop = metrics["test"], metrics["baselines"]["popularity"]["test"]
-    print(f"{spec['name']} [{args.variant}]  test NDCG@10 {test['ndcg@10']:.4f}  HR@10 {test['hr@10']:.4f}  "
+    print(f"{spec['name']} [{run_name}]  test NDCG@10 {test['ndcg@10']:.4f}  HR@10 {test['hr@10']:.4f}  "
           f"(popularity {pop['ndcg@10']:.4f} / {pop['hr@10']:.4f})  epochs {metrics['epochs']}  "
           f"{metrics['seconds_per_epoch']:.1f} s/epoch  peak RSS {metrics['peak_rss_mb']:.0f} MB  -> {path}")
 

@@ -215,3 +215,13 @@ def test_get_and_set_params() -> None:
     with pytest.raises(ValueError):
         rec.set_params(no_such_param=1)
     assert not hasattr(rec, "model_")  # __init__ and set_params learn nothing
+
+
+def test_fit_takes_a_polars_frame_and_names_missing_columns(audience) -> None:
+    import polars as pl
+
+    frame = audience.interactions.frame.rename({"user": "customer"})
+    with pytest.raises(AttnsightError, match="no user column .*customer"):
+        SequentialRecommender(epochs=1, **TINY).fit(frame)
+    rec = SequentialRecommender(epochs=1, **TINY).fit(audience.interactions.frame.with_columns(pl.lit(1).alias("x")))
+    assert len(rec.item_vocab_) == audience.interactions.frame["item"].n_unique()

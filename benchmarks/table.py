@@ -1,0 +1,63 @@
+"""Print the README's benchmark tables (markdown) from benchmarks/results/*.json.
+
+    python benchmarks/table.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS  # noqa: E402
+
+
+def seqrec_rows(name: str) -> list[str]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    rows = []
+    for variant, m in r.get("runs", {}).items():
+        t, v = m["test"], m["valid"]
+        rows.append(
+            f"| {r['dataset'].split(' (')[0]} | attnsight {variant} "
+            f"| {m['epochs']}{' (' + str(m['pretrain_epochs']) + ' cloze)' if m['pretrain_epochs'] else ''} "
+            f"| {m['seconds_per_epoch']:.0f} | {m['train_seconds'] / 60:.0f} min | {m['peak_rss_mb'] / 1024:.1f} GB "
+            f"| {v['ndcg@10']:.4f} / {v['hr@10']:.4f} | **{t['ndcg@10']:.4f} / {t['hr@10']:.4f}** |"
+        )
+    pop = r["baselines"]["popularity"]
+    rows.append(f"| | most popular | | | | | {pop['valid']['ndcg@10']:.4f} / {pop['valid']['hr@10']:.4f} "
+                f"| {pop['test']['ndcg@10']:.4f} / {pop['test']['hr@10']:.4f} |")
+    for model, peer in r["peer"].items():
+        if isinstance(peer, dict):
+            s = peer["test_seen_excluded"]
+            rows.append(f"| | RecBole {model} (peer, {peer['budget_minutes']} min budget) | {peer['epochs_run']} "
+                        f"| {peer['seconds_per_epoch']:,} | {peer['budget_minutes']} min "
+                        f"| {peer['peak_rss_mb'] / 1024:.1f} GB | | {s['ndcg@10']:.4f} / {s['hr@10']:.4f} |")
+    for model, anchor in r["anchors"].items():
+        if isinstance(anchor, dict):
+            rows.append(f"| | {model} (published anchor) | | | | | | {anchor['ndcg@10']:.4f} / {anchor['hr@10']:.4f} |")
+    return rows
+
+
+def main() -> None:
+    print("| dataset | model | epochs | s / epoch | training | peak RSS | valid NDCG@10 / HR@10 | test NDCG@10 / HR@10 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in ("seqrec_ml1m_loo", "seqrec_beauty"):
+        print("\n".join(seqrec_rows(name)))
+    attention = RESULTS / "attention_cpu.json"
+    if attention.is_file():
+        a = json.loads(attention.read_text())
+        s = a["median_seconds_fwd_bwd"]
+        print(f"\nAttention step, fwd+bwd, B={a['shape']['batch']} T={a['shape']['length']} C={a['shape']['dim']} "
+              f"{a['shape']['heads']} heads causal, fp32 CPU ({a['machine']['torch_threads']} threads): "
+              f"{s['attnsight'] * 1e3:.0f} ms vs {s['reference'] * 1e3:.0f} ms for matmul-softmax-matmul, "
+              f"**{a['speedup_fwd_bwd']:.2f}×** (whole layer with projections {a['speedup_layer_fwd_bwd']:.2f}×), "
+              f"max_abs_diff {a['max_abs_diff']:.1e}.")
+
+
+if __name__ == "__main__":
+    main()
