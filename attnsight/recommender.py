@@ -92,6 +92,7 @@ class SequentialRecommender:
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         negatives: int = 0,
+        windows: bool = False,
         patience: int = 10,
         time_budget: float | None = None,
         split: str = "loo",
@@ -114,6 +115,7 @@ class SequentialRecommender:
         self.lr = lr
         self.weight_decay = weight_decay
         self.negatives = negatives
+        self.windows = windows
         self.patience = patience
         self.time_budget = time_budget
         self.split = split
@@ -182,7 +184,7 @@ class SequentialRecommender:
             if epochs <= 0:
                 continue
             self.model_.config.mode = "causal" if causal else "cloze"
-            batcher = SequenceBatcher(train_histories, self.max_len, self.batch_size, shift=causal)
+            batcher = SequenceBatcher(train_histories, self.max_len, self.batch_size, causal, self.windows)
             objective = NextItemObjective(self.negatives) if causal else ClozeObjective(self.mask_prob)
             trainer = Trainer(self._trainer_config(name, epochs, results), callbacks, name=name)
             results[name] = trainer.fit(self.model_, batcher.epoch, len(batcher), objective, validate)

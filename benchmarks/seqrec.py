@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--windows", action="store_true", help="train on every window of long histories")
     parser.add_argument("--negatives", type=int, default=0, help="0 = full softmax; N = sampled softmax")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--resume", action="store_true")
@@ -81,8 +82,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     spec = DATASETS[args.dataset]
-    run_name = args.variant if not args.negatives else f"{args.variant}, {args.negatives} sampled negatives"
-    run_dir = RUNS / f"{args.dataset}-{args.variant}{'-neg' + str(args.negatives) if args.negatives else ''}"
+    options = ([f"{args.negatives} sampled negatives"] if args.negatives else []) + (
+        ["all windows"] if args.windows else [])
+    run_name = ", ".join([args.variant, *options])
+    run_dir = RUNS / "-".join([args.dataset, args.variant, *(o.split()[0] for o in options)])
     data = read_interactions(DATA / spec["path"], format=spec["format"])
     rec = SequentialRecommender(
         **spec["params"],
@@ -91,6 +94,7 @@ def main() -> None:
         lr=args.lr,
         patience=args.patience,
         negatives=args.negatives,
+        windows=args.windows,
         time_budget=args.time_budget,
         device=args.device,
         checkpoint_dir=str(run_dir),

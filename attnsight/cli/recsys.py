@@ -57,6 +57,7 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
     negatives: Annotated[int, typer.Option(help="0 = full softmax; N = sampled softmax with N negatives.")] = 0,
+    windows: Annotated[bool, typer.Option(help="Train on every max-len window of longer histories.")] = False,
     patience: Annotated[int, typer.Option(help="Epochs without validation NDCG@10 gain before stopping.")] = 10,
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
     device: Device = "auto",
@@ -74,7 +75,8 @@ def train(
     cleaning = CleaningConfig(min_rating, not keep_duplicates, min_user_events, min_item_events, min_len)
     rec = SequentialRecommender(
         max_len=max_len, dim=dim, num_layers=layers, num_heads=heads, dropout=dropout, epochs=epochs,
-        pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr, negatives=negatives, patience=patience,
+        pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr, negatives=negatives, windows=windows,
+        patience=patience,
         time_budget=time_budget, split=split, device=device, seed=seed,
         checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
     )

@@ -24,7 +24,14 @@ class SequenceBatcher:
 
     BUCKET = 50
 
-    def __init__(self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, shift: bool) -> None:
+    def __init__(
+        self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, shift: bool, windows: bool = False
+    ) -> None:
+        """`windows=True` cuts a history longer than max_len into consecutive windows, so every
+        event is trained on, not only the last max_len (each target still appears once)."""
+        span = max_len + 1 if shift else max_len  # a shifted window of max_len + 1 items has max_len targets
+        if windows:
+            histories = [h[max(0, end - span) : end] for h in histories for end in range(len(h), 0, -max_len)]
         histories = [h for h in histories if len(h) >= (2 if shift else 1)]
         if not histories:
             raise ValueError("no training sequences long enough")

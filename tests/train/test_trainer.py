@@ -351,3 +351,18 @@ def test_tensorboard_event_files(tmp_path: Path) -> None:
     tags = acc.Tags()["scalars"]
     assert {"train/loss", "train/lr", "train/valid_ndcg@10"} <= set(tags)
     assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
+
+
+def test_windows_cover_every_target_once() -> None:
+    history = np.arange(1, 12)  # 11 items: 10 next-item targets
+    batcher = SequenceBatcher([history], max_len=4, batch_size=8, shift=True, windows=True)
+    targets = batcher.targets[batcher.targets != 0]
+    assert sorted(targets.tolist()) == list(range(2, 12))
+    # each window's inputs are exactly the items before its targets
+    for inputs, tgts in zip(batcher.inputs, batcher.targets):
+        real = tgts != 0
+        assert (inputs[real][1:] == tgts[real][:-1]).all()
+    last_only = SequenceBatcher([history], max_len=4, batch_size=8, shift=True)
+    assert sorted(last_only.targets[last_only.targets != 0].tolist()) == [8, 9, 10, 11]
+    cloze = SequenceBatcher([history], max_len=4, batch_size=8, shift=False, windows=True)
+    assert sorted(cloze.inputs[cloze.inputs != 0].tolist()) == list(range(1, 12))
