@@ -351,10 +351,10 @@ class SequentialRecommender:
         index = self.item_vocab_.index(item)
         if index is None:
             raise AttnsightError(f"unknown item {item!r}")
-        scores = self.model_.score(self.user_vectors(), torch.tensor([index], device=self._device()).expand(len(self.sequences_), 1))[:, 0]
+        scores = self.user_vectors() @ self.model_.item_embedding.weight[index]  # (U,)
         if exclude_seen:
-            has = torch.from_numpy(np.repeat(np.arange(len(self.sequences_)), self.sequences_.lengths)[self.sequences_.items == index])
-            scores[has.to(scores.device)] = float("-inf")
+            owner = np.repeat(np.arange(len(self.sequences_)), self.sequences_.lengths)  # user row of each event
+            scores[torch.from_numpy(owner[self.sequences_.items == index]).to(scores.device)] = float("-inf")
         top = torch.topk(scores, min(k, int(torch.isfinite(scores).sum())))
         return [(self.sequences_.users[u], float(s)) for s, u in zip(top.values.tolist(), top.indices.tolist())]
 
@@ -417,7 +417,8 @@ def _as_interactions(data: Interactions | pl.DataFrame | str | Path) -> Interact
     if isinstance(data, pl.DataFrame):
         missing = [c for c in ("user", "item") if c not in data.columns]
         if missing:
-            raise AttnsightError(f"the DataFrame has no {' or '.join(missing)} column (columns: {', '.join(data.columns)})")
+            columns = ", ".join(data.columns)
+            raise AttnsightError(f"the DataFrame has no {' or '.join(missing)} column (columns: {columns})")
         known = [c for c in ("user", "item", "timestamp", "rating") if c in data.columns]
         return Interactions(data.select(known).with_columns(pl.col("user", "item").cast(pl.String)))
     return read_interactions(data)

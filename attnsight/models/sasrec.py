@@ -84,13 +84,11 @@ class SASRec(PretrainedModel):
             loss = chunked_cross_entropy(out.last_hidden_state[at], weight, targets[at])
         return SASRecOutput(out.last_hidden_state, loss, out.attentions)
 
-    def score(self, hidden: Tensor, items: Tensor | None = None) -> Tensor:
-        """Scores of hidden states (..., C) against every item (..., num_items + 1) or given items.
+    def score(self, hidden: Tensor) -> Tensor:
+        """Scores of hidden states (..., C) against every item: (..., num_items + 1).
 
         Column 0 (padding) is -inf so it never ranks and never takes probability mass.
         """
-        if items is not None:
-            return (hidden.unsqueeze(-2) * self.item_embedding(items)).sum(-1)
         logits = hidden @ self.item_embedding.weight[: self.config.num_items + 1].T
         logits[..., 0] = float("-inf")
         return logits
