@@ -13,6 +13,7 @@ catalogue, items already in the history excluded, test read once after model sel
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, RUNS, machine, now, update_results  # noqa: E402
+from common import DATA, RESULTS, RUNS, machine, now, update_results  # noqa: E402
 
 from attnsight import SequentialRecommender, read_interactions  # noqa: E402
 from attnsight.data.cleaning import CleaningConfig  # noqa: E402
@@ -65,9 +66,23 @@ DATASETS = {
 }
 
 
+TOP_LEVEL = ("valid", "test", "epochs", "train_seconds", "seconds_per_epoch", "peak_rss_mb", "device", "seed")
+
+
+def summarize(result: str) -> Path:
+    """Put the run with the best validation NDCG@10 at the top, in metrics.json shape.
+
+    Chosen on validation only, like every other model choice here; all runs stay under "runs".
+    """
+    runs = json.loads((RESULTS / f"{result}.json").read_text())["runs"]
+    primary = max(runs, key=lambda name: runs[name]["valid"]["ndcg@10"])
+    return update_results(result, {"primary_run": primary, **{k: runs[primary][k] for k in TOP_LEVEL}})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--summarize", action="store_true", help="only re-select the top-level run")
     parser.add_argument("--variant", choices=["sasrec", "sasrec+cloze"], default="sasrec")
     parser.add_argument("--time-budget", type=float, default=2400.0, help="seconds of training in all")
     parser.add_argument("--epochs", type=int, default=200)
@@ -82,6 +97,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     spec = DATASETS[args.dataset]
+    if args.summarize:
+        print(summarize(spec["result"]))
+        return
     options = ([f"{args.negatives} sampled negatives"] if args.negatives else []) + (
         ["all windows"] if args.windows else [])
     run_name = ", ".join([args.variant, *options])
@@ -105,6 +123,10 @@ def main() -> None:
     rec.fit(data, cleaning=CleaningConfig(dedupe=False), callbacks=[LogProgress()], dataset=spec["name"])
     metrics = rec.metrics_
     metrics["wall_seconds"] = time.perf_counter() - started
+    previous = RESULTS / f"{spec['result']}.json"
+    if args.resume and previous.is_file():  # a resumed run's peak is the larger of its processes'
+        before = json.loads(previous.read_text()).get("runs", {}).get(run_name, {})
+        metrics["peak_rss_mb"] = max(metrics["peak_rss_mb"], before.get("peak_rss_mb", 0.0))
     rec.save_pretrained(run_dir / "bundle")
 
     update = {
@@ -118,10 +140,8 @@ def main() -> None:
         "baselines": metrics["baselines"],
         "date": now(),
     }
-    if run_name == "sasrec":  # the plain full-softmax model also sits at the top, in metrics.json shape
-        update.update({k: metrics[k] for k in ("valid", "test", "epochs", "train_seconds", "seconds_per_epoch",
-                                               "peak_rss_mb", "device", "seed")})
-    path = update_results(spec["result"], update)
+    update_results(spec["result"], update)
+    path = summarize(spec["result"])
     test, pop = metrics["test"], metrics["baselines"]["popularity"]["test"]
     print(f"{spec['name']} [{run_name}]  test NDCG@10 {test['ndcg@10']:.4f}  HR@10 {test['hr@10']:.4f}  "
           f"(popularity {pop['ndcg@10']:.4f} / {pop['hr@10']:.4f})  epochs {metrics['epochs']}  "
