@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -131,7 +132,7 @@ def recommend(
     result = rec.recommend(user=user, history=history.split() if history else None, k=k,
                            exclude_seen=not include_seen)
     if json_out:
-        print_json({"user": user, **_as_dict(result)})
+        print_json({"user": user, **dataclasses.asdict(result)})
         return
     info = rec.item_info_
     from rich.table import Table
@@ -173,9 +174,3 @@ def audience(
     for rank, (u, s) in enumerate(users, start=1):
         table.add_row(str(rank), u, f"{s:.2f}")
     console.print(table)
-
-
-def _as_dict(result: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(result)

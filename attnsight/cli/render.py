@@ -46,7 +46,7 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("model")
     for metric in METRIC_ORDER:
-        table.add_column(metric.upper().replace("@", "@"), justify="right")
+        table.add_column(metric.upper(), justify="right")
     for name, metrics in rows.items():
         table.add_row(name, *(f"{metrics.get(m, float('nan')):.4f}" for m in METRIC_ORDER))
     return table
