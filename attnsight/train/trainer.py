@@ -65,10 +65,6 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_by: str = "epochs"  # epochs | early_stopping | time_budget
 
-    @property
-    def seconds_per_epoch(self) -> float:
-        return self.seconds / max(self.epochs, 1)
-
 
 class Callback(Protocol):
     def on_train_start(self, trainer: Trainer, epochs: int, steps_per_epoch: int) -> None: ...
