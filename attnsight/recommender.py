@@ -27,10 +27,10 @@ from attnsight import __version__
 from attnsight.data.cleaning import CleaningConfig, CleaningReport, clean_interactions
 from attnsight.data.readers import Interactions, read_interactions
 from attnsight.data.sequences import Sequences, build_sequences, pad_left
-from attnsight.data.splits import Split, make_split
+from attnsight.data.splits import Part, Split, make_split
 from attnsight.data.vocab import Vocabulary
 from attnsight.errors import AttnsightError
-from attnsight.evaluate.ranking import evaluate_ranking, popularity_scorer, seen_mask
+from attnsight.evaluate.ranking import ScoreFn, evaluate_ranking, popularity_scorer, seen_mask
 from attnsight.explain.attention import attention_rollout
 from attnsight.models.base import read_bundle_config, write_json_atomic
 from attnsight.models.sasrec import SASRec, SASRecConfig
@@ -173,10 +173,9 @@ class SequentialRecommender:
         self._user_vectors: Tensor | None = None
         self._rows: dict[str, int] | None = None
         train_histories = split.histories(split.train)
-        valid_histories, valid_targets = split.histories(split.valid), split.targets(split.valid)
 
         def validate(model: SASRec) -> dict[str, float]:
-            return evaluate_ranking(self._scores, valid_histories, valid_targets, len(self.item_vocab_))
+            return self._rank(split, split.valid)
 
         results: dict[str, TrainResult] = {}
         phases = [("pretrain", self.pretrain_epochs, False), ("train", self.epochs, True)]
@@ -214,10 +213,7 @@ class SequentialRecommender:
         )
 
     def _final_metrics(self, split: Split, results: dict[str, TrainResult], dataset: str) -> dict[str, Any]:
-        n = len(self.item_vocab_)
-        test_h, test_t = split.histories(split.test), split.targets(split.test)
-        valid_h, valid_t = split.histories(split.valid), split.targets(split.valid)
-        popularity = popularity_scorer(split.histories(split.train), n)
+        popularity = popularity_scorer(split.histories(split.train), len(self.item_vocab_))
         main = results.get("train") or results["pretrain"]
         seconds = sum(r.seconds for r in results.values())
         epochs = sum(r.epochs for r in results.values())
@@ -225,14 +221,12 @@ class SequentialRecommender:
             "task": "recsys",
             "dataset": dataset,
             "protocol": {"split": split.protocol, "ranking": "full", "exclude_seen": True,
-                         "valid_users": len(valid_h), "test_users": len(test_h)},
+                         "valid_users": len(split.valid), "test_users": len(split.test)},
             "valid": main.best_metrics,
-            "test": evaluate_ranking(self._scores, test_h, test_t, n),  # read once, here
+            "test": self._rank(split, split.test),  # read once, here
             "baselines": {
-                "popularity": {
-                    "valid": evaluate_ranking(popularity, valid_h, valid_t, n),
-                    "test": evaluate_ranking(popularity, test_h, test_t, n),
-                }
+                "popularity": {"valid": self._rank(split, split.valid, popularity),
+                               "test": self._rank(split, split.test, popularity)}
             },
             "epochs": epochs,
             "pretrain_epochs": results["pretrain"].epochs if "pretrain" in results else 0,
@@ -362,12 +356,13 @@ class SequentialRecommender:
         """Re-run the test protocol on the stored histories: the model and the popularity baseline."""
         self._check_fitted()
         parts = make_split(self.sequences_, split or self.split)
-        n = len(self.item_vocab_)
-        test_h, test_t = parts.histories(parts.test), parts.targets(parts.test)
-        return {
-            "test": evaluate_ranking(self._scores, test_h, test_t, n),
-            "popularity": evaluate_ranking(popularity_scorer(parts.histories(parts.train), n), test_h, test_t, n),
-        }
+        popularity = popularity_scorer(parts.histories(parts.train), len(self.item_vocab_))
+        return {"test": self._rank(parts, parts.test), "popularity": self._rank(parts, parts.test, popularity)}
+
+    def _rank(self, split: Split, part: Part, scorer: ScoreFn | None = None) -> dict[str, float]:
+        """Full-ranking metrics of the model (or another scorer) on one part of a split."""
+        histories, targets = split.histories(part), split.targets(part)
+        return evaluate_ranking(scorer or self._scores, histories, targets, len(self.item_vocab_))
 
     # ----------------------------------------------------------------------------- bundle
 

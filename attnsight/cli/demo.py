@@ -44,7 +44,7 @@ def demo(
 
     shown_users = rec.sequences_.users[:3]
     recommendations = {u: rec.recommend(user=u, k=5) for u in shown_users}
-    target = rec.recommend(user=shown_users[0], k=1).items[0].item
+    target = recommendations[shown_users[0]].items[0].item
     top_audience = rec.audience(target, k=10)
     if json_out:
         print_json({"metrics": rec.metrics_, "recommendations": recommendations,
