@@ -10,6 +10,9 @@ _LAZY = {
     "SequentialRecommender": "attnsight.recommender",
     "read_interactions": "attnsight.data.readers",
     "clean_interactions": "attnsight.data.cleaning",
+    "TextClassifier": "attnsight.classifier",
+    "read_texts": "attnsight.data.texts",
+    "clean_texts": "attnsight.data.texts",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -10,8 +10,6 @@ import dataclasses
 import inspect
 import json
 import platform
-import resource
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,7 +33,7 @@ from attnsight.explain.attention import attention_rollout
 from attnsight.models.base import read_bundle_config, write_json_atomic
 from attnsight.models.sasrec import SASRec, SASRecConfig
 from attnsight.train import ClozeObjective, NextItemObjective, SequenceBatcher, Trainer, TrainerConfig
-from attnsight.train.trainer import Callback, TrainResult, resolve_device
+from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
 
 ITEMS_FILE, USERS_FILE, HISTORIES_FILE = "items.json", "users.json", "histories.safetensors"
 ITEM_INFO_FILE, METRICS_FILE = "item_info.json", "metrics.json"
@@ -64,12 +62,6 @@ class RecommendResult:
     history: list[str]  # the (known) history items the model read, oldest first
     attention: list[float]  # rolled-out attention of the predicting position over `history`
     unknown_items: int = 0  # history items not in the catalogue, skipped
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 class SequentialRecommender:

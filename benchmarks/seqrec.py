@@ -91,6 +91,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--windows", action="store_true", help="train on every window of long histories")
     parser.add_argument("--negatives", type=int, default=0, help="0 = full softmax; N = sampled softmax")
+    parser.add_argument("--dropout", type=float, help="override the dataset's default dropout")
+    parser.add_argument("--heads", type=int, default=2, help="attention heads per layer")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -100,13 +102,19 @@ def main() -> None:
     if args.summarize:
         print(summarize(spec["result"]))
         return
-    options = ([f"{args.negatives} sampled negatives"] if args.negatives else []) + (
-        ["all windows"] if args.windows else [])
-    run_name = ", ".join([args.variant, *options])
-    run_dir = RUNS / "-".join([args.dataset, args.variant, *(o.split()[0] for o in options)])
+    params = {**spec["params"], "num_heads": args.heads}
+    if args.dropout is not None:
+        params["dropout"] = args.dropout
+    # (label in results, slug in the run directory) for every setting that differs from the defaults
+    options = [(f"{args.negatives} sampled negatives", f"neg{args.negatives}")] if args.negatives else []
+    options += [("all windows", "all")] if args.windows else []
+    options += [(f"dropout {args.dropout}", f"drop{args.dropout}")] if args.dropout is not None else []
+    options += [(f"{args.heads} head{'s' * (args.heads > 1)}", f"h{args.heads}")] if args.heads != 2 else []
+    run_name = ", ".join([args.variant, *(label for label, _ in options)])
+    run_dir = RUNS / "-".join([args.dataset, args.variant, *(slug for _, slug in options)])
     data = read_interactions(DATA / spec["path"], format=spec["format"])
     rec = SequentialRecommender(
-        **spec["params"],
+        **params,
         epochs=args.epochs,
         pretrain_epochs=args.pretrain_epochs if args.variant == "sasrec+cloze" else 0,
         lr=args.lr,

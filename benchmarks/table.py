@@ -43,11 +43,41 @@ def seqrec_rows(name: str) -> list[str]:
     return rows
 
 
+def text_rows(name: str) -> list[str]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    dataset = r["dataset"].split(" (")[0]
+    rows = []
+    for variant, m in r.get("runs", {}).items():
+        t, v = m["test"], m["valid"]
+        pretrain = m.get("pretrain") or {}
+        epochs = f"{m['epochs']}" + (f" (+{pretrain['epochs']} MLM)" if pretrain.get("in_this_run") else "")
+        rows.append(
+            f"| {dataset} | attnsight {variant} | {epochs} | {m['train_seconds'] / 60:.0f} min "
+            f"| {m['peak_rss_mb'] / 1024:.1f} GB | {v['accuracy']:.4f} / {v['macro_f1']:.4f} "
+            f"| **{t['accuracy']:.4f} / {t['macro_f1']:.4f}** |"
+        )
+    majority = r["baselines"]["majority"]["test"]
+    rows.append(f"| | majority class | | | | | {majority['accuracy']:.4f} / {majority['macro_f1']:.4f} |")
+    for model, anchor in r["anchors"].items():
+        if isinstance(anchor, dict):
+            rows.append(f"| | {model} (published anchor) | | | | | {anchor['accuracy']:.4f} / |")
+    return rows
+
+
 def main() -> None:
     print("| dataset | model | epochs | s / epoch | training | peak RSS | valid NDCG@10 / HR@10 | test NDCG@10 / HR@10 |")
     print("|---|---|---|---|---|---|---|---|")
     for name in ("seqrec_ml1m_loo", "seqrec_beauty"):
-        print("\n".join(seqrec_rows(name)))
+        for row in seqrec_rows(name):
+            print(row)
+    print("\n| dataset | model | epochs | training | peak RSS | valid accuracy / macro-F1 | test accuracy / macro-F1 |")
+    print("|---|---|---|---|---|---|---|")
+    for name in ("text_chnsenticorp", "text_banking77", "text_sst2", "text_imdb"):
+        for row in text_rows(name):
+            print(row)
     attention = RESULTS / "attention_cpu.json"
     if attention.is_file():
         a = json.loads(attention.read_text())

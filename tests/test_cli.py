@@ -40,13 +40,19 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ([], ["demo", "recsys"]),
-        (["demo"], ["--users", "--items", "--time-budget", "--out", "--json"]),
+        ([], ["demo", "recsys", "text"]),
+        (["demo"], ["--users", "--items", "--time-budget", "--text-budget", "--out", "--json"]),
         (["recsys"], ["train", "evaluate", "recommend", "audience"]),
         (["recsys", "train"], ["--data", "--out", "--format", "--user-col", "--encoding", "--min-rating", "--split"]),
         (["recsys", "evaluate"], ["--model", "--split", "--json"]),
         (["recsys", "recommend"], ["--model", "--user", "--history", "--k", "--include-seen", "--json"]),
         (["recsys", "audience"], ["--model", "--item", "--k", "--json"]),
+        (["text"], ["pretrain", "train", "evaluate", "predict", "explain", "insights"]),
+        (["text", "pretrain"], ["--data", "--out", "--corpus", "--text-col", "--vocab-size", "--mask-prob", "--nsp"]),
+        (["text", "train"], ["--data", "--out", "--valid", "--test", "--label-col", "--encoder", "--init",
+                             "--pretrain-epochs", "--class-weights", "--label-smoothing", "--pooling"]),
+        (["text", "explain"], ["--model", "--text", "--data", "--html", "--json"]),
+        (["text", "insights"], ["--model", "--data", "--top", "--min-count", "--json"]),
     ],
 )
 def test_help(command, expected):
@@ -220,7 +226,8 @@ def test_error_not_a_bundle(tmp_path):
 
 
 def test_demo(tmp_path):
-    result = attnsight("demo", "--users", 80, "--items", 40, "--time-budget", 3, "--out", "tmp", "--json", cwd=tmp_path)
+    result = attnsight("demo", "--users", 80, "--items", 40, "--time-budget", 3, "--text-budget", 4, "--out", "tmp",
+                       "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     out = tmp_path / "tmp"
@@ -233,3 +240,14 @@ def test_demo(tmp_path):
     assert len(payload["audience"]["users"]) == 10
     assert 0.0 <= payload["metrics"]["test"]["hr@10"] <= 1.0
     assert len(json.loads((out / "items.json").read_text())) == 40
+    # the reviews part: a text bundle, English and Chinese explanations, insights per class
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "labels.json", "metrics.json"):
+        assert (out / "text" / name).is_file(), name
+    assert (out / "data" / "reviews.csv").is_file()
+    text = payload["text"]
+    assert text["metrics"]["protocol"]["test"] == 120
+    assert 0.0 <= text["metrics"]["test"]["accuracy"] <= 1.0
+    assert len(text["explanations"]) == 2
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in text["explanations"][1]["text"])
+    assert abs(sum(w["weight"] for w in text["explanations"][0]["words"]) - 1.0) < 1e-4
+    assert set(text["insights"]) == {"negative", "positive"}

@@ -10,17 +10,19 @@ from rich.markup import escape
 
 from attnsight.cli.demo import demo
 from attnsight.cli.recsys import app as recsys_app
+from attnsight.cli.text import app as text_app
 from attnsight.errors import AttnsightError
 
 app = typer.Typer(
     name="attnsight",
-    help="Attention models over audience data: recommendations, audience targeting, explanations.",
+    help="Attention models over audience data: recommendations, audience targeting, text analytics, explanations.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.command(help="Generate a synthetic audience, train the recommender (~1 min), show what it learned.")(demo)
 app.add_typer(recsys_app, name="recsys", help="Sequential recommendation: train, evaluate, recommend, audience.")
+app.add_typer(text_app, name="text", help="Text analytics (Chinese, English): pretrain, train, evaluate, predict, explain.")
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,8 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the bundle and the generated data.")] = Path("attnsight-demo"),
     users: Annotated[int, typer.Option(help="Synthetic users to generate.")] = 1500,
     items: Annotated[int, typer.Option(help="Synthetic catalogue size.")] = 320,
-    time_budget: Annotated[float, typer.Option(help="Seconds of training.")] = 60.0,
+    time_budget: Annotated[float, typer.Option(help="Seconds of recommender training.")] = 60.0,
+    text_budget: Annotated[float, typer.Option(help="Seconds of text classifier training (pretraining included).")] = 20.0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -46,10 +47,11 @@ def demo(
     recommendations = {u: rec.recommend(user=u, k=5) for u in shown_users}
     target = recommendations[shown_users[0]].items[0].item
     top_audience = rec.audience(target, k=10)
+    text = _text_demo(out, text_budget, device, seed, json_out)
     if json_out:
         print_json({"metrics": rec.metrics_, "recommendations": recommendations,
                     "audience": {"item": target, "users": [{"user": u, "score": s} for u, s in top_audience]},
-                    "bundle": str(out)})
+                    "bundle": str(out), "text": text})
         return
 
     m = rec.metrics_
@@ -71,7 +73,47 @@ def demo(
         console.print(table)
     console.print(Rule(f"top audience for {item_label(target, info)}", style="dim"))
     console.print(", ".join(f"{u} ({s:.2f})" for u, s in top_audience))
+    _print_text_demo(text)
     console.print(Rule())
-    console.print(f"bundle written to [bold]{out}/[/]; try:\n"
+    console.print(f"bundles written to [bold]{out}/[/] (recommender) and [bold]{out}/text/[/] (reviews); try:\n"
                   f"  attnsight recsys recommend --model {out} --user {shown_users[0]}\n"
-                  f"  attnsight recsys audience --model {out} --item {target} --k 20")
+                  f"  attnsight recsys audience --model {out} --item {target} --k 20\n"
+                  f"  attnsight text explain --model {out}/text --text \"the staff was rude but the view was lovely\"")
+
+
+def _text_demo(out: Path, budget: float, device: str, seed: int, json_out: bool) -> dict[str, Any]:
+    """The audience's reviews, English and Chinese: MLM pretraining, fine-tuning, explanations."""
+    import polars as pl
+
+    from attnsight.classifier import TextClassifier
+    from attnsight.data.synthetic import make_reviews
+    from attnsight.data.texts import Texts
+    from attnsight.train.callbacks import RichProgress
+
+    parts = [make_reviews(600, language, seed=seed + i) for i, language in enumerate(("en", "zh"))]
+    reviews = Texts(pl.concat([p.frame for p in parts]), "synthetic reviews")
+    reviews.frame.write_csv(out / "data" / "reviews.csv")
+    clf = TextClassifier(dim=64, num_layers=2, num_heads=2, vocab_size=1000, max_len=64, epochs=15,
+                         pretrain_epochs=5, lr=1e-3, patience=4, time_budget=budget, device=device, seed=seed)
+    clf.fit(reviews, callbacks=[] if json_out else [RichProgress()], dataset="synthetic reviews")
+    clf.save_pretrained(out / "text")
+    shown = [parts[0].texts[0], parts[1].texts[0]]
+    return {"metrics": clf.metrics_, "explanations": clf.explain(shown),
+            "insights": clf.insights(reviews.texts, top=5)}
+
+
+def _print_text_demo(text: dict[str, Any]) -> None:
+    from rich.rule import Rule
+
+    m = text["metrics"]
+    console.print(Rule("reviews: sentiment, English and Chinese", style="dim"))
+    rows = {"attnsight (MLM-pretrained)": m["test"], "majority class": m["baselines"]["majority"]["test"]}
+    console.print(metrics_table(f"Test, {m['protocol']['test']} reviews ({m['train_seconds']:.0f} s)", rows,
+                                ("accuracy", "macro_f1")))
+    for e in text["explanations"]:
+        top = sorted(e.words, key=lambda w: w.weight, reverse=True)[:3]
+        console.print(f"[bold]{e.label}[/] {e.text}\n  attended: " + ", ".join(f"{w.word} {w.weight:.2f}" for w in top),
+                      highlight=False)
+    for label, rows_ in text["insights"].items():
+        distinctive = [r["word"] for r in rows_ if r["lift"] > 1.2]  # words of every review say nothing
+        console.print(f"'{label}' reviews are about: " + ", ".join(distinctive), highlight=False)

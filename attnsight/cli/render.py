@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -41,14 +42,14 @@ def cleaning_table(report: dict[str, int]) -> Table:
     return table
 
 
-def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
+def metrics_table(title: str, rows: dict[str, dict[str, float]], columns: Sequence[str] = METRIC_ORDER) -> Table:
     """One row per model (ours, baselines), one column per metric."""
     table = Table(title=title, title_justify="left")
     table.add_column("model")
-    for metric in METRIC_ORDER:
-        table.add_column(metric.upper(), justify="right")
+    for metric in columns:
+        table.add_column(metric.upper().replace("_", " "), justify="right")
     for name, metrics in rows.items():
-        table.add_row(name, *(f"{metrics.get(m, float('nan')):.4f}" for m in METRIC_ORDER))
+        table.add_row(name, *(f"{metrics.get(m, float('nan')):.4f}" for m in columns))
     return table
 
 

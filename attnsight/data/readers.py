@@ -20,6 +20,7 @@ import polars as pl
 from attnsight.errors import DataError
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "dat", "pairs", "sequences")
+TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
                ".parquet": "parquet", ".pq": "parquet", ".dat": "dat"}
 
@@ -102,24 +103,35 @@ def read_interactions(
     Any of them may be gzip-compressed (`.gz`).
     """
     path = Path(path)
+    fmt = check_path(path, format, FORMATS)
+    if fmt in TABLE_FORMATS:
+        frame, first_line = read_table(path, fmt, encoding)
+        return Interactions(_canonical(path, frame, first_line, user_col, item_col, time_col, rating_col), str(path))
+    text = _decode(path, _read_bytes(path), encoding)
+    return Interactions(_read_lines(path, text, fmt), str(path))
+
+
+def check_path(path: Path, format: str, formats: tuple[str, ...]) -> str:
+    """The file's format (detected when 'auto'), after checking the path is a readable file."""
     if not path.exists():
         raise DataError(path, "no such file")
     if path.is_dir():
         raise DataError(path, "is a directory, not a data file")
-    if format not in FORMATS:
-        raise DataError(path, f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    fmt = detect_format(path) if format == "auto" else format
+    if format not in formats:
+        raise DataError(path, f"unknown format {format!r}; choose one of {', '.join(formats)}")
+    return detect_format(path) if format == "auto" else format
+
+
+def read_table(path: Path, fmt: str, encoding: str = "utf-8") -> tuple[pl.DataFrame, int | list[int]]:
+    """A csv/tsv/jsonl/parquet file (optionally gzipped) as all-string columns, and the file line
+    of each row (one int: the line of row 0, rows consecutive; a list: every row's line)."""
     if fmt == "parquet":
         frame, first_line = _read_parquet(path), 1
-    elif fmt in ("csv", "tsv", "jsonl"):
-        text = _decode(path, _read_bytes(path), encoding)
-        frame, first_line = _read_table(path, text, fmt)
     else:
-        text = _decode(path, _read_bytes(path), encoding)
-        return Interactions(_read_lines(path, text, fmt), str(path))
+        frame, first_line = _read_table(path, _decode(path, _read_bytes(path), encoding), fmt)
     if frame.height == 0:
         raise DataError(path, "no rows")
-    return Interactions(_canonical(path, frame, first_line, user_col, item_col, time_col, rating_col), str(path))
+    return frame, first_line
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -213,13 +225,13 @@ def _canonical(
     columns = {"user": pl.col(user_col).str.strip_chars(), "item": pl.col(item_col).str.strip_chars()}
     out = frame.select(**columns)
     for name in ("user", "item"):
-        _first_bad(path, out[name].is_null() | (out[name] == ""), first_line, name, "empty id")
+        first_bad(path, out[name].is_null() | (out[name] == ""), first_line, name, "empty id")
     if time_col and time_col in frame.columns:
         out = out.with_columns(timestamp=_parse_time(path, frame[time_col], first_line, time_col))
     if rating_col and rating_col in frame.columns:
         raw = frame[rating_col].str.strip_chars()
         rating = raw.cast(pl.Float64, strict=False)
-        _first_bad(path, raw.is_not_null() & rating.is_null(), first_line, rating_col, "not a number", raw)
+        first_bad(path, raw.is_not_null() & rating.is_null(), first_line, rating_col, "not a number", raw)
         out = out.with_columns(rating=rating)
     return out
 
@@ -233,12 +245,12 @@ def _parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: s
             as_int = as_int.fill_null(raw.str.to_datetime(strict=False, time_unit="us").dt.epoch("s"))
         except pl.exceptions.PolarsError:  # no date format fits: the rows stay null and are reported below
             pass
-    _first_bad(path, raw.is_not_null() & as_int.is_null(), first_line, name, "not a number or date", raw)
-    _first_bad(path, raw.is_null(), first_line, name, "missing timestamp")
+    first_bad(path, raw.is_not_null() & as_int.is_null(), first_line, name, "not a number or date", raw)
+    first_bad(path, raw.is_null(), first_line, name, "missing timestamp")
     return as_int
 
 
-def _first_bad(
+def first_bad(
     path: Path, bad: pl.Series, first_line: int | list[int], column: str, what: str, values: pl.Series | None = None
 ) -> None:
     """Raise for the first flagged row; first_line is the file line of row 0, or every row's line."""
@@ -282,6 +294,6 @@ def _read_lines(path: Path, text: str, fmt: str) -> pl.DataFrame:
                 frame = frame.with_columns(timestamp=_parse_time(path, raw, numbers, f"field {position + 3}"))
             else:
                 values = raw.cast(pl.Float64, strict=False)
-                _first_bad(path, values.is_null(), numbers, f"field {position + 3}", "not a number", raw)
+                first_bad(path, values.is_null(), numbers, f"field {position + 3}", "not a number", raw)
                 frame = frame.with_columns(rating=values)
     return frame

@@ -1,4 +1,5 @@
-"""A synthetic audience for the demo and the tests: users whose interests drift over time.
+"""A synthetic audience for the demo and the tests: users whose interests drift over time, and
+the reviews they write.
 
 The generating process has structure that a sequential model can learn and a popularity
 ranking cannot: each user follows 2–3 interest categories that change over time, and inside a
@@ -13,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from attnsight.data.readers import Interactions
+from attnsight.data.texts import Texts
 
 CATEGORIES = {
     "Sci-Fi": ["Nebula", "Starship", "Android", "Colony", "Orbit", "Quasar"],
@@ -96,3 +98,40 @@ def make_audience(
          "category": [names[c] for c in cat_of]}
     )
     return SyntheticAudience(Interactions.from_records(users, items, times), catalogue, interests)
+
+
+_REVIEW_WORDS = {
+    "en": {
+        "aspects": ["room", "staff", "breakfast", "location", "bed", "price", "service", "view", "wifi", "pool"],
+        "positive": ["clean", "friendly", "delicious", "quiet", "comfortable", "great", "excellent", "lovely"],
+        "negative": ["dirty", "rude", "cold", "noisy", "broken", "awful", "terrible", "overpriced"],
+        "fillers": ["we stayed two nights", "booked online", "arrived late", "travelling with family",
+                    "on a business trip", "checked in at noon", "the hotel is near the station"],
+        "template": "{filler}. the {aspect} was {adj}, and the {aspect2} was {adj2}.",
+    },
+    "zh": {
+        "aspects": ["房间", "服务", "早餐", "位置", "床", "价格", "前台", "环境", "网络", "卫生间"],
+        "positive": ["干净", "热情", "好吃", "安静", "舒服", "不错", "方便", "满意"],
+        "negative": ["脏", "冷淡", "难吃", "吵", "破旧", "糟糕", "贵", "差"],
+        "fillers": ["我们住了两晚", "网上预订的", "晚上才到", "带着家人出行", "出差住在这里", "中午办理入住"],
+        "template": "{filler}，{aspect}很{adj}，{aspect2}也{adj2}。",
+    },
+}
+
+
+def make_reviews(num: int = 600, language: str = "en", seed: int = 0, noise: float = 0.05) -> Texts:
+    """Hotel reviews labelled positive/negative: the label is carried by sentiment words about
+    aspects, among filler phrases that carry none; `noise` flips that share of labels."""
+    words = _REVIEW_WORDS[language]
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(num):
+        positive = bool(rng.random() < 0.5)
+        pool = words["positive" if positive else "negative"]
+        aspect, aspect2 = rng.choice(words["aspects"], size=2, replace=False)
+        texts.append(words["template"].format(
+            filler=rng.choice(words["fillers"]), aspect=aspect, aspect2=aspect2,
+            adj=rng.choice(pool), adj2=rng.choice(pool),
+        ))
+        labels.append("positive" if positive != (rng.random() < noise) else "negative")
+    return Texts.from_lists(texts, labels, source=f"<synthetic reviews, {language}>")

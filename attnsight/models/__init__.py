@@ -2,5 +2,15 @@
 
 from attnsight.models.base import PretrainedModel, read_bundle_config
 from attnsight.models.sasrec import SASRec, SASRecConfig, SASRecOutput
+from attnsight.models.text import TextConfig, TextOutput, TextTransformer
 
-__all__ = ["PretrainedModel", "SASRec", "SASRecConfig", "SASRecOutput", "read_bundle_config"]
+__all__ = [
+    "PretrainedModel",
+    "SASRec",
+    "SASRecConfig",
+    "SASRecOutput",
+    "TextConfig",
+    "TextOutput",
+    "TextTransformer",
+    "read_bundle_config",
+]

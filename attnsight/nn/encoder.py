@@ -1,4 +1,4 @@
-"""Pre-norm transformer encoder with learned positions and typed outputs."""
+"""Transformer encoder (pre-norm, or BERT's post-norm) with learned positions and typed outputs."""
 
 from __future__ import annotations
 
@@ -30,34 +30,56 @@ class FeedForward(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    """x + attn(ln(x)), then x + ffn(ln(x)): pre-norm keeps deep stacks stable without warm-up tricks."""
+    """Pre-norm (x + attn(ln(x)), then x + ffn(ln(x))) keeps deep stacks stable without warm-up
+    tricks; post-norm (ln(x + attn(x)), then ln(x + ffn(x))) is BERT's, for its pretrained weights."""
 
-    def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float, attn_dropout: float) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        ffn_dim: int,
+        dropout: float,
+        attn_dropout: float,
+        norm_first: bool = True,
+        eps: float = 1e-5,
+    ) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(dim)
+        self.norm_first = norm_first
+        self.ln1 = nn.LayerNorm(dim, eps=eps)
         self.attn = MultiHeadAttention(dim, num_heads, attn_dropout)
-        self.ln2 = nn.LayerNorm(dim)
+        self.ln2 = nn.LayerNorm(dim, eps=eps)
         self.ffn = FeedForward(dim, ffn_dim, dropout)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None, need_weights: bool) -> tuple[Tensor, Tensor | None]:
-        h, weights = self.attn(self.ln1(x), mask, need_weights)
-        x = x + self.drop(h)
-        x = x + self.drop(self.ffn(self.ln2(x)))
-        return x, weights
+        if self.norm_first:
+            h, weights = self.attn(self.ln1(x), mask, need_weights)
+            x = x + self.drop(h)
+            return x + self.drop(self.ffn(self.ln2(x))), weights
+        h, weights = self.attn(x, mask, need_weights)
+        x = self.ln1(x + self.drop(h))
+        return self.ln2(x + self.drop(self.ffn(x))), weights
 
 
 class TransformerEncoder(nn.Module):
-    """A stack of pre-norm blocks over embeddings that already carry positions."""
+    """A stack of blocks over embeddings that already carry positions; pre-norm stacks end in a LayerNorm."""
 
     def __init__(
-        self, dim: int, num_layers: int, num_heads: int, ffn_dim: int, dropout: float, attn_dropout: float
+        self,
+        dim: int,
+        num_layers: int,
+        num_heads: int,
+        ffn_dim: int,
+        dropout: float,
+        attn_dropout: float,
+        norm_first: bool = True,
+        eps: float = 1e-5,
     ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            EncoderBlock(dim, num_heads, ffn_dim, dropout, attn_dropout) for _ in range(num_layers)
+            EncoderBlock(dim, num_heads, ffn_dim, dropout, attn_dropout, norm_first, eps) for _ in range(num_layers)
         )
-        self.ln_f = nn.LayerNorm(dim)
+        self.ln_f = nn.LayerNorm(dim, eps=eps) if norm_first else nn.Identity()
 
     def forward(self, x: Tensor, mask: Tensor | None = None, output_attentions: bool = False) -> EncoderOutput:
         attentions = []

@@ -1,4 +1,4 @@
-"""Shuffled, length-bucketed batches of left-padded sequences, as tensors."""
+"""Shuffled, length-bucketed batches as tensors: left-padded item histories, right-padded token sequences."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ from attnsight.data.sequences import pad_left
 Batch = dict[str, Tensor]
 
 
+def bucketed(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, bucket: int = 50) -> list[np.ndarray]:
+    """One epoch's batches of row indices: shuffled, each run of `bucket` batches sorted by length
+    (so rows of a batch have similar lengths), then the batches shuffled."""
+    order = rng.permutation(len(lengths))
+    span = batch_size * bucket
+    chunks = [order[i : i + span] for i in range(0, len(order), span)]
+    chunks = [c[np.argsort(-lengths[c], kind="stable")] for c in chunks]
+    batches = [c[i : i + batch_size] for c in chunks for i in range(0, len(c), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 class SequenceBatcher:
     """Batches over a fixed set of histories.
 
@@ -21,8 +32,6 @@ class SequenceBatcher:
     shuffles, then sorts runs of ~50 batches by length and trims every batch to its longest
     row: padding is most of the compute on short-sequence data, and this removes most of it.
     """
-
-    BUCKET = 50
 
     def __init__(
         self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, shift: bool, windows: bool = False
@@ -47,15 +56,62 @@ class SequenceBatcher:
         return -(-len(self.inputs) // self.batch_size)
 
     def epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
-        order = rng.permutation(len(self.inputs))
-        span = self.batch_size * self.BUCKET
-        chunks = [order[i : i + span] for i in range(0, len(order), span)]
-        chunks = [c[np.argsort(-self.lengths[c], kind="stable")] for c in chunks]
-        batches = [c[i : i + self.batch_size] for c in chunks for i in range(0, len(c), self.batch_size)]
-        for index in rng.permutation(len(batches)):
-            rows = batches[index]
+        for rows in bucketed(self.lengths, self.batch_size, rng):
             width = max(int(self.lengths[rows].max()), 1)
             batch = {"items": torch.from_numpy(self.inputs[rows, -width:])}
             if self.targets is not None:
                 batch["targets"] = torch.from_numpy(self.targets[rows, -width:])
             yield batch
+
+
+def pad_right(rows: Sequence[np.ndarray], width: int, value: int = 0) -> np.ndarray:
+    out = np.full((len(rows), width), value, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : min(len(row), width)] = row[:width]
+    return out
+
+
+class TokenBatcher:
+    """Batches of right-padded token sequences with their labels (and segment ids for pairs).
+
+    Bucketed like SequenceBatcher, so each batch is padded only to its own longest text.
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[np.ndarray],
+        batch_size: int,
+        labels: np.ndarray | None = None,
+        type_ids: Sequence[np.ndarray] | None = None,
+        pad_id: int = 0,
+    ) -> None:
+        if not len(ids):
+            raise ValueError("no texts to batch")
+        self.ids, self.labels, self.type_ids = list(ids), labels, type_ids
+        self.batch_size, self.pad_id = batch_size, pad_id
+        self.lengths = np.array([len(row) for row in ids])
+
+    def __len__(self) -> int:
+        return -(-len(self.ids) // self.batch_size)
+
+    def epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+        for rows in bucketed(self.lengths, self.batch_size, rng):
+            yield self.batch(rows)
+
+    def in_order(self) -> Iterator[tuple[np.ndarray, Batch]]:
+        """Every row once, sorted by length for speed; yields (row indices, batch)."""
+        order = np.argsort(-self.lengths, kind="stable")
+        for i in range(0, len(order), self.batch_size):
+            rows = order[i : i + self.batch_size]
+            yield rows, self.batch(rows)
+
+    def batch(self, rows: np.ndarray) -> Batch:
+        width = max(int(self.lengths[rows].max()), 1)
+        ids = pad_right([self.ids[r] for r in rows], width, self.pad_id)
+        mask = self.lengths[rows, None] > np.arange(width)
+        batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if self.type_ids is not None:
+            batch["token_type_ids"] = torch.from_numpy(pad_right([self.type_ids[r] for r in rows], width))
+        if self.labels is not None:
+            batch["labels"] = torch.from_numpy(self.labels[rows])
+        return batch

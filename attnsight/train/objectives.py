@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from attnsight.models.sasrec import SASRec
+from attnsight.models.text import TextTransformer
 from attnsight.train.batches import Batch
 
 
@@ -48,3 +50,48 @@ class ClozeObjective:
         inputs = items.masked_fill(masked, model.config.mask_index)
         targets = items.masked_fill(~masked, 0)
         return model(inputs, targets, causal=False).loss
+
+
+@dataclass
+class ClassificationObjective:
+    """Cross-entropy of the pooled representation's class logits, with optional class weights
+    (for imbalance) and label smoothing."""
+
+    class_weights: Tensor | None = None
+    label_smoothing: float = 0.0
+
+    def __call__(self, model: TextTransformer, batch: Batch) -> Tensor:
+        logits = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).logits
+        weight = None if self.class_weights is None else self.class_weights.to(logits.device, logits.dtype)
+        return F.cross_entropy(logits.float(), batch["labels"], weight=weight, label_smoothing=self.label_smoothing)
+
+
+@dataclass
+class MaskedTokenObjective:
+    """BERT's masked-language modelling: 15% of real tokens are chosen; of those 80% become
+    [MASK], 10% a random token, 10% stay; the model recovers the originals. With `nsp`, the
+    batch's sentence pairs also train next-sentence prediction."""
+
+    mask_id: int
+    special_ids: tuple[int, ...]
+    mask_prob: float = 0.15
+    nsp: bool = False
+
+    def __call__(self, model: TextTransformer, batch: Batch) -> Tensor:
+        ids = batch["input_ids"]
+        candidates = batch["attention_mask"].bool()
+        for special in self.special_ids:
+            candidates &= ids != special
+        chosen = (torch.rand(ids.shape, device=ids.device) < self.mask_prob) & candidates
+        if not chosen.any():  # a batch of very short texts: still learn from one token
+            chosen.view(-1)[candidates.view(-1).nonzero()[0]] = True
+        draw = torch.rand(ids.shape, device=ids.device)
+        vocab = model.config.vocab_size
+        random_tokens = torch.randint(0, vocab, ids.shape, device=ids.device)
+        inputs = torch.where(chosen & (draw < 0.8), torch.full_like(ids, self.mask_id), ids)
+        inputs = torch.where(chosen & (draw >= 0.8) & (draw < 0.9), random_tokens, inputs)
+        out = model(inputs, batch["attention_mask"], batch.get("token_type_ids"))
+        loss = F.cross_entropy(model.mlm_logits(out.hidden[chosen]).float(), ids[chosen])
+        if self.nsp:
+            loss = loss + F.cross_entropy(model.nsp_logits(out.hidden).float(), batch["labels"])
+        return loss

@@ -10,6 +10,8 @@ import copy
 import logging
 import math
 import os
+import resource
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,12 @@ LossFn = Callable[[nn.Module, Batch], Tensor]
 EvalFn = Callable[[nn.Module], dict[str, float]]
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 def resolve_device(device: str) -> torch.device:
     """'auto' picks CUDA when there is one, else the CPU."""
     if device == "auto":
@@ -43,6 +51,7 @@ class TrainerConfig:
     lr: float = 1e-3  # AdamW learning rate after warm-up
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     warmup_steps: int = 100  # linear warm-up from 0 to lr
+    linear_decay: bool = False  # then decay linearly to 0 at the last step of `epochs` (fine-tuning)
     grad_clip: float = 1.0  # max global gradient norm (0 = off)
     patience: int = 10  # evaluations without improvement of `monitor` before stopping
     monitor: str = "ndcg@10"  # validation metric that selects the model (higher is better)
@@ -96,8 +105,13 @@ class Trainer:
         cfg = self.config
         model.to(self.device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warmup = max(cfg.warmup_steps, 1)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        warmup, total = max(cfg.warmup_steps, 1), max(cfg.epochs * steps_per_epoch, 1)
+
+        def schedule(step: int) -> float:
+            rise = min(1.0, (step + 1) / warmup)
+            return rise * max(0.0, 1.0 - step / total) if cfg.linear_decay else rise
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         state = _State(best_score=-math.inf)
         if cfg.resume and cfg.checkpoint and Path(cfg.checkpoint).is_file():
             state = self._load(cfg.checkpoint, model, optimizer, scheduler)

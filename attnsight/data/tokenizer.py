@@ -1,0 +1,110 @@
+"""WordPiece tokenization with Hugging Face `tokenizers`: trained on the user's corpus, or loaded.
+
+The normalizer and pre-tokenizer are BERT's: CJK characters become one token each, so Chinese
+needs no segmenter to be modelled (jieba is used only to name words in insights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIALS = (PAD, UNK, CLS, SEP, MASK)
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass
+class Encoding:
+    """One text as token ids (with [CLS] ... [SEP]) and each token's character span in the text."""
+
+    ids: np.ndarray  # int64 (T,)
+    tokens: list[str]
+    offsets: list[tuple[int, int]]  # (0, 0) for special tokens
+
+
+class TextTokenizer:
+    """A WordPiece tokenizer with BERT's special tokens, truncating to `max_len` tokens."""
+
+    def __init__(self, tokenizer: object, max_len: int) -> None:
+        from tokenizers import Tokenizer
+
+        if not isinstance(tokenizer, Tokenizer):
+            raise TypeError("expected a tokenizers.Tokenizer")
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_len)
+        missing = [s for s in SPECIALS if tokenizer.token_to_id(s) is None]
+        if missing:
+            raise ValueError(f"tokenizer lacks the special tokens {', '.join(missing)}")
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
+            int(tokenizer.token_to_id(s)) for s in SPECIALS
+        )
+
+    @classmethod
+    def train(
+        cls,
+        texts: Iterable[str],
+        vocab_size: int = 8000,
+        min_frequency: int = 2,
+        lowercase: bool = True,
+        max_len: int = 128,
+    ) -> TextTokenizer:
+        """Learn a WordPiece vocabulary of at most `vocab_size` tokens from `texts`."""
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+        tok = Tokenizer(models.WordPiece(unk_token=UNK))
+        tok.normalizer = normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
+        )
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIALS), show_progress=False
+        )
+        tok.train_from_iterator(texts, trainer=trainer)
+        cls_id, sep_id = tok.token_to_id(CLS), tok.token_to_id(SEP)
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B:1 {SEP}:1", special_tokens=[(CLS, cls_id), (SEP, sep_id)]
+        )
+        return cls(tok, max_len)
+
+    @classmethod
+    def from_file(cls, path: str | Path, max_len: int) -> TextTokenizer:
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(path)), max_len)
+
+    def save(self, path: str | Path) -> None:
+        self.tokenizer.save(str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.tokenizer.get_vocab_size())
+
+    @property
+    def special_ids(self) -> tuple[int, ...]:
+        return (self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id)
+
+    def encode(self, texts: Sequence[str]) -> list[Encoding]:
+        """[CLS] text [SEP], truncated to max_len, with character offsets for explanations."""
+        return [
+            Encoding(np.asarray(e.ids, dtype=np.int64), list(e.tokens), [tuple(o) for o in e.offsets])
+            for e in self.tokenizer.encode_batch(list(texts))
+        ]
+
+    def encode_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [np.asarray(e.ids, dtype=np.int64) for e in self.tokenizer.encode_batch(list(texts))]
+
+    def encode_bare(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Token ids without [CLS]/[SEP] (for assembling sentence pairs), not truncated."""
+        self.tokenizer.no_truncation()
+        try:
+            out = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        finally:
+            self.tokenizer.enable_truncation(self.max_len)
+        return [np.asarray(e.ids, dtype=np.int64) for e in out]

@@ -1,0 +1,150 @@
+"""Which words a text classifier attended to: per text (rollout from the pooled representation)
+and across a corpus (per class, attention against frequency)."""
+
+from __future__ import annotations
+
+import bisect
+import html
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from attnsight.explain.attention import attention_rollout
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
+
+
+@dataclass
+class WordWeight:
+    word: str
+    start: int  # character span in the (cleaned) text
+    end: int
+    weight: float  # share of the pooled representation's attention, over the text's words
+
+
+def pooled_attention(attentions: Sequence[Tensor], attention_mask: Tensor, pooling: str) -> Tensor:
+    """(B, T) attention the pooled representation pays to each token, rolled out over layers.
+
+    CLS pooling reads the [CLS] row of the rollout; mean pooling averages the rows of the real
+    tokens, since the pooled vector is their mean.
+    """
+    rollout = attention_rollout(attentions)  # (B, T, T)
+    mask = attention_mask.to(rollout.dtype)
+    if pooling == "cls":
+        weights = rollout[:, 0]
+    else:
+        weights = (rollout * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1.0)
+    return weights * mask
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Word boundaries: jieba's segmentation when the text has Chinese characters, else word characters
+    (with an inner apostrophe) and single punctuation marks."""
+    if _CJK.search(text):
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        return [(start, end) for _, start, end in jieba.tokenize(text) if text[start:end].strip()]
+    return [m.span() for m in _WORD.finditer(text)]
+
+
+def word_weights(text: str, offsets: Sequence[tuple[int, int]], token_weights: Sequence[float]) -> list[WordWeight]:
+    """Token attention summed into words (a word's WordPieces, or a Chinese word's characters),
+    renormalised to sum to one over the words of the text."""
+    spans = word_spans(text)
+    totals = [0.0] * len(spans)
+    starts = [s for s, _ in spans]
+    for (start, end), weight in zip(offsets, token_weights):
+        if end <= start:  # special tokens
+            continue
+        index = bisect.bisect_right(starts, start) - 1
+        if 0 <= index < len(spans) and start < spans[index][1]:
+            totals[index] += float(weight)
+    norm = sum(totals) or 1.0
+    return [WordWeight(text[s:e], s, e, t / norm) for (s, e), t in zip(spans, totals)]
+
+
+def _is_word(word: str) -> bool:
+    return any(ch.isalnum() for ch in word)
+
+
+def corpus_insights(
+    labelled_words: Sequence[tuple[str, Sequence[WordWeight]]], top: int = 20, min_count: int = 3
+) -> dict[str, list[dict[str, Any]]]:
+    """Per class, the words the model attends to most, beside how often they occur.
+
+    labelled_words: (predicted class, word weights) per text. For each class: `attention` is the
+    word's share of all the attention the class's texts pay to words, `texts` how many of them
+    contain it, `frequency` that count over the class size, `mean_attention` the attention it gets
+    where it occurs, and `lift` how much more often it occurs in this class than in the corpus.
+    Punctuation is left out; words are lower-cased.
+    """
+    by_class: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
+    class_size: dict[str, int] = defaultdict(int)
+    corpus_count: dict[str, int] = defaultdict(int)
+    for label, words in labelled_words:
+        class_size[label] += 1
+        seen: dict[str, float] = defaultdict(float)
+        for w in words:
+            if _is_word(w.word):
+                seen[w.word.lower()] += w.weight
+        for word, weight in seen.items():
+            stats = by_class[label][word]
+            stats[0] += weight
+            stats[1] += 1
+            corpus_count[word] += 1
+    total_texts = sum(class_size.values())
+    out: dict[str, list[dict[str, Any]]] = {}
+    for label in sorted(class_size):
+        stats = by_class[label]
+        mass = sum(s[0] for s in stats.values()) or 1.0
+        rows = [
+            {
+                "word": word,
+                "attention": weight / mass,
+                "texts": int(count),
+                "frequency": count / class_size[label],
+                "mean_attention": weight / count,
+                "lift": (count / class_size[label]) / (corpus_count[word] / total_texts),
+            }
+            for word, (weight, count) in stats.items()
+            if count >= min_count
+        ]
+        rows.sort(key=lambda r: r["attention"], reverse=True)
+        out[label] = rows[:top]
+    return out
+
+
+def highlight_html(text: str, words: Sequence[WordWeight], title: str = "") -> str:
+    """The text with each word's background shaded by its attention (darkest = most attended)."""
+    peak = max((w.weight for w in words), default=0.0) or 1.0
+    parts, cursor = [], 0
+    for w in words:
+        parts.append(html.escape(text[cursor : w.start]))
+        alpha = w.weight / peak
+        parts.append(
+            f'<span title="{w.weight:.3f}" style="background: rgba(230, 85, 13, {alpha:.2f})">'
+            f"{html.escape(text[w.start : w.end])}</span>"
+        )
+        cursor = w.end
+    parts.append(html.escape(text[cursor:]))
+    heading = f"<h3>{html.escape(title)}</h3>" if title else ""
+    return f'<div class="attnsight-text">{heading}<p>{"".join(parts)}</p></div>'
+
+
+def html_page(sections: Sequence[str], title: str = "attnsight — text explanations") -> str:
+    """A self-contained HTML page (no scripts, no network) around explanation sections."""
+    body = "\n".join(sections)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.7}"
+        "span{border-radius:3px;padding:0 1px}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+    )

@@ -1,0 +1,190 @@
+"""Transformer text encoder with a classification head, a masked-LM head and an optional NSP head.
+
+The same module is trained from scratch (pre-norm) or loaded from a pretrained BERT checkpoint
+such as all-MiniLM-L6-v2 (post-norm, `from_bert`), so explanations and training are the same
+code for both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attnsight.models.base import PretrainedModel
+from attnsight.nn.attention import build_attention_mask
+from attnsight.nn.encoder import TransformerEncoder
+
+POOLINGS = ("cls", "mean")
+
+
+@dataclass
+class TextConfig:
+    vocab_size: int
+    max_len: int = 128  # position embeddings, [CLS] and [SEP] included
+    dim: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    ffn_dim: int = 512
+    dropout: float = 0.1
+    attn_dropout: float = 0.1
+    norm_first: bool = True  # False: BERT's post-norm (pretrained checkpoints)
+    layer_norm_eps: float = 1e-5
+    type_vocab_size: int = 2
+    pooling: str = "cls"  # cls | mean (over real tokens)
+    num_labels: int = 0  # 0: an encoder without a classification head (pretraining)
+    nsp: bool = False  # a next-sentence-prediction head for pretraining
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
+
+
+@dataclass
+class TextOutput:
+    hidden: Tensor  # (B, T, C) last layer
+    pooled: Tensor  # (B, C)
+    logits: Tensor | None = None  # (B, num_labels)
+    attentions: tuple[Tensor, ...] | None = None  # per layer (B, nh, T, T)
+
+
+class TextTransformer(PretrainedModel):
+    config_class = TextConfig
+    task = "text"
+
+    def __init__(self, config: TextConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.token_embedding = nn.Embedding(c.vocab_size, c.dim, padding_idx=c.pad_id)
+        self.position_embedding = nn.Embedding(c.max_len, c.dim)
+        self.type_embedding = nn.Embedding(c.type_vocab_size, c.dim)
+        self.embed_norm = nn.LayerNorm(c.dim, eps=c.layer_norm_eps)
+        self.embed_drop = nn.Dropout(c.dropout)
+        self.encoder = TransformerEncoder(
+            c.dim, c.num_layers, c.num_heads, c.ffn_dim, c.dropout, c.attn_dropout, c.norm_first, c.layer_norm_eps
+        )
+        # BERT's MLM transform; the output projection is tied to the token embeddings
+        self.mlm_transform = nn.Sequential(nn.Linear(c.dim, c.dim), nn.GELU(), nn.LayerNorm(c.dim, eps=c.layer_norm_eps))
+        self.mlm_bias = nn.Parameter(torch.zeros(c.vocab_size))
+        self.nsp_head = nn.Linear(c.dim, 2) if c.nsp else None
+        self.head_drop = nn.Dropout(c.dropout)
+        self.classifier = nn.Linear(c.dim, c.num_labels) if c.num_labels else None
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+
+    def set_num_labels(self, num_labels: int) -> None:
+        """A fresh classification head for `num_labels` classes (fine-tuning a pretrained encoder)."""
+        self.config.num_labels = num_labels
+        self.classifier = nn.Linear(self.config.dim, num_labels).to(self.token_embedding.weight.device)
+        self._init_weights(self.classifier)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> TextOutput:
+        """input_ids (B, T) right-padded; attention_mask (B, T) True for real tokens."""
+        B, T = input_ids.shape
+        if T > self.config.max_len:
+            raise ValueError(f"sequence length {T} exceeds max_len {self.config.max_len}")
+        valid = input_ids != self.config.pad_id if attention_mask is None else attention_mask.bool()
+        positions = torch.arange(T, device=input_ids.device)
+        x = self.token_embedding(input_ids) + self.position_embedding(positions)
+        types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+        x = self.embed_drop(self.embed_norm(x + self.type_embedding(types)))
+        out = self.encoder(x, build_attention_mask(valid, causal=False), output_attentions)
+        hidden = out.last_hidden_state
+        if self.config.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            weights = valid.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        logits = self.classifier(self.head_drop(pooled)) if self.classifier is not None else None
+        return TextOutput(hidden, pooled, logits, out.attentions)
+
+    def mlm_logits(self, hidden: Tensor) -> Tensor:
+        """(N, C) hidden states of masked positions → (N, vocab) logits."""
+        return F.linear(self.mlm_transform(hidden), self.token_embedding.weight, self.mlm_bias)
+
+    def nsp_logits(self, hidden: Tensor) -> Tensor:
+        if self.nsp_head is None:
+            raise ValueError("this model has no next-sentence-prediction head (nsp=False)")
+        return self.nsp_head(hidden[:, 0])
+
+    @classmethod
+    def from_bert(cls, path: str | Path, pooling: str = "mean", dropout: float | None = None) -> TextTransformer:
+        """Load a Hugging Face BERT checkpoint (config.json + model.safetensors) into this module.
+
+        Query, key and value are fused into our one projection; BERT's post-norm LayerNorms map to
+        the block's ln1/ln2. Its pooler (dense + tanh, trained for NSP) is not used: sentence
+        encoders such as all-MiniLM-L6-v2 are trained with mean pooling.
+        """
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        hf = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        if hf.get("model_type") != "bert":
+            raise ValueError(f"{path}: not a BERT checkpoint (model_type {hf.get('model_type')!r})")
+        config = TextConfig(
+            vocab_size=hf["vocab_size"],
+            max_len=hf["max_position_embeddings"],
+            dim=hf["hidden_size"],
+            num_layers=hf["num_hidden_layers"],
+            num_heads=hf["num_attention_heads"],
+            ffn_dim=hf["intermediate_size"],
+            dropout=hf["hidden_dropout_prob"] if dropout is None else dropout,
+            attn_dropout=hf["attention_probs_dropout_prob"],
+            norm_first=False,
+            layer_norm_eps=hf["layer_norm_eps"],
+            type_vocab_size=hf["type_vocab_size"],
+            pooling=pooling,
+            pad_id=hf.get("pad_token_id", 0),
+        )
+        model = cls(config)
+        weights = load_file(str(path / "model.safetensors"))
+        weights = {k.removeprefix("bert."): v for k, v in weights.items()}
+        state = _bert_state(weights, config.num_layers)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        # only our own heads may be left at their initial values
+        left = [k for k in missing if not k.startswith(("mlm_", "nsp_head", "classifier"))]
+        if left or unexpected:
+            raise ValueError(f"{path}: checkpoint does not fit (missing {left[:3]}, unexpected {unexpected[:3]})")
+        return model
+
+
+def _bert_state(w: dict[str, Tensor], num_layers: int) -> dict[str, Tensor]:
+    state = {
+        "token_embedding.weight": w["embeddings.word_embeddings.weight"],
+        "position_embedding.weight": w["embeddings.position_embeddings.weight"],
+        "type_embedding.weight": w["embeddings.token_type_embeddings.weight"],
+        "embed_norm.weight": w["embeddings.LayerNorm.weight"],
+        "embed_norm.bias": w["embeddings.LayerNorm.bias"],
+    }
+    for i in range(num_layers):
+        src, dst = f"encoder.layer.{i}.", f"encoder.blocks.{i}."
+        for kind in ("weight", "bias"):
+            state[f"{dst}attn.qkv.{kind}"] = torch.cat(
+                [w[f"{src}attention.self.{name}.{kind}"] for name in ("query", "key", "value")]
+            )
+            state[f"{dst}attn.proj.{kind}"] = w[f"{src}attention.output.dense.{kind}"]
+            state[f"{dst}ln1.{kind}"] = w[f"{src}attention.output.LayerNorm.{kind}"]
+            state[f"{dst}ffn.net.0.{kind}"] = w[f"{src}intermediate.dense.{kind}"]
+            state[f"{dst}ffn.net.3.{kind}"] = w[f"{src}output.dense.{kind}"]
+            state[f"{dst}ln2.{kind}"] = w[f"{src}output.LayerNorm.{kind}"]
+    return state
