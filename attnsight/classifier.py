@@ -294,18 +294,21 @@ class TextClassifier:
         train, self.cleaning_report_ = clean_texts(texts, cleaning)
         self.cleaning_config_ = cleaning or TextCleaningConfig()
         self.labels_ = _label_set(train)
-        protocol: dict[str, Any] = {"split": "given" if valid is not None else "stratified", "seed": self.seed}
+        given = [name for name, part in (("valid", valid), ("test", test)) if part is not None]
+        protocol: dict[str, Any] = {"given": given, "split": "stratified" if len(given) < 2 else "given",
+                                    "seed": self.seed}
         valid_set = test_set = None
         if valid is not None:
             valid_set = clean_texts(_as_texts(valid, text_col, label_col, require_labels=True), cleaning, drop=False)[0]
         if test is not None:
             test_set = clean_texts(_as_texts(test, text_col, label_col, require_labels=True), cleaning, drop=False)[0]
-        if valid_set is None:
-            shares = (self.valid_size, 0.0 if test_set is not None else self.test_size)
+        if valid_set is None or test_set is None:  # carve what is missing out of the training data
+            shares = (self.valid_size if valid_set is None else 0.0, self.test_size if test_set is None else 0.0)
             rows_train, rows_valid, rows_test = stratified_split(train.labels, shares, self.seed)
-            protocol.update(valid_size=self.valid_size, test_size=shares[1])
-            train, valid_set, test_set = train.take(rows_train), train.take(rows_valid), (
-                test_set if test_set is not None else train.take(rows_test))
+            protocol.update(valid_size=shares[0], test_size=shares[1])
+            valid_set = valid_set if valid_set is not None else train.take(rows_valid)
+            test_set = test_set if test_set is not None else train.take(rows_test)
+            train = train.take(rows_train)
         for name, part in (("valid", valid_set), ("test", test_set)):
             unknown = sorted(set(part.labels) - set(self.labels_))
             if unknown:

@@ -6,6 +6,7 @@ needs no segmenter to be modelled (jieba is used only to name words in insights)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,10 +64,21 @@ class TextTokenizer:
         )
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
+        texts = list(texts)
+        # The trainer numbers the "##x" continuation pieces in hash-map order, and those numbers
+        # break ties between equally frequent merges, so two runs can learn different vocabularies
+        # (huggingface/tokenizers#1794). Seeding every "##x" up front, in sorted order, makes
+        # training deterministic; they are then turned back into ordinary vocabulary entries.
+        inner = {ch for text in texts for word, _ in tok.pre_tokenizer.pre_tokenize_str(
+            tok.normalizer.normalize_str(text)) for ch in word[1:]}
+        seeded = [*SPECIALS, *(f"##{ch}" for ch in sorted(inner))]
         trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIALS), show_progress=False
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=seeded, show_progress=False
         )
         tok.train_from_iterator(texts, trainer=trainer)
+        state = json.loads(tok.to_str())
+        state["added_tokens"] = [t for t in state["added_tokens"] if t["content"] in SPECIALS]
+        tok = Tokenizer.from_str(json.dumps(state))
         cls_id, sep_id = tok.token_to_id(CLS), tok.token_to_id(SEP)
         tok.post_processor = processors.TemplateProcessing(
             single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B:1 {SEP}:1", special_tokens=[(CLS, cls_id), (SEP, sep_id)]

@@ -159,7 +159,10 @@ class TextTransformer(PretrainedModel):
         model = cls(config)
         weights = load_file(str(path / "model.safetensors"))
         weights = {k.removeprefix("bert."): v for k, v in weights.items()}
-        state = _bert_state(weights, config.num_layers)
+        try:
+            state = _bert_state(weights, config.num_layers)
+        except KeyError as exc:
+            raise ValueError(f"{path}: checkpoint does not fit (missing {exc.args[0]!r})") from None
         missing, unexpected = model.load_state_dict(state, strict=False)
         # only our own heads may be left at their initial values
         left = [k for k in missing if not k.startswith(("mlm_", "nsp_head", "classifier"))]

@@ -82,6 +82,8 @@ class MaskedTokenObjective:
         candidates = batch["attention_mask"].bool()
         for special in self.special_ids:
             candidates &= ids != special
+        if not candidates.any():  # nothing but special tokens: no loss, and no gradient to apply
+            return model.mlm_bias.sum() * 0.0
         chosen = (torch.rand(ids.shape, device=ids.device) < self.mask_prob) & candidates
         if not chosen.any():  # a batch of very short texts: still learn from one token
             chosen.view(-1)[candidates.view(-1).nonzero()[0]] = True

@@ -1,0 +1,308 @@
+"""TextClassifier end to end on synthetic hotel reviews (English and Chinese): accuracy well above
+the majority baseline, the metrics record, explanations, pretraining, bundles and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from attnsight.classifier import TextClassifier
+from attnsight.data.synthetic import _REVIEW_WORDS, make_reviews
+from attnsight.data.texts import Texts
+from attnsight.errors import AttnsightError, DataError
+
+TINY = dict(dim=32, num_layers=1, num_heads=2, vocab_size=300, max_len=48, epochs=6, lr=3e-3, batch_size=32,
+            device="cpu", seed=0, test_size=0.25)
+SENTIMENT_EN = set(_REVIEW_WORDS["en"]["positive"]) | set(_REVIEW_WORDS["en"]["negative"])
+NEGATIVE_EN = set(_REVIEW_WORDS["en"]["negative"])
+NEGATIVE_REVIEWS = [
+    "booked online. the room was dirty, and the staff was rude.",
+    "we stayed two nights. the bed was broken, and the wifi was awful.",
+    "arrived late. the breakfast was cold, and the price was overpriced.",
+]
+BUNDLE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "labels.json", "metrics.json")
+
+
+def reviews(language: str, num: int = 400, seed: int = 0) -> Texts:
+    return make_reviews(num, language, seed=seed)
+
+
+def fitted(language: str, **overrides) -> TextClassifier:
+    return TextClassifier(**{**TINY, **overrides}).fit(reviews(language), dataset=f"reviews-{language}")
+
+
+@pytest.fixture(scope="module")
+def en() -> TextClassifier:
+    return fitted("en")
+
+
+@pytest.fixture(scope="module")
+def zh() -> TextClassifier:
+    return fitted("zh")
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> tuple[TextClassifier, object]:
+    """An encoder pretrained by masked-language modelling on unlabelled English reviews, saved as a bundle."""
+    clf = TextClassifier(**{**TINY, "pretrain_epochs": 3})
+    clf.pretrain(reviews("en").texts)
+    path = tmp_path_factory.mktemp("pretrained") / "encoder"
+    clf.save_pretrained(path)
+    return clf, path
+
+
+@pytest.fixture(scope="module")
+def from_init(pretrained) -> TextClassifier:
+    return TextClassifier(**{**TINY, "init": str(pretrained[1])}).fit(reviews("en"))
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_accuracy_well_above_the_majority_baseline(language, request):
+    clf = request.getfixturevalue(language)
+    m = clf.metrics_
+    majority = m["baselines"]["majority"]["test"]["accuracy"]
+    assert m["test"]["accuracy"] >= 0.85, m["test"]
+    assert m["test"]["macro_f1"] >= 0.85
+    assert m["test"]["accuracy"] >= majority + 0.3
+    assert 0.4 <= majority <= 0.6  # the synthetic classes are balanced
+    assert clf.labels_ == ["negative", "positive"]
+
+
+def test_metrics_record(en):
+    m = en.metrics_
+    for key in ("task", "dataset", "protocol", "valid", "test", "epochs", "train_seconds", "seconds_per_epoch",
+                "peak_rss_mb", "device", "seed", "baselines", "cleaning", "params", "history"):
+        assert key in m, key
+    assert (m["task"], m["dataset"], m["device"], m["seed"]) == ("text", "reviews-en", "cpu", 0)
+    p = m["protocol"]
+    assert p["split"] == "stratified" and p["seed"] == 0
+    assert p["train"] + p["valid"] + p["test"] == m["cleaning"]["rows_out"]
+    assert p["test"] == pytest.approx(0.25 * m["cleaning"]["rows_out"], abs=1)
+    test = m["test"]
+    for key in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "per_class", "confusion_matrix"):
+        assert key in test, key
+    assert set(test["per_class"]) == {"negative", "positive"}
+    assert np.array(test["confusion_matrix"]).sum() == p["test"] == test["examples"]
+    assert np.trace(np.array(test["confusion_matrix"])) / p["test"] == pytest.approx(test["accuracy"])
+    assert 0 <= m["valid"]["macro_f1"] <= 1
+    assert 1 <= m["epochs"] <= 6 and len(m["history"]["train"]) == m["epochs"]
+    assert m["train_seconds"] > 0 and m["seconds_per_epoch"] > 0 and m["peak_rss_mb"] > 0
+    assert m["pretrain"] is None
+    json.dumps(m)  # serialisable as metrics.json
+
+
+# ----------------------------------------------------------------------------- inference and explanations
+
+
+def test_predict_and_predict_proba(en):
+    texts = NEGATIVE_REVIEWS + ["booked online. the room was clean, and the staff was friendly."]
+    proba = en.predict_proba(texts)
+    assert proba.shape == (4, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    predictions = en.predict(texts)
+    assert [p.label for p in predictions] == ["negative"] * 3 + ["positive"]
+    assert predictions[0].probabilities == pytest.approx(dict(zip(en.labels_, proba[0].tolist())))
+
+
+def test_explain_weights_sum_to_one_and_point_at_sentiment(en):
+    explanations = en.explain(NEGATIVE_REVIEWS)
+    for text, e in zip(NEGATIVE_REVIEWS, explanations):
+        assert e.label == "negative" and e.text == text and not e.truncated
+        assert sum(w.weight for w in e.words) == pytest.approx(1.0, abs=1e-5)
+        assert all(e.text[w.start : w.end] == w.word for w in e.words)
+        top = max(e.words, key=lambda w: w.weight)
+        assert top.word in NEGATIVE_EN, [(w.word, round(w.weight, 2)) for w in e.words]
+        # the review's two sentiment words draw most of the attention, fillers and aspects little
+        assert sum(w.weight for w in e.words if w.word in SENTIMENT_EN) > 0.5
+
+
+def test_explain_cleans_and_reports_truncation(en):
+    (e,) = en.explain(["the room was <b>dirty</b> &amp; cold " + "very " * 60])
+    assert "<b>" not in e.text and "&" in e.text
+    assert e.truncated  # more than max_len tokens: only the start was read
+    (short,) = en.explain(["the room was dirty"])
+    assert not short.truncated
+
+
+def test_insights_name_sentiment_words(en):
+    texts = reviews("en", 200, seed=11).texts
+    out = en.insights(texts, top=8, min_count=3)
+    assert set(out) == {"negative", "positive"}
+    negative, positive = set(_REVIEW_WORDS["en"]["negative"]), set(_REVIEW_WORDS["en"]["positive"])
+    for label, own, other in (("negative", negative, positive), ("positive", positive, negative)):
+        rows = out[label]
+        words = [r["word"] for r in rows]
+        assert len(rows) == 8 and all(r["texts"] >= 3 for r in rows)
+        assert [r["attention"] for r in rows] == sorted((r["attention"] for r in rows), reverse=True)
+        assert len(set(words) & own) >= 3 and not set(words) & other, words
+        # words that mark the class (occurring about twice as often in it) are its sentiment words
+        marked = {r["word"] for r in rows if r["lift"] > 1.5}
+        assert marked and marked <= own, rows
+        # words of every review ("the", "was") occur in all the class's texts, at lift ~1
+        assert all(r["lift"] == pytest.approx(1.0, abs=0.05) for r in rows if r["frequency"] == 1.0)
+    assert out["negative"][0]["word"] in negative
+    assert len(set(r["word"] for r in out["negative"]) & negative) >= 6
+
+
+def test_evaluate_on_fresh_reviews(en):
+    fresh = reviews("en", 200, seed=99)
+    report = en.evaluate(fresh)
+    assert report["examples"] == 200 and np.array(report["confusion_matrix"]).sum() == 200
+    assert report["accuracy"] >= 0.85
+    assert report["labels"] == ["negative", "positive"]
+    with pytest.raises(DataError, match="labels the model does not know: neutral"):
+        en.evaluate(Texts.from_lists(["ok"], ["neutral"]))
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+def test_pretrain_then_fit(pretrained):
+    clf, _ = pretrained
+    p = clf.pretrain_metrics_
+    assert p["texts"] > 300 and 1 <= p["epochs"] <= 3 and 0 <= p["valid"]["mlm_accuracy"] <= 1
+    assert clf.model_.config.num_labels == 0 and clf.model_.classifier is None
+    vocab = clf.tokenizer_.tokenizer.get_vocab()
+    clf.fit(reviews("en"))
+    m = clf.metrics_
+    assert m["pretrain"] is not None and m["pretrain"]["in_this_run"] is False
+    assert m["pretrain"]["texts"] == p["texts"] and "pretrain" not in m["history"]
+    assert clf.tokenizer_.tokenizer.get_vocab() == vocab  # fine-tuning kept the pretraining vocabulary
+    assert m["test"]["accuracy"] >= 0.85
+    with pytest.raises(AttnsightError, match="already fine-tuned"):
+        clf.pretrain(["more text"])
+
+
+def test_pretrain_epochs_in_fit_pretrain_on_the_training_split_only():
+    clf = TextClassifier(**{**TINY, "pretrain_epochs": 2}).fit(reviews("zh"))
+    m = clf.metrics_
+    assert m["pretrain"]["in_this_run"] is True
+    assert m["pretrain"]["texts"] == m["protocol"]["train"]  # no valid or test text was seen
+    assert len(m["history"]["pretrain"]) == m["pretrain"]["epochs"] >= 1
+    assert m["train_seconds"] >= m["pretrain"]["seconds"]
+    assert m["test"]["accuracy"] >= 0.85
+
+
+def test_nsp_pretraining_runs():
+    clf = TextClassifier(**{**TINY, "pretrain_epochs": 1, "nsp": True})
+    clf.pretrain(reviews("en", 200).texts)
+    assert clf.model_.nsp_head is not None
+    assert 0 <= clf.pretrain_metrics_["valid"]["mlm_accuracy"] <= 1
+    ids, types, labels = clf._sentence_pairs(["the room was clean and quiet", "the staff was rude"] * 4,
+                                             np.random.default_rng(0))
+    tok = clf.tokenizer_
+    for row, segment in zip(ids, types):
+        assert row[0] == tok.cls_id and row[-1] == tok.sep_id and (row == tok.sep_id).sum() == 2
+        first_sep = int(np.flatnonzero(row == tok.sep_id)[0])
+        assert segment.tolist() == [0] * (first_sep + 1) + [1] * (len(row) - first_sep - 1)
+        assert len(row) <= tok.max_len
+    assert set(labels.tolist()) <= {0, 1}
+
+
+def test_fit_from_a_pretrained_bundle(pretrained, from_init):
+    _, path = pretrained
+    source = TextClassifier.from_pretrained(path, device="cpu")
+    assert source.labels_ == [] and source.model_.config.num_labels == 0
+    assert from_init.tokenizer_.tokenizer.get_vocab() == source.tokenizer_.tokenizer.get_vocab()
+    m = from_init.metrics_
+    assert m["pretrain"] is not None and m["pretrain"]["in_this_run"] is False
+    assert m["test"]["accuracy"] >= 0.85
+
+
+def test_same_seed_same_metrics(pretrained, from_init):
+    # the vocabulary comes from the bundle, so this isolates the training itself from WordPiece training
+    again = TextClassifier(**{**TINY, "init": str(pretrained[1])}).fit(reviews("en"))
+    for key in ("valid", "test", "epochs", "best_epoch", "protocol"):
+        assert again.metrics_[key] == from_init.metrics_[key], key
+    losses = [h["loss"] for h in again.metrics_["history"]["train"]]
+    assert losses == [h["loss"] for h in from_init.metrics_["history"]["train"]]
+    texts = reviews("en", 20, seed=5).texts
+    assert np.array_equal(again.predict_proba(texts), from_init.predict_proba(texts))
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_same_seed_same_metrics_from_scratch(language, request):
+    # English needs WordPiece merges, whose training is made deterministic by the tokenizer
+    first = request.getfixturevalue(language)
+    again = fitted(language)
+    assert again.tokenizer_.tokenizer.get_vocab() == first.tokenizer_.tokenizer.get_vocab()
+    for key in ("valid", "test", "epochs", "protocol", "cleaning"):
+        assert again.metrics_[key] == first.metrics_[key], key
+    losses = [h["loss"] for h in again.metrics_["history"]["train"]]
+    assert losses == [h["loss"] for h in first.metrics_["history"]["train"]]
+    other = fitted(language, seed=1)
+    assert other.metrics_["history"] != first.metrics_["history"]
+
+
+# ----------------------------------------------------------------------------- bundles
+
+
+def test_save_and_load_round_trip(en, tmp_path):
+    en.save_pretrained(tmp_path / "bundle")
+    for name in BUNDLE_FILES:
+        assert (tmp_path / "bundle" / name).is_file(), name
+    assert json.loads((tmp_path / "bundle" / "labels.json").read_text()) == ["negative", "positive"]
+    loaded = TextClassifier.from_pretrained(tmp_path / "bundle", device="cpu")
+    texts = NEGATIVE_REVIEWS + reviews("en", 30, seed=3).texts + ["<p>Tom &amp; Jerry</p> ＡＢＣ"]
+    assert np.array_equal(loaded.predict_proba(texts), en.predict_proba(texts))
+    assert loaded.labels_ == en.labels_ and loaded.metrics_["test"] == en.metrics_["test"]
+    assert loaded.get_params() == {**en.get_params(), "init": None}
+    first, again = en.explain(texts[:2]), loaded.explain(texts[:2])
+    assert [w.weight for w in first[0].words] == pytest.approx([w.weight for w in again[0].words], abs=1e-6)
+
+
+def test_pretrained_bundle_has_no_metrics(pretrained):
+    _, path = pretrained
+    assert {p.name for p in path.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json", "labels.json"}
+    assert not (path / "metrics.json").exists()
+    assert json.loads((path / "config.json").read_text())["pretrain"]["epochs"] >= 1
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_one_class_only_is_a_data_error():
+    with pytest.raises(DataError, match="only one class"):
+        TextClassifier(**TINY).fit(Texts.from_lists(["good", "great", "fine"], ["pos", "pos", "pos"], source="one.csv"))
+
+
+def test_unknown_label_in_a_given_test_set():
+    test = Texts.from_lists(["so so", "fine"], ["neutral", "positive"], source="test.csv")
+    with pytest.raises(DataError) as info:
+        TextClassifier(**TINY).fit(reviews("en", 100), test=test)
+    assert "test.csv" in str(info.value) and "neutral" in str(info.value)
+
+
+def test_texts_without_labels_cannot_train():
+    with pytest.raises(DataError, match="no labels"):
+        TextClassifier(**TINY).fit(Texts.from_lists(["a", "b"]))
+
+
+def test_not_trained_yet():
+    clf = TextClassifier(**TINY)
+    for call in (lambda: clf.predict(["x"]), lambda: clf.predict_proba(["x"]), lambda: clf.explain(["x"]),
+                 lambda: clf.evaluate(reviews("en", 10))):
+        with pytest.raises(AttnsightError, match="not trained"):
+            call()
+    with pytest.raises(AttnsightError, match="nothing to save"):
+        clf.save_pretrained("/nonexistent/never")
+
+
+def test_unknown_encoder_and_missing_bundle(tmp_path):
+    with pytest.raises(AttnsightError, match="encoder must be one of"):
+        TextClassifier(**{**TINY, "encoder": "gpt"}).fit(reviews("en", 60))
+    with pytest.raises(AttnsightError, match="not a model bundle"):
+        TextClassifier.from_pretrained(tmp_path / "nothing")
+
+
+def test_given_valid_set_without_test_set():
+    """The missing test set is carved out of the training data (stratified); the given valid set is kept whole."""
+    clf = TextClassifier(**{**TINY, "epochs": 1}).fit(reviews("zh", 200), valid=reviews("zh", 50, seed=1))
+    p = clf.metrics_["protocol"]
+    assert p["given"] == ["valid"] and p["split"] == "stratified"
+    assert p["valid"] == 50 and p["valid_size"] == 0.0
+    assert p["test"] == round(200 * TINY["test_size"]) and p["train"] + p["test"] == 200

@@ -1,0 +1,239 @@
+"""`attnsight text ...` end to end in process: pretrain, train --init, evaluate, predict, explain,
+insights, and one-line errors that exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from attnsight.cli import app, main
+from attnsight.data.synthetic import make_reviews
+
+SMALL = ["--vocab-size", "300", "--max-len", "48", "--dim", "32", "--layers", "1", "--heads", "2", "--device", "cpu",
+         "--seed", "0"]
+NEGATIVE = "booked online. the room was dirty, and the staff was rude."
+POSITIVE = "arrived late. the bed was comfortable, and the breakfast was delicious."
+
+
+def invoke(*args: object):
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"}, terminal_width=200)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def run_main(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
+    """The real entry point (`attnsight ...`), which turns errors into one line and exit status 2."""
+    monkeypatch.setattr(sys, "argv", ["attnsight", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def assert_one_line_error(monkeypatch, capsys, args, *fragments: str) -> str:
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error:"), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def write_reviews(path: Path, num: int, seed: int) -> Path:
+    """Reviews with named columns and integer labels (1 positive, 0 negative)."""
+    texts = make_reviews(num, "en", seed=seed)
+    pl.DataFrame({
+        "id": list(range(num)),
+        "review": texts.texts,
+        "stars": [1 if label == "positive" else 0 for label in texts.labels],
+    }).write_csv(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, Path | dict]:
+    root = tmp_path_factory.mktemp("text-cli")
+    train_csv = write_reviews(root / "train.csv", 400, seed=0)
+    test_csv = write_reviews(root / "test.csv", 120, seed=7)
+    encoder, bundle = root / "encoder", root / "bundle"
+    pretrain = invoke("text", "pretrain", "--data", train_csv, "--out", encoder, "--text-col", "review", "--epochs", 2,
+                      *SMALL, "--json")
+    train = invoke("text", "train", "--data", train_csv, "--out", bundle, "--init", encoder, "--text-col", "review",
+                   "--label-col", "stars", "--epochs", 6, "--lr", "3e-3", "--test-size", "0.25", *SMALL, "--json")
+    return {"root": root, "train_csv": train_csv, "test_csv": test_csv, "encoder": encoder, "bundle": bundle,
+            "pretrain": json.loads(pretrain.stdout), "train": json.loads(train.stdout)}
+
+
+# ----------------------------------------------------------------------------- help
+
+
+def test_help_lists_the_text_commands():
+    result = invoke("text", "--help")
+    for command in ("pretrain", "train", "evaluate", "predict", "explain", "insights"):
+        assert command in result.output
+    train = invoke("text", "train", "--help")
+    for option in ("--data", "--out", "--init", "--text-col", "--label-col", "--encoder", "--pretrain-epochs"):
+        assert option in train.output
+
+
+# ----------------------------------------------------------------------------- a pretrained and a trained bundle
+
+
+def test_pretrain_writes_an_encoder(workspace):
+    payload = workspace["pretrain"]
+    assert 1 <= payload["epochs"] <= 2 and 0 <= payload["valid"]["mlm_accuracy"] <= 1
+    assert payload["texts"] > 300 and "history" not in payload
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert (workspace["encoder"] / name).is_file(), name
+
+
+def test_train_from_the_encoder(workspace):
+    metrics = workspace["train"]
+    assert metrics["task"] == "text" and metrics["dataset"] == "train.csv"
+    assert metrics["test"]["accuracy"] >= 0.85
+    assert metrics["test"]["accuracy"] >= metrics["baselines"]["majority"]["test"]["accuracy"] + 0.3
+    assert metrics["pretrain"] is not None and metrics["pretrain"]["in_this_run"] is False
+    assert set(metrics["test"]["per_class"]) == {"0", "1"}  # integer labels stay strings
+    bundle = workspace["bundle"]
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "labels.json", "metrics.json"):
+        assert (bundle / name).is_file(), name
+    assert json.loads((bundle / "labels.json").read_text()) == ["0", "1"]
+    assert json.loads((bundle / "metrics.json").read_text())["test"] == metrics["test"]
+    encoder_vocab = json.loads((workspace["encoder"] / "tokenizer.json").read_text())["model"]["vocab"]
+    assert json.loads((bundle / "tokenizer.json").read_text())["model"]["vocab"] == encoder_vocab
+
+
+def test_train_prints_a_summary(workspace):
+    result = invoke("text", "train", "--data", workspace["train_csv"], "--out", workspace["root"] / "table-bundle",
+                    "--text-col", "review", "--label-col", "stars", "--epochs", 1, *SMALL)
+    assert "cleaning: 400 texts in" in result.stdout
+    assert "majority class" in result.stdout and "bundle written to" in result.stdout
+
+
+def test_evaluate(workspace):
+    args = ("text", "evaluate", "--model", workspace["bundle"], "--data", workspace["test_csv"], "--text-col", "review",
+            "--label-col", "stars", "--device", "cpu")
+    report = json.loads(invoke(*args, "--json").stdout)
+    assert report["examples"] == 120 and report["labels"] == ["0", "1"]
+    assert sum(map(sum, report["confusion_matrix"])) == 120
+    assert report["accuracy"] >= 0.85
+    table = invoke(*args).stdout
+    assert "Per class" in table and "test.csv (120 texts)" in table
+
+
+def test_predict_json(workspace):
+    result = invoke("text", "predict", "--model", workspace["bundle"], "--text", NEGATIVE, "--text", POSITIVE,
+                    "--device", "cpu", "--json")
+    payload = json.loads(result.stdout)
+    assert [p["text"] for p in payload] == [NEGATIVE, POSITIVE]
+    assert [p["label"] for p in payload] == ["0", "1"]
+    for p in payload:
+        assert set(p["probabilities"]) == {"0", "1"}
+        assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert p["probabilities"][p["label"]] == max(p["probabilities"].values())
+
+
+def test_predict_from_a_file_with_limit(workspace):
+    result = invoke("text", "predict", "--model", workspace["bundle"], "--data", workspace["test_csv"], "--text-col",
+                    "review", "--limit", 3, "--device", "cpu", "--json")
+    payload = json.loads(result.stdout)
+    expected = pl.read_csv(workspace["test_csv"])["review"].to_list()[:3]
+    assert [p["text"] for p in payload] == expected
+    table = invoke("text", "predict", "--model", workspace["bundle"], "--text", NEGATIVE, "--device", "cpu").stdout
+    assert "Predictions" in table
+
+
+def test_explain_writes_a_self_contained_html_file(workspace):
+    html_file = workspace["root"] / "explained.html"
+    result = invoke("text", "explain", "--model", workspace["bundle"], "--text", NEGATIVE,
+                    "--text", "a <b>bold</b> & odd one", "--html", html_file, "--device", "cpu")
+    page = html_file.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert "<script" not in page and "http" not in page and "<link" not in page
+    assert page.count('<div class="attnsight-text">') == 2
+    assert ">dirty</span>" in page and ">rude</span>" in page
+    assert "<b>" not in page  # the texts are cleaned (tags removed) and escaped
+    assert "attended:" in result.stdout and "highlighted texts written to" in result.stdout
+    payload = json.loads(invoke("text", "explain", "--model", workspace["bundle"], "--text", NEGATIVE,
+                                "--device", "cpu", "--json").stdout)
+    (e,) = payload
+    assert e["label"] == "0" and e["truncated"] is False
+    assert sum(w["weight"] for w in e["words"]) == pytest.approx(1.0, abs=1e-5)
+    assert [w["word"] for w in e["words"]][:3] == ["booked", "online", "."]
+
+
+def test_insights_json(workspace):
+    result = invoke("text", "insights", "--model", workspace["bundle"], "--data", workspace["test_csv"], "--text-col",
+                    "review", "--top", 5, "--min-count", 3, "--device", "cpu", "--json")
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"0", "1"}
+    for rows in payload.values():
+        assert 1 <= len(rows) <= 5
+        for r in rows:
+            assert set(r) == {"word", "attention", "texts", "frequency", "mean_attention", "lift"}
+            assert r["texts"] >= 3 and 0 < r["frequency"] <= 1
+    table = invoke("text", "insights", "--model", workspace["bundle"], "--data", workspace["test_csv"], "--text-col",
+                   "review", "--limit", 50, "--device", "cpu").stdout
+    assert "What '0' texts are about" in table
+
+
+# ----------------------------------------------------------------------------- one-line errors
+
+
+def test_error_missing_label_column(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,stars\ngreat room,1\nrude staff,0\n")
+    assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", data, "--out", tmp_path / "b"],
+                          str(data), "no label column 'label'", "text, stars", "--label-col")
+    assert not (tmp_path / "b").exists()
+
+
+def test_error_empty_label_names_the_line(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngreat room,1\nrude staff,\n")
+    assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", data, "--out", tmp_path / "b"],
+                          "reviews.csv", "line 3", "column 'label'", "empty label")
+
+
+def test_error_predict_needs_text_or_data(workspace, monkeypatch, capsys):
+    assert_one_line_error(monkeypatch, capsys, ["text", "predict", "--model", workspace["bundle"], "--device", "cpu"],
+                          "--text", "--data")
+    assert_one_line_error(monkeypatch, capsys, ["text", "predict", "--model", workspace["bundle"], "--text", "x",
+                                                "--data", workspace["test_csv"], "--device", "cpu"], "not both")
+
+
+def test_error_no_such_model(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "no-bundle"
+    assert_one_line_error(monkeypatch, capsys, ["text", "predict", "--model", missing, "--text", "hello"],
+                          str(missing), "not a model bundle")
+    assert_one_line_error(monkeypatch, capsys, ["text", "evaluate", "--model", missing, "--data", tmp_path / "x.csv"],
+                          str(missing))
+
+
+def test_error_recommender_bundle_is_not_a_text_model(tmp_path, monkeypatch, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"task": "seqrec"}))
+    assert_one_line_error(monkeypatch, capsys, ["text", "predict", "--model", tmp_path, "--text", "hi"],
+                          "not a text model")
+
+
+def test_error_unknown_labels_in_evaluation(workspace, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "other.csv"
+    data.write_text("review,stars\nfine,5\n")
+    assert_one_line_error(monkeypatch, capsys, ["text", "evaluate", "--model", workspace["bundle"], "--data", data,
+                                                "--text-col", "review", "--label-col", "stars", "--device", "cpu"],
+                          "other.csv", "labels the model does not know: 5")
+
+
+def test_success_exits_zero_through_main(workspace, monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "text", "predict", "--model", workspace["bundle"], "--text",
+                              NEGATIVE, "--device", "cpu", "--json")
+    assert code in (0, None) and not err.strip()
+    assert json.loads(out)[0]["label"] == "0"
