@@ -233,10 +233,9 @@ class TextClassifier:
             objective.nsp = True
         batcher = TokenBatcher(train_ids, self.batch_size, labels, types, self.tokenizer_.pad_id)
         held_batcher = TokenBatcher(held_ids, 128, pad_id=self.tokenizer_.pad_id)
-        unmasked = MaskedTokenObjective(self.tokenizer_.mask_id, self.tokenizer_.special_ids, self.mask_prob)
 
         def validate(model: TextTransformer) -> dict[str, float]:
-            return {"mlm_accuracy": _mlm_accuracy(model, held_batcher, unmasked, self.seed)}
+            return {"mlm_accuracy": _mlm_accuracy(model, held_batcher, objective, self.seed)}
 
         config = self._trainer_config("pretrain", self.pretrain_epochs, len(batcher), self.pretrain_lr,
                                       "mlm_accuracy", budget if budget is not None else self.time_budget)
