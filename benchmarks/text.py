@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--pooling", choices=["cls", "mean"], help="default: cls scratch, mean MiniLM")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, help="default 5e-4 scratch, 5e-5 MiniLM")
     parser.add_argument("--device", default="auto")
@@ -96,7 +97,12 @@ def main() -> None:
         test = read_texts(DATA / path, text_col, label_col, require_labels=True)
     minilm = args.variant == "minilm"
     scratch = spec["scratch"]
-    run_dir = RUNS / f"text-{args.dataset}-{args.variant}"
+    # settings that differ from the defaults name the run, so runs of one variant sit side by side
+    defaults = parser.parse_args(["--dataset", args.dataset])
+    options = [f"{name} {getattr(args, name)}" for name in ("dim", "layers", "heads", "dropout", "pooling", "max_len", "lr")
+               if getattr(args, name) != getattr(defaults, name)]
+    run_name = ", ".join([args.variant, *options])
+    run_dir = RUNS / f"text-{args.dataset}-{run_name.replace(', ', '-').replace(' ', '')}"
     clf = TextClassifier(
         encoder="minilm" if minilm else "scratch",
         max_len=args.max_len or (128 if minilm else scratch["max_len"]),
@@ -105,6 +111,7 @@ def main() -> None:
         num_layers=args.layers,
         num_heads=args.heads,
         dropout=args.dropout,
+        pooling=args.pooling,
         epochs=args.epochs,
         pretrain_epochs=args.pretrain_epochs if args.variant == "scratch+mlm" else 0,
         batch_size=args.batch_size,
@@ -127,12 +134,12 @@ def main() -> None:
         "anchors": spec["anchors"],
         "goal": spec["goal"],
         "machine": machine(),
-        "runs": {args.variant: metrics},
+        "runs": {run_name: metrics},
         "baselines": metrics["baselines"],
         "date": now(),
     })
     t = metrics["test"]
-    print(f"{spec['name']} [{args.variant}]  test accuracy {t['accuracy']:.4f}  macro-F1 {t['macro_f1']:.4f}  "
+    print(f"{spec['name']} [{run_name}]  test accuracy {t['accuracy']:.4f}  macro-F1 {t['macro_f1']:.4f}  "
           f"(majority {metrics['baselines']['majority']['test']['accuracy']:.4f})  epochs {metrics['epochs']}  "
           f"{metrics['train_seconds']:.0f} s  peak RSS {metrics['peak_rss_mb']:.0f} MB")
 
