@@ -90,6 +90,7 @@ class TokenBatcher:
         self.ids, self.labels, self.type_ids = list(ids), labels, type_ids
         self.batch_size, self.pad_id = batch_size, pad_id
         self.lengths = np.array([len(row) for row in ids])
+        self.max_width = max(int(self.lengths.max()), 1)
 
     def __len__(self) -> int:
         return -(-len(self.ids) // self.batch_size)
@@ -106,7 +107,10 @@ class TokenBatcher:
             yield rows, self.batch(rows)
 
     def batch(self, rows: np.ndarray) -> Batch:
-        width = max(int(self.lengths[rows].max()), 1)
+        # Widths rounded up to a multiple of 32 (within the longest text): with every width its own
+        # tensor shape, the CPU allocator fragments and resident memory grows step after step.
+        longest = max(int(self.lengths[rows].max()), 1)
+        width = min(-(-longest // 32) * 32, self.max_width)
         ids = pad_right([self.ids[r] for r in rows], width, self.pad_id)
         mask = self.lengths[rows, None] > np.arange(width)
         batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
