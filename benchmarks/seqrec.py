@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=0, help="0 = full softmax; N = sampled softmax")
     parser.add_argument("--dropout", type=float, help="override the dataset's default dropout")
     parser.add_argument("--heads", type=int, default=2, help="attention heads per layer")
+    parser.add_argument("--ffn-dim", type=int, help="feed-forward width (default 4 x dim)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -102,7 +103,7 @@ def main() -> None:
     if args.summarize:
         print(summarize(spec["result"]))
         return
-    params = {**spec["params"], "num_heads": args.heads}
+    params = {**spec["params"], "num_heads": args.heads, "ffn_dim": args.ffn_dim}
     if args.dropout is not None:
         params["dropout"] = args.dropout
     # (label in results, slug in the run directory) for every setting that differs from the defaults
@@ -110,6 +111,7 @@ def main() -> None:
     options += [("all windows", "all")] if args.windows else []
     options += [(f"dropout {args.dropout}", f"drop{args.dropout}")] if args.dropout is not None else []
     options += [(f"{args.heads} head{'s' * (args.heads > 1)}", f"h{args.heads}")] if args.heads != 2 else []
+    options += [(f"ffn {args.ffn_dim}", f"ffn{args.ffn_dim}")] if args.ffn_dim else []
     run_name = ", ".join([args.variant, *(label for label, _ in options)])
     run_dir = RUNS / "-".join([args.dataset, args.variant, *(slug for _, slug in options)])
     data = read_interactions(DATA / spec["path"], format=spec["format"])
