@@ -18,6 +18,17 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """BERT's initialisation, for `model.apply`: normal(0, std) weights, zero biases and padding rows."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=std)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        with torch.no_grad():
+            module.weight[module.padding_idx].zero_()
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON through a temporary file and rename, so a crash never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")

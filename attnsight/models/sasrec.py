@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnsight.models.base import PretrainedModel
+from attnsight.models.base import PretrainedModel, init_weights
 from attnsight.nn import LearnedPositions, TransformerEncoder, build_attention_mask, chunked_cross_entropy
 
 
@@ -56,14 +56,7 @@ class SASRec(PretrainedModel):
         self.encoder = TransformerEncoder(
             config.dim, config.num_layers, config.num_heads, config.ffn_dim, config.dropout, config.attn_dropout
         )
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+        self.apply(init_weights)
 
     def forward(
         self, items: Tensor, targets: Tensor | None = None, causal: bool = True, output_attentions: bool = False

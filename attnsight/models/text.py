@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnsight.models.base import PretrainedModel
+from attnsight.models.base import PretrainedModel, init_weights
 from attnsight.nn.attention import build_attention_mask
 from attnsight.nn.encoder import TransformerEncoder
 
@@ -74,23 +74,13 @@ class TextTransformer(PretrainedModel):
         self.nsp_head = nn.Linear(c.dim, 2) if c.nsp else None
         self.head_drop = nn.Dropout(c.dropout)
         self.classifier = nn.Linear(c.dim, c.num_labels) if c.num_labels else None
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-            with torch.no_grad():
-                module.weight[module.padding_idx].zero_()
+        self.apply(init_weights)
 
     def set_num_labels(self, num_labels: int) -> None:
         """A fresh classification head for `num_labels` classes (fine-tuning a pretrained encoder)."""
         self.config.num_labels = num_labels
         self.classifier = nn.Linear(self.config.dim, num_labels).to(self.token_embedding.weight.device)
-        self._init_weights(self.classifier)
+        init_weights(self.classifier)
 
     def forward(
         self,
