@@ -99,7 +99,7 @@ def _text_demo(out: Path, budget: float, device: str, seed: int, json_out: bool)
     clf.save_pretrained(out / "text")
     shown = [parts[0].texts[0], parts[1].texts[0]]
     return {"metrics": clf.metrics_, "explanations": clf.explain(shown),
-            "insights": clf.insights(reviews.texts, top=5)}
+            "insights": clf.insights(reviews.texts, top=30)}
 
 
 def _print_text_demo(text: dict[str, Any]) -> None:
@@ -115,5 +115,5 @@ def _print_text_demo(text: dict[str, Any]) -> None:
         console.print(f"[bold]{e.label}[/] {e.text}\n  attended: " + ", ".join(f"{w.word} {w.weight:.2f}" for w in top),
                       highlight=False)
     for label, rows_ in text["insights"].items():
-        distinctive = [r["word"] for r in rows_ if r["lift"] > 1.2]  # words of every review say nothing
+        distinctive = [r["word"] for r in rows_ if r["lift"] > 1.2][:6]  # words of every review say nothing
         console.print(f"'{label}' reviews are about: " + ", ".join(distinctive), highlight=False)
