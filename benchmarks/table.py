@@ -63,7 +63,7 @@ def text_rows(name: str) -> list[str]:
     rows.append(f"| | majority class | | | | | {majority['accuracy']:.4f} / {majority['macro_f1']:.4f} |")
     for model, anchor in r["anchors"].items():
         if isinstance(anchor, dict):
-            rows.append(f"| | {model} (published anchor) | | | | | {anchor['accuracy']:.4f} / |")
+            rows.append(f"| | {model} (anchor) | | | | | {anchor['accuracy']:.4f} / |")
     return rows
 
 
