@@ -28,6 +28,8 @@ from attnsight.data.texts import (
     clean_texts,
     read_texts,
     stratified_split,
+    token_words,
+    word_spans,
 )
 from attnsight.data.tokenizer import TOKENIZER_FILE, TextTokenizer
 from attnsight.errors import AttnsightError, DataError
@@ -95,6 +97,7 @@ class TextClassifier:
         pretrain_epochs: int = 0,
         mask_prob: float = 0.15,
         nsp: bool = False,
+        whole_word_masking: bool = False,
         batch_size: int = 32,
         lr: float | None = None,
         pretrain_lr: float = 1e-3,
@@ -126,6 +129,7 @@ class TextClassifier:
         self.pretrain_epochs = pretrain_epochs
         self.mask_prob = mask_prob
         self.nsp = nsp
+        self.whole_word_masking = whole_word_masking
         self.batch_size = batch_size
         self.lr = lr
         self.pretrain_lr = pretrain_lr
@@ -214,24 +218,30 @@ class TextClassifier:
         callbacks: Sequence[Callback] = (),
         budget: float | None = None,
     ) -> TextClassifier:
-        """Masked-language-model pretraining (BERT's 80/10/10 masking, optional NSP) on unlabelled text:
-        `data` and any extra `corpus`. Early stopping on masked-token accuracy of a held-out 5%."""
+        """Masked-language-model pretraining (BERT's 80/10/10 masking; optionally whole-word masking, or
+        next-sentence prediction) on unlabelled text: `data` and any extra `corpus`. Early stopping on
+        masked-token accuracy of a held-out 5%."""
         parts = [_as_texts(d, text_col, None) for d in (data, *corpus)]
         texts = [t for part in parts for t in clean_texts(part, cleaning)[0].texts]
         self._start(texts)
         if self.model_.config.num_labels:
             raise AttnsightError("this classifier is already fine-tuned; pretrain a new one (or use init=)")
-        ids = self.tokenizer_.encode_ids(texts)
+        if self.nsp and self.whole_word_masking:
+            raise AttnsightError("whole-word masking and next-sentence prediction cannot be combined")
+        encodings = self.tokenizer_.encode(texts)
+        ids = [e.ids for e in encodings]
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(ids))
         held = max(1, min(2000, len(ids) // 20))
         train_ids, held_ids = [ids[i] for i in order[held:]], [ids[i] for i in order[:held]]
         objective = MaskedTokenObjective(self.tokenizer_.mask_id, self.tokenizer_.special_ids, self.mask_prob)
-        types = labels = None
+        types = labels = words = None
         if self.nsp:
             train_ids, types, labels = self._sentence_pairs([texts[i] for i in order[held:]], rng)
             objective.nsp = True
-        batcher = TokenBatcher(train_ids, self.batch_size, labels, types, self.tokenizer_.pad_id)
+        if self.whole_word_masking:  # a masked word is not given away by its other characters or pieces
+            words = [token_words(word_spans(texts[i]), encodings[i].offsets) for i in order[held:]]
+        batcher = TokenBatcher(train_ids, self.batch_size, labels, types, self.tokenizer_.pad_id, words)
         held_batcher = TokenBatcher(held_ids, 128, pad_id=self.tokenizer_.pad_id)
 
         def validate(model: TextTransformer) -> dict[str, float]:

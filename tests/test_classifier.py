@@ -306,3 +306,12 @@ def test_given_valid_set_without_test_set():
     assert p["given"] == ["valid"] and p["split"] == "stratified"
     assert p["valid"] == 50 and p["valid_size"] == 0.0
     assert p["test"] == round(200 * TINY["test_size"]) and p["train"] + p["test"] == 200
+
+
+def test_whole_word_masking_pretraining_then_fit():
+    clf = TextClassifier(**{**TINY, "pretrain_epochs": 2, "whole_word_masking": True}).fit(reviews("zh"))
+    assert clf.metrics_["pretrain"]["epochs"] == 2 and clf.metrics_["params"]["whole_word_masking"] is True
+    assert clf.metrics_["test"]["accuracy"] >= 0.85
+    with pytest.raises(AttnsightError, match="cannot be combined"):
+        TextClassifier(**{**TINY, "pretrain_epochs": 1, "whole_word_masking": True, "nsp": True}).pretrain(
+            reviews("zh").texts)

@@ -69,6 +69,7 @@ def pretrain(
     epochs: Annotated[int, typer.Option(help="Most MLM epochs (early stopping on held-out masked accuracy).")] = 10,
     mask_prob: Annotated[float, typer.Option(help="Share of tokens masked (BERT: 0.15, split 80/10/10).")] = 0.15,
     nsp: Annotated[bool, typer.Option(help="Also train next-sentence prediction on text halves.")] = False,
+    whole_word_masking: Annotated[bool, typer.Option(help="Mask whole words (jieba words for Chinese).")] = False,
     batch_size: Annotated[int, typer.Option(help="Texts per batch.")] = 64,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(help="Epochs without held-out gain before stopping.")] = 3,
@@ -85,7 +86,8 @@ def pretrain(
     extra = [_read(p, text_col, None, format, encoding) for p in corpus or []]
     clf = TextClassifier(
         vocab_size=vocab_size, max_len=max_len, dim=dim, num_layers=layers, num_heads=heads, dropout=dropout,
-        pretrain_epochs=epochs, mask_prob=mask_prob, nsp=nsp, batch_size=batch_size, pretrain_lr=lr,
+        pretrain_epochs=epochs, mask_prob=mask_prob, nsp=nsp, whole_word_masking=whole_word_masking,
+        batch_size=batch_size, pretrain_lr=lr,
         patience=patience, time_budget=time_budget, device=device, seed=seed,
         checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
     )
@@ -115,6 +117,7 @@ def train(
     init: Annotated[Optional[Path], typer.Option(help="Start from a bundle written by `text pretrain`.")] = None,
     pretrain_epochs: Annotated[int, typer.Option(help="MLM pretraining epochs on the training texts first.")] = 0,
     corpus: Annotated[Optional[list[Path]], typer.Option(help="Extra unlabelled text for that pretraining.")] = None,
+    whole_word_masking: Annotated[bool, typer.Option(help="That pretraining masks whole words.")] = False,
     vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size (scratch).")] = 8000,
     max_len: Annotated[int, typer.Option(help="Tokens read per text.")] = 128,
     dim: Annotated[int, typer.Option(help="Hidden size (scratch).")] = 128,
@@ -143,7 +146,8 @@ def train(
     clf = TextClassifier(
         encoder=encoder, init=str(init) if init else None, max_len=max_len, dim=dim, num_layers=layers,
         num_heads=heads, dropout=dropout, pooling=pooling, vocab_size=vocab_size, epochs=epochs,
-        pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        pretrain_epochs=pretrain_epochs, whole_word_masking=whole_word_masking, batch_size=batch_size, lr=lr,
+        weight_decay=weight_decay,
         class_weights=class_weights, label_smoothing=label_smoothing, patience=patience, time_budget=time_budget,
         valid_size=valid_size, test_size=test_size, device=device, seed=seed,
         checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import html
+import logging
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +18,8 @@ from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, read_ta
 from attnsight.errors import DataError
 
 TEXT_FORMATS = ("auto", *TABLE_FORMATS)
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 
 
 @dataclass
@@ -179,3 +184,28 @@ def stratified_split(
     train, valid = (rest, rows[:0]) if valid_share <= 0 else train_test_split(
         rest, test_size=valid_share / (1 - test_share), stratify=y[rest], random_state=seed)
     return np.sort(train), np.sort(valid), np.sort(test)
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Word boundaries: jieba's segmentation when the text has Chinese characters, else word characters
+    (with an inner apostrophe) and single punctuation marks."""
+    if _CJK.search(text):
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        return [(start, end) for _, start, end in jieba.tokenize(text) if text[start:end].strip()]
+    return [m.span() for m in _WORD.finditer(text)]
+
+
+def token_words(spans: Sequence[tuple[int, int]], offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+    """For each token (by its character offsets), the index of the word span it falls in; -1 for
+    special tokens and tokens outside every word."""
+    starts = [start for start, _ in spans]
+    out = np.full(len(offsets), -1, dtype=np.int64)
+    for i, (start, end) in enumerate(offsets):
+        if end <= start:
+            continue
+        index = bisect.bisect_right(starts, start) - 1
+        if index >= 0 and start < spans[index][1]:
+            out[i] = index
+    return out

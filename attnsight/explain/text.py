@@ -3,21 +3,17 @@ and across a corpus (per class, attention against frequency)."""
 
 from __future__ import annotations
 
-import bisect
 import html
-import logging
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from torch import Tensor
 
+from attnsight.data.texts import token_words, word_spans
 from attnsight.explain.attention import attention_rollout
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 
 
 @dataclass
@@ -43,31 +39,16 @@ def pooled_attention(attentions: Sequence[Tensor], attention_mask: Tensor, pooli
     return weights * mask
 
 
-def word_spans(text: str) -> list[tuple[int, int]]:
-    """Word boundaries: jieba's segmentation when the text has Chinese characters, else word characters
-    (with an inner apostrophe) and single punctuation marks."""
-    if _CJK.search(text):
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        return [(start, end) for _, start, end in jieba.tokenize(text) if text[start:end].strip()]
-    return [m.span() for m in _WORD.finditer(text)]
-
-
 def word_weights(text: str, offsets: Sequence[tuple[int, int]], token_weights: Sequence[float]) -> list[WordWeight]:
     """Token attention summed into words (a word's WordPieces, or a Chinese word's characters),
     renormalised to sum to one over the words of the text."""
     spans = word_spans(text)
-    totals = [0.0] * len(spans)
-    starts = [s for s, _ in spans]
-    for (start, end), weight in zip(offsets, token_weights):
-        if end <= start:  # special tokens
-            continue
-        index = bisect.bisect_right(starts, start) - 1
-        if 0 <= index < len(spans) and start < spans[index][1]:
-            totals[index] += float(weight)
-    norm = sum(totals) or 1.0
-    return [WordWeight(text[s:e], s, e, t / norm) for (s, e), t in zip(spans, totals)]
+    totals = np.zeros(len(spans))
+    words = token_words(spans, offsets)
+    weights, inside = np.asarray(token_weights, dtype=np.float64)[: len(words)], words >= 0
+    np.add.at(totals, words[inside], weights[inside])
+    norm = totals.sum() or 1.0
+    return [WordWeight(text[s:e], s, e, float(t / norm)) for (s, e), t in zip(spans, totals)]
 
 
 def _is_word(word: str) -> bool:

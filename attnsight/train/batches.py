@@ -84,10 +84,12 @@ class TokenBatcher:
         labels: np.ndarray | None = None,
         type_ids: Sequence[np.ndarray] | None = None,
         pad_id: int = 0,
+        word_ids: Sequence[np.ndarray] | None = None,
     ) -> None:
+        """`word_ids`: per token, the index of the word it belongs to (-1 for none), for whole-word masking."""
         if not len(ids):
             raise ValueError("no texts to batch")
-        self.ids, self.labels, self.type_ids = list(ids), labels, type_ids
+        self.ids, self.labels, self.type_ids, self.word_ids = list(ids), labels, type_ids, word_ids
         self.batch_size, self.pad_id = batch_size, pad_id
         self.lengths = np.array([len(row) for row in ids])
         self.max_width = max(int(self.lengths.max()), 1)
@@ -116,6 +118,8 @@ class TokenBatcher:
         batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
         if self.type_ids is not None:
             batch["token_type_ids"] = torch.from_numpy(pad_right([self.type_ids[r] for r in rows], width))
+        if self.word_ids is not None:
+            batch["word_ids"] = torch.from_numpy(pad_right([self.word_ids[r] for r in rows], width, -1))
         if self.labels is not None:
             batch["labels"] = torch.from_numpy(self.labels[rows])
         return batch

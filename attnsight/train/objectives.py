@@ -69,8 +69,10 @@ class ClassificationObjective:
 @dataclass
 class MaskedTokenObjective:
     """BERT's masked-language modelling: 15% of real tokens are chosen; of those 80% become
-    [MASK], 10% a random token, 10% stay; the model recovers the originals. With `nsp`, the
-    batch's sentence pairs also train next-sentence prediction."""
+    [MASK], 10% a random token, 10% stay; the model recovers the originals. When the batch has
+    `word_ids`, whole words are chosen (all characters of a Chinese word, all pieces of an
+    English one), as Chinese-BERT-wwm does. With `nsp`, the batch's sentence pairs also train
+    next-sentence prediction."""
 
     mask_id: int
     special_ids: tuple[int, ...]
@@ -84,7 +86,12 @@ class MaskedTokenObjective:
             candidates &= ids != special
         if not candidates.any():  # nothing but special tokens: no loss, and no gradient to apply
             return model.mlm_bias.sum() * 0.0
-        chosen = (torch.rand(ids.shape, device=ids.device) < self.mask_prob) & candidates
+        if "word_ids" in batch:  # one draw per word, shared by its tokens
+            words = batch["word_ids"]
+            draw = torch.rand(words.shape[0], int(words.max()) + 1, device=ids.device)
+            chosen = (draw.gather(1, words.clamp(min=0)) < self.mask_prob) & (words >= 0) & candidates
+        else:
+            chosen = (torch.rand(ids.shape, device=ids.device) < self.mask_prob) & candidates
         if not chosen.any():  # a batch of very short texts: still learn from one token
             chosen.view(-1)[candidates.view(-1).nonzero()[0]] = True
         draw = torch.rand(ids.shape, device=ids.device)

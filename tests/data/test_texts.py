@@ -252,3 +252,15 @@ def test_stratified_split_without_test_share():
     train, valid, test = stratified_split(LABELS, (0.1, 0.0), seed=0)
     assert len(test) == 0 and len(valid) == 10 and len(train) == 90
     assert Counter(np.array(LABELS)[valid].tolist()) == {"a": 7, "b": 3}
+
+
+def test_token_words_maps_pieces_and_characters_to_their_word():
+    from attnsight.data.texts import token_words, word_spans
+
+    spans = word_spans("unbelievable views!")  # [(0, 12), (13, 18), (18, 19)]
+    offsets = [(0, 0), (0, 2), (2, 7), (7, 12), (13, 18), (18, 19), (0, 0)]  # [CLS] un ##believ ##able views ! [SEP]
+    assert token_words(spans, offsets).tolist() == [-1, 0, 0, 0, 1, 2, -1]
+    text = "早餐难吃"
+    spans = word_spans(text)
+    ids = token_words(spans, [(0, 0), (0, 1), (1, 2), (2, 3), (3, 4), (0, 0)]).tolist()
+    assert ids[0] == ids[-1] == -1 and ids[1:-1] == sorted(ids[1:-1]) and len(set(ids[1:-1])) == len(spans)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from attnsight.data.texts import word_spans
 from attnsight.explain.text import (
     WordWeight,
     corpus_insights,
     highlight_html,
     html_page,
     pooled_attention,
-    word_spans,
     word_weights,
 )
 

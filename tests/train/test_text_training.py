@@ -154,6 +154,23 @@ def test_masked_token_loss_is_finite_and_decreases():
     assert loss_with_fixed_masks() < 0.9 * start
 
 
+def test_whole_word_masking_chooses_all_tokens_of_a_word_or_none():
+    ids = torch.randint(5, 1000, (64, 12))
+    ids[:, 0], ids[:, -1] = CLS, SEP
+    words = torch.tensor([-1, 0, 0, 0, 1, 2, 2, 3, 3, 3, 3, -1]).repeat(64, 1)  # words of 3, 1, 2, 4 tokens
+    spy = Spy(1000, tuple(ids.shape))
+    batch = {"input_ids": ids, "attention_mask": ids != PAD, "word_ids": words}
+    torch.manual_seed(0)
+    MaskedTokenObjective(MASK, SPECIALS, mask_prob=0.5)(spy, batch)
+    chosen = spy.chosen()
+    assert not chosen[:, 0].any() and not chosen[:, -1].any()
+    for word, positions in ((0, [1, 2, 3]), (1, [4]), (2, [5, 6]), (3, [7, 8, 9, 10])):
+        block = chosen[:, positions]
+        assert (block.all(1) | ~block.any(1)).all(), word  # never half a word
+    share = chosen[:, 1:-1].float().mean().item()
+    assert 0.35 < share < 0.65  # about half the words, so about half the tokens
+
+
 def test_a_batch_of_special_tokens_only_gives_a_zero_loss_that_backpropagates():
     model = tiny_model()
     ids = torch.tensor([[CLS, UNK, SEP], [CLS, SEP, PAD]])
