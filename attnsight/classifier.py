@@ -549,10 +549,7 @@ def _mlm_accuracy(model: TextTransformer, batcher: TokenBatcher, objective: Mask
     correct = total = 0
     for _, batch in batcher.in_order():
         ids = batch["input_ids"]
-        candidates = batch["attention_mask"].clone()
-        for special in objective.special_ids:
-            candidates &= ids != special
-        chosen = (torch.rand(ids.shape, generator=generator) < objective.mask_prob) & candidates
+        chosen = (torch.rand(ids.shape, generator=generator) < objective.mask_prob) & objective.maskable(batch)
         if not chosen.any():
             continue
         inputs = ids.masked_fill(chosen, objective.mask_id).to(device)

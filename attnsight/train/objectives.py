@@ -79,11 +79,16 @@ class MaskedTokenObjective:
     mask_prob: float = 0.15
     nsp: bool = False
 
-    def __call__(self, model: TextTransformer, batch: Batch) -> Tensor:
-        ids = batch["input_ids"]
+    def maskable(self, batch: Batch) -> Tensor:
+        """(B, T) True for real tokens that are not special tokens: the ones masking may choose."""
         candidates = batch["attention_mask"].bool()
         for special in self.special_ids:
-            candidates &= ids != special
+            candidates = candidates & (batch["input_ids"] != special)
+        return candidates
+
+    def __call__(self, model: TextTransformer, batch: Batch) -> Tensor:
+        ids = batch["input_ids"]
+        candidates = self.maskable(batch)
         if not candidates.any():  # nothing but special tokens: no loss, and no gradient to apply
             return model.mlm_bias.sum() * 0.0
         if "word_ids" in batch:  # one draw per word, shared by its tokens
