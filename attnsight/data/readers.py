@@ -227,7 +227,7 @@ def _canonical(
     for name in ("user", "item"):
         first_bad(path, out[name].is_null() | (out[name] == ""), first_line, name, "empty id")
     if time_col and time_col in frame.columns:
-        out = out.with_columns(timestamp=_parse_time(path, frame[time_col], first_line, time_col))
+        out = out.with_columns(timestamp=parse_time(path, frame[time_col], first_line, time_col))
     if rating_col and rating_col in frame.columns:
         raw = frame[rating_col].str.strip_chars()
         rating = raw.cast(pl.Float64, strict=False)
@@ -236,7 +236,7 @@ def _canonical(
     return out
 
 
-def _parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: str) -> pl.Series:
+def parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: str) -> pl.Series:
     """Integers (epoch seconds or any ordinal) or ISO dates/datetimes, to int64 seconds."""
     raw = raw.str.strip_chars()
     as_int = raw.cast(pl.Int64, strict=False)
@@ -291,7 +291,7 @@ def _read_lines(path: Path, text: str, fmt: str) -> pl.DataFrame:
         if extra and all(len(e) > position for e in extra):
             raw = pl.Series(role, [e[position].strip() for e in extra])
             if role == "timestamp":
-                frame = frame.with_columns(timestamp=_parse_time(path, raw, numbers, f"field {position + 3}"))
+                frame = frame.with_columns(timestamp=parse_time(path, raw, numbers, f"field {position + 3}"))
             else:
                 values = raw.cast(pl.Float64, strict=False)
                 first_bad(path, values.is_null(), numbers, f"field {position + 3}", "not a number", raw)

@@ -135,3 +135,49 @@ def make_reviews(num: int = 600, language: str = "en", seed: int = 0, noise: flo
         ))
         labels.append("positive" if positive != (rng.random() < noise) else "negative")
     return Texts.from_lists(texts, labels, source=f"<synthetic reviews, {language}>")
+
+
+def make_transactions(
+    customers: int = 300, terminals: int = 600, days: int = 60, seed: int = 0, start: int = EPOCH_2025
+) -> pl.DataFrame:
+    """Card transactions with the Fraud Detection Handbook's three fraud scenarios.
+
+    Customers spend around their own mean amount at terminals near them (`channel`: pos, atm,
+    online). Frauds: (1) any amount over 220; (2) every transaction at a compromised terminal
+    for 28 days; (3) a third of a compromised customer's transactions for 14 days, five times
+    the usual amount and mostly online. Scenarios 2 and 3 are only visible through history:
+    the terminal's earlier frauds, the customer's usual spending.
+    """
+    rng = np.random.default_rng(seed)
+    mean_amount = rng.uniform(5, 100, customers)
+    per_day = rng.uniform(0, 4, customers)
+    distance = np.linalg.norm(rng.uniform(0, 100, (customers, 1, 2)) - rng.uniform(0, 100, (1, terminals, 2)), axis=2)
+    nearby = np.argsort(distance, axis=1)[:, :10]
+    counts = rng.poisson(np.repeat(per_day, days)).astype(np.int64)
+    customer = np.repeat(np.repeat(np.arange(customers), days), counts)
+    day = np.repeat(np.tile(np.arange(days), customers), counts)
+    n = len(customer)
+    seconds = np.clip(rng.normal(43_200, 20_000, n), 0, 86_399).astype(np.int64)
+    amount = np.maximum(np.abs(rng.normal(mean_amount[customer], mean_amount[customer] / 2)), 0.5)
+    terminal = nearby[customer, rng.integers(0, nearby.shape[1], n)]
+    channel = rng.choice(np.array(["pos", "atm", "online"]), n, p=[0.7, 0.1, 0.2])
+    scenario = np.where(amount > 220, 1, 0)
+    for d in range(days):
+        for t in rng.choice(terminals, rng.poisson(0.0005 * terminals), replace=False):
+            scenario[(terminal == t) & (day >= d) & (day < d + 28) & (scenario == 0)] = 2
+        for c in rng.choice(customers, rng.poisson(0.001 * customers), replace=False):
+            hit = (customer == c) & (day >= d) & (day < d + 14) & (scenario == 0) & (rng.random(n) < 1 / 3)
+            amount[hit] *= 5
+            channel[hit & (rng.random(n) < 0.8)] = "online"
+            scenario[hit] = 3
+    order = np.lexsort((seconds, day))
+    return pl.DataFrame({
+        "transaction_id": np.arange(n),
+        "timestamp": (start + day * 86_400 + seconds)[order],
+        "customer": [f"C{c:04d}" for c in customer[order]],
+        "terminal": [f"T{t:04d}" for t in terminal[order]],
+        "amount": np.round(amount[order], 2),
+        "channel": channel[order],
+        "fraud": (scenario[order] > 0).astype(np.int64),
+        "scenario": scenario[order],
+    })

@@ -1,11 +1,13 @@
 """Training: one Trainer, objectives, batching, callbacks."""
 
-from attnsight.train.batches import SequenceBatcher, TokenBatcher
+from attnsight.train.batches import EventBatcher, SequenceBatcher, TokenBatcher
 from attnsight.train.objectives import (
     ClassificationObjective,
     ClozeObjective,
+    MaskedEventObjective,
     MaskedTokenObjective,
     NextItemObjective,
+    RiskObjective,
 )
 from attnsight.train.trainer import Callback, Trainer, TrainerConfig, TrainResult, resolve_device
 
@@ -13,8 +15,11 @@ __all__ = [
     "Callback",
     "ClassificationObjective",
     "ClozeObjective",
+    "EventBatcher",
+    "MaskedEventObjective",
     "MaskedTokenObjective",
     "NextItemObjective",
+    "RiskObjective",
     "SequenceBatcher",
     "TokenBatcher",
     "TrainResult",

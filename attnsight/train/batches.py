@@ -123,3 +123,68 @@ class TokenBatcher:
         if self.labels is not None:
             batch["labels"] = torch.from_numpy(self.labels[rows])
         return batch
+
+
+class EventBatcher:
+    """Batches of events with their histories, gathered on the fly from whole-table arrays.
+
+    Each example is the event itself (token 0) followed by its history rows (-1: none). What a
+    past event shows of its label depends on the current event's time: only labels at least
+    `label_delay` seconds old are known, so no batch leaks a label the scorer could not have had.
+    """
+
+    def __init__(
+        self,
+        numeric: np.ndarray,
+        categorical: np.ndarray,
+        time: np.ndarray,
+        rows: np.ndarray,
+        history: np.ndarray,
+        sources: np.ndarray,
+        batch_size: int,
+        labels: np.ndarray | None = None,
+        label_delay: int = 0,
+    ) -> None:
+        """numeric (N, F) float32 and categorical (N, C) int64 of every event; rows (M,): the events
+        to score; history (M, H): their history rows; sources (H,): 1 account, 2 entity."""
+        self.numeric, self.categorical = torch.from_numpy(numeric), torch.from_numpy(categorical)
+        self.time = torch.from_numpy(time)
+        self.labels = None if labels is None else torch.from_numpy(labels.astype(np.int64))
+        self.rows, self.history = rows, history
+        self.source = torch.from_numpy(np.concatenate([[0], sources]).astype(np.int64))
+        self.batch_size, self.label_delay = batch_size, label_delay
+
+    def __len__(self) -> int:
+        return -(-len(self.rows) // self.batch_size)
+
+    def epoch(self, rng: np.random.Generator) -> Iterator[Batch]:
+        order = rng.permutation(len(self.rows))
+        for i in range(0, len(order), self.batch_size):
+            yield self.batch(order[i : i + self.batch_size])
+
+    def in_order(self) -> Iterator[tuple[np.ndarray, Batch]]:
+        for i in range(0, len(self.rows), self.batch_size):
+            positions = np.arange(i, min(i + self.batch_size, len(self.rows)))
+            yield positions, self.batch(positions)
+
+    def batch(self, positions: np.ndarray) -> Batch:
+        """The examples at these positions of `rows`."""
+        index = torch.from_numpy(np.concatenate([self.rows[positions, None], self.history[positions]], axis=1))
+        valid = index >= 0
+        index = index.clamp(min=0)
+        delta = self.time[index[:, :1]] - self.time[index]
+        batch = {
+            "numeric": self.numeric[index],
+            "categorical": self.categorical[index],
+            "delta": delta,
+            "source": self.source.expand(len(positions), -1),
+            "valid": valid,
+        }
+        known = torch.zeros_like(index)
+        if self.labels is not None:
+            visible = valid & (delta >= self.label_delay)
+            visible[:, 0] = False  # the current event's own label is what is predicted
+            known = torch.where(visible, self.labels[index] + 1, known)
+            batch["target"] = self.labels[index[:, 0]].float()
+        batch["known"] = known
+        return batch

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from attnsight.models.risk import RiskTransformer
 from attnsight.models.sasrec import SASRec
 from attnsight.models.text import TextTransformer
 from attnsight.train.batches import Batch
@@ -109,3 +110,31 @@ class MaskedTokenObjective:
         if self.nsp:
             loss = loss + F.cross_entropy(model.nsp_logits(out.hidden).float(), batch["labels"])
         return loss
+
+
+@dataclass
+class RiskObjective:
+    """Binary cross-entropy of the current event's risk logit; positives weighted by `pos_weight`
+    so that a rare class still drives the gradient."""
+
+    pos_weight: float = 1.0
+
+    def __call__(self, model: RiskTransformer, batch: Batch) -> Tensor:
+        logits = model(batch).logits.float()
+        weight = torch.tensor(self.pos_weight, device=logits.device)
+        return F.binary_cross_entropy_with_logits(logits, batch["target"], pos_weight=weight)
+
+
+@dataclass
+class MaskedEventObjective:
+    """Masked-feature modelling: hide the fields of a share of the events (current and past) and
+    recover them from the rest, which teaches the encoder what usual behaviour looks like."""
+
+    mask_prob: float = 0.15
+
+    def __call__(self, model: RiskTransformer, batch: Batch) -> Tensor:
+        valid = batch["valid"]
+        masked = (torch.rand(valid.shape, device=valid.device) < self.mask_prob) & valid
+        masked[:, 0] |= ~masked.any(dim=1)  # every example recovers at least one event
+        hidden = model(batch, feature_mask=masked).hidden
+        return model.masked_feature_loss(hidden, batch, masked)

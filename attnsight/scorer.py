@@ -1,0 +1,466 @@
+"""RiskScorer: an event table in, risk scores with the past events that raised them out.
+
+Split by time ([train][valid][gap][test]) → features normalised on the training period →
+optional masked-feature pretraining → a target-attention transformer over each event's account
+and entity histories, trained with a class-weighted loss → test metrics beside a gradient-boosting
+baseline on the Fraud Detection Handbook's engineered features, under the same split.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from attnsight import __version__
+from attnsight.data.events import DAY, Events, EventSchema, history_index, read_events, time_split, window_features
+from attnsight.errors import AttnsightError, DataError
+from attnsight.evaluate.risk import risk_metrics
+from attnsight.explain.attention import attention_rollout
+from attnsight.models.base import read_bundle_config, write_json_atomic
+from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
+from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
+from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
+
+log = logging.getLogger(__name__)
+METRICS_FILE = "metrics.json"
+MAX_CATEGORIES = 10_000  # per column; rarer values share the unknown code
+_DERIVED = ("hour", "weekday")  # categorical features every event table has, from its timestamp
+
+
+@dataclass
+class AttendedEvent:
+    source: str  # account | entity
+    event: str  # its id (or file line)
+    time: str
+    seconds_before: int
+    weight: float  # share of the current event's attention (rollout over layers)
+    fields: dict[str, Any]
+    label: int | None  # its label when it was already known at scoring time
+
+
+@dataclass
+class RiskExplanation:
+    event: str
+    account: str
+    score: float
+    attended: list[AttendedEvent]  # most attended first
+
+
+class RiskScorer:
+    """Risk scores for events (transactions, logins, claims) from attention over each account's
+    recent events and, when given, the recent events of a second entity (terminal, merchant)."""
+
+    def __init__(
+        self,
+        *,
+        history_len: int = 32,
+        label_delay_days: int = 7,
+        dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        ffn_dim: int | None = None,
+        dropout: float = 0.1,
+        epochs: int = 20,
+        pretrain_epochs: int = 0,
+        mask_prob: float = 0.15,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        pretrain_lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        pos_weight: float | None = None,
+        negative_rate: float = 1.0,
+        patience: int = 3,
+        time_budget: float | None = None,
+        train_days: int | None = None,
+        valid_days: int = 7,
+        gap_days: int = 7,
+        test_days: int = 7,
+        test_start: str | None = None,
+        exclude_known: bool = True,
+        baseline: bool = True,
+        device: str = "auto",
+        seed: int = 42,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+        log_dir: str | None = None,
+    ) -> None:
+        self.history_len = history_len
+        self.label_delay_days = label_delay_days
+        self.dim = dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.ffn_dim = ffn_dim
+        self.dropout = dropout
+        self.epochs = epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.mask_prob = mask_prob
+        self.batch_size = batch_size
+        self.lr = lr
+        self.pretrain_lr = pretrain_lr
+        self.weight_decay = weight_decay
+        self.pos_weight = pos_weight
+        self.negative_rate = negative_rate
+        self.patience = patience
+        self.time_budget = time_budget
+        self.train_days = train_days
+        self.valid_days = valid_days
+        self.gap_days = gap_days
+        self.test_days = test_days
+        self.test_start = test_start
+        self.exclude_known = exclude_known
+        self.baseline = baseline
+        self.device = device
+        self.seed = seed
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.log_dir = log_dir
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    # ----------------------------------------------------------------------------- preprocessing
+
+    def _fit_preprocessing(self, events: Events, rows: np.ndarray) -> None:
+        """Normalisation of the numbers and vocabularies of the categories, from training rows only."""
+        signed = _signed_log(events.numeric[rows])
+        self.numeric_mean_ = np.nan_to_num(np.nanmean(signed, axis=0)).tolist() if len(rows) else []
+        self.numeric_std_ = np.nan_to_num(np.nanstd(signed, axis=0), nan=1.0).tolist() if len(rows) else []
+        self.vocabularies_ = []
+        for j in range(events.categorical.shape[1]):
+            values, counts = np.unique(events.categorical[rows, j].astype(str), return_counts=True)
+            kept = values[np.argsort(-counts, kind="stable")[:MAX_CATEGORIES]]
+            self.vocabularies_.append(sorted(kept.tolist()))
+
+    def _arrays(self, events: Events) -> tuple[np.ndarray, np.ndarray]:
+        """(N, F) float32 normalised numbers (missing: the mean) and (N, C) int64 category codes."""
+        std = np.maximum(np.asarray(self.numeric_std_), 1e-6)
+        numeric = (_signed_log(events.numeric) - np.asarray(self.numeric_mean_)) / std
+        numeric = np.clip(np.nan_to_num(numeric), -8, 8).astype(np.float32)
+        codes = []
+        for j, vocabulary in enumerate(self.vocabularies_):
+            column = events.categorical[:, j].astype(str)
+            position = np.searchsorted(vocabulary, column) if vocabulary else np.zeros(len(column), dtype=np.int64)
+            position = np.minimum(position, max(len(vocabulary) - 1, 0))
+            found = np.asarray(vocabulary, dtype=str)[position] == column if vocabulary else np.zeros(len(column), bool)
+            codes.append(np.where(found, position + 1, UNKNOWN))
+        seconds = events.time % DAY
+        codes += [seconds // 3600 + 1, ((events.time // DAY) + 3) % 7 + 1]
+        return numeric, np.stack(codes, axis=1).astype(np.int64)
+
+    def _batcher(self, events: Events, arrays: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
+                 batch_size: int) -> EventBatcher:
+        n = self.history_len
+        parts, sources = [history_index(events.account, rows, n)], [np.full(n, 1)]
+        if events.entity is not None:
+            parts.append(history_index(events.entity, rows, n))
+            sources.append(np.full(n, 2))
+        return EventBatcher(
+            arrays[0], arrays[1], events.time, rows, np.concatenate(parts, axis=1), np.concatenate(sources),
+            batch_size, events.label, self.label_delay_days * DAY,
+        )
+
+    # ----------------------------------------------------------------------------- training
+
+    def _trainer_config(self, name: str, epochs: int, lr: float, monitor: str, budget: float | None) -> TrainerConfig:
+        return TrainerConfig(
+            epochs=epochs, lr=lr, weight_decay=self.weight_decay, warmup_steps=100, patience=self.patience,
+            monitor=monitor, time_budget=budget, seed=self.seed, device=self.device,
+            checkpoint=str(Path(self.checkpoint_dir) / f"{name}.pt") if self.checkpoint_dir else None,
+            resume=self.resume, log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
+        )
+
+    def fit(
+        self,
+        data: Events | str | Path,
+        schema: EventSchema | None = None,
+        callbacks: Sequence[Callback] = (),
+        dataset: str | None = None,
+    ) -> RiskScorer:
+        """Split by time, train (pretraining first when pretrain_epochs > 0), select on validation
+        average precision, then score the test period once, beside the baseline."""
+        events = _as_events(data, schema, require_labels=True)
+        if len(np.unique(events.label)) < 2:
+            raise DataError(events.source, "labels are all the same; risk scoring needs positives and negatives")
+        split = time_split(events, self.train_days, self.valid_days, self.gap_days, self.test_days,
+                           self.test_start, self.label_delay_days, self.exclude_known)
+        if len(split.valid) == 0:
+            raise DataError(events.source, "no validation events: give --valid-days of at least 1")
+        if events.label[split.train].sum() == 0:
+            raise DataError(events.source, "no positive labels in the training period")
+        self.schema_ = events.schema
+        self._fit_preprocessing(events, split.train)
+        arrays = self._arrays(events)
+        torch.manual_seed(self.seed)
+        self.model_ = RiskTransformer(RiskConfig(
+            num_numeric=len(events.schema.numeric),
+            categorical_sizes=[len(v) + 1 for v in self.vocabularies_] + [24 + 1, 7 + 1],
+            history_len=self.history_len, entity=events.entity is not None, dim=self.dim,
+            num_layers=self.num_layers, num_heads=self.num_heads, ffn_dim=self.ffn_dim or 4 * self.dim,
+            dropout=self.dropout, attn_dropout=self.dropout,
+        ))
+        rng = np.random.default_rng(self.seed)
+        train_rows = split.train
+        if self.negative_rate < 1.0:  # every positive, a share of the negatives
+            labels = events.label[train_rows]
+            train_rows = train_rows[(labels == 1) | (rng.random(len(train_rows)) < self.negative_rate)]
+        positives = int(events.label[train_rows].sum())
+        pos_weight = self.pos_weight or float(np.sqrt((len(train_rows) - positives) / max(positives, 1)))
+        valid_batcher = self._batcher(events, arrays, split.valid, 1024)
+        spent = 0.0
+        self.pretrain_metrics_ = None
+        if self.pretrain_epochs > 0:
+            spent = self._pretrain(events, arrays, split.train, callbacks)
+        batcher = self._batcher(events, arrays, train_rows, self.batch_size)
+        valid_labels, valid_days = events.label[split.valid], events.days[split.valid]
+
+        def validate(model: RiskTransformer) -> dict[str, float]:
+            scores = self._scores(valid_batcher)
+            return risk_metrics(valid_labels, scores, events.account[split.valid], valid_days)
+
+        budget = None if self.time_budget is None else max(self.time_budget - spent, 1.0)
+        config = self._trainer_config("train", self.epochs, self.lr, "average_precision", budget)
+        result = Trainer(config, callbacks, name="train").fit(self.model_, batcher.epoch, len(batcher),
+                                                              RiskObjective(pos_weight), validate)
+        self.model_.eval()
+        self.metrics_ = self._final_metrics(events, arrays, split, result, spent, pos_weight, len(train_rows),
+                                            dataset or Path(events.source).name)
+        return self
+
+    def _pretrain(self, events: Events, arrays: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
+                  callbacks: Sequence[Callback]) -> float:
+        """Masked-feature modelling on the training period (labels unused), early-stopped on the
+        loss of a held-out 5%."""
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(rows)
+        held = max(1, min(5000, len(order) // 20))
+        batcher = self._batcher(events, arrays, np.sort(order[held:]), self.batch_size)
+        held_batcher = self._batcher(events, arrays, np.sort(order[:held]), 1024)
+        objective = MaskedEventObjective(self.mask_prob)
+
+        @torch.no_grad()
+        def validate(model: RiskTransformer) -> dict[str, float]:
+            torch.manual_seed(self.seed)  # the same masks every epoch
+            device = next(model.parameters()).device
+            losses = [float(objective(model, {k: v.to(device) for k, v in b.items()}))
+                      for _, b in held_batcher.in_order()]
+            return {"neg_masked_loss": -float(np.mean(losses))}
+
+        budget = None if self.time_budget is None else self.time_budget / 3
+        config = self._trainer_config("pretrain", self.pretrain_epochs, self.pretrain_lr, "neg_masked_loss", budget)
+        result = Trainer(config, callbacks, name="pretrain").fit(self.model_, batcher.epoch, len(batcher),
+                                                                 objective, validate)
+        self.pretrain_metrics_ = {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": result.seconds,
+                                  "masked_loss": -result.best_metrics.get("neg_masked_loss", float("nan"))}
+        return result.seconds
+
+    def _final_metrics(
+        self, events: Events, arrays: tuple[np.ndarray, np.ndarray], split: Any, result: TrainResult,
+        pretrain_seconds: float, pos_weight: float, train_examples: int, dataset: str,
+    ) -> dict[str, Any]:
+        test = split.test
+        labels, accounts, days = events.label[test], events.account[test], events.days[test]
+        scores = self._scores(self._batcher(events, arrays, test, 1024))
+        peak = peak_rss_mb()  # before the baseline adds its own
+        baselines = {}
+        if self.baseline:
+            baselines["gradient_boosting"] = self._baseline(events, split)
+        return {
+            "task": "risk",
+            "dataset": dataset,
+            "protocol": {**split.protocol, "history_len": self.history_len, "train_examples": train_examples,
+                         "negative_rate": self.negative_rate, "pos_weight": pos_weight, "seed": self.seed},
+            "valid": result.best_metrics,
+            "test": risk_metrics(labels, scores, accounts, days),  # read once, here
+            "baselines": baselines,
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "stopped_by": result.stopped_by,
+            "pretrain": self.pretrain_metrics_,
+            "train_seconds": result.seconds + pretrain_seconds,
+            "seconds_per_epoch": result.seconds / max(result.epochs, 1),
+            "peak_rss_mb": peak,
+            "device": str(resolve_device(self.device)),
+            "params": self.get_params(),
+            "history": {"train": result.history},
+            "versions": {"attnsight": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def _baseline(self, events: Events, split: Any) -> dict[str, Any]:
+        """scikit-learn HistGradientBoosting on the handbook's features, same training period, same test."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        start = time.perf_counter()
+        x_train, names = window_features(events, split.train, delay_days=self.label_delay_days)
+        model = HistGradientBoostingClassifier(random_state=self.seed).fit(x_train, events.label[split.train])
+        seconds = time.perf_counter() - start
+        x_test, _ = window_features(events, split.test, delay_days=self.label_delay_days)
+        scores = model.predict_proba(x_test)[:, 1]
+        test = split.test
+        return {
+            "model": "HistGradientBoostingClassifier (scikit-learn defaults)",
+            "features": names,
+            "train_seconds": seconds,
+            "peak_rss_mb": peak_rss_mb(),  # of the process: the attention model's and the baseline's
+            "test": risk_metrics(events.label[test], scores, events.account[test], events.days[test]),
+        }
+
+    # ----------------------------------------------------------------------------- inference
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise AttnsightError("this scorer is not trained yet: call fit() or from_pretrained() on a bundle")
+
+    @torch.no_grad()
+    def _scores(self, batcher: EventBatcher) -> np.ndarray:
+        model = self.model_
+        model.eval()
+        device = next(model.parameters()).device
+        out = np.zeros(len(batcher.rows), dtype=np.float64)
+        for positions, batch in batcher.in_order():
+            logits = model({k: v.to(device) for k, v in batch.items()}).logits
+            out[positions] = torch.sigmoid(logits.float()).cpu().numpy()
+        return out
+
+    def _rows(self, events: Events, since: str | None) -> np.ndarray:
+        if since is None:
+            return np.arange(len(events))
+        try:
+            start = int(datetime.fromisoformat(since).replace(tzinfo=timezone.utc).timestamp())
+        except ValueError:
+            raise AttnsightError(f"not a date: {since!r} (use YYYY-MM-DD)") from None
+        return np.flatnonzero(events.time >= start)
+
+    def load(self, data: str | Path, history: str | Path | None = None) -> Events:
+        """An event table in this model's schema, after an optional file of earlier events."""
+        self._check_fitted()
+        events = read_events(data, self.schema_)
+        if history is not None:
+            events = read_events(history, self.schema_).concat(events)
+        return events
+
+    def score(self, events: Events, since: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, probabilities) for the events at or after `since` (all when None); each event is
+        scored from the rows before it."""
+        self._check_fitted()
+        rows = self._rows(events, since)
+        if len(rows) == 0:
+            raise AttnsightError(f"no events at or after {since}")
+        return rows, self._scores(self._batcher(events, self._arrays(events), rows, 1024))
+
+    def evaluate(self, events: Events, since: str | None = None) -> dict[str, float]:
+        """Risk metrics on labelled events at or after `since`."""
+        if events.label is None:
+            raise DataError(events.source, "no labels to evaluate against (--label-col)")
+        rows, scores = self.score(events, since)
+        return risk_metrics(events.label[rows], scores, events.account[rows], events.days[rows])
+
+    @torch.no_grad()
+    def explain(self, events: Events, rows: np.ndarray, top: int = 5) -> list[RiskExplanation]:
+        """For each event: its score and the past events (account's and entity's) it attended to most."""
+        self._check_fitted()
+        model = self.model_
+        model.eval()
+        device = next(model.parameters()).device
+        batcher = self._batcher(events, self._arrays(events), np.asarray(rows), 256)
+        out = []
+        for positions, batch in batcher.in_order():
+            result = model({k: v.to(device) for k, v in batch.items()}, output_attentions=True)
+            weights = attention_rollout(result.attentions)[:, 0].cpu().numpy()  # the current event's row
+            scores = torch.sigmoid(result.logits.float()).cpu().numpy()
+            for i, position in enumerate(positions):
+                row = int(batcher.rows[position])
+                history = batcher.history[position]
+                w = weights[i, 1:] * (history >= 0)
+                order = [j for j in np.argsort(-w, kind="stable")[:top] if history[j] >= 0]
+                attended = [self._attended(events, row, int(history[j]), SOURCES[int(batcher.source[j + 1])],
+                                           float(w[j] / max(w.sum(), 1e-12))) for j in order]
+                out.append(RiskExplanation(events.event_ids(np.array([row]))[0],
+                                           str(events.accounts[events.account[row]]), float(scores[i]), attended))
+        return out
+
+    def _attended(self, events: Events, row: int, past: int, source: str, weight: float) -> AttendedEvent:
+        schema = events.schema
+        fields: dict[str, Any] = {schema.account: str(events.accounts[events.account[past]])}
+        if events.entity is not None and events.entity[past] >= 0:
+            fields[schema.entity] = str(events.entities[events.entity[past]])
+        fields.update({name: _number(events.numeric[past, j]) for j, name in enumerate(schema.numeric)})
+        fields.update({name: str(events.categorical[past, j]) for j, name in enumerate(schema.categorical)})
+        before = int(events.time[row] - events.time[past])
+        known = events.label is not None and before >= self.label_delay_days * DAY
+        return AttendedEvent(
+            source, events.event_ids(np.array([past]))[0],
+            datetime.fromtimestamp(int(events.time[past]), tz=timezone.utc).isoformat(sep=" "),
+            before, weight, fields, int(events.label[past]) if known else None,
+        )
+
+    # ----------------------------------------------------------------------------- bundle
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self._check_fitted()
+        path = Path(path)
+        extra = {
+            "params": self.get_params(),
+            "schema": asdict(self.schema_),
+            "preprocessing": {"numeric_mean": self.numeric_mean_, "numeric_std": self.numeric_std_,
+                              "vocabularies": self.vocabularies_, "derived": list(_DERIVED)},
+        }
+        self.model_.save_pretrained(path, extra=extra)
+        if hasattr(self, "metrics_"):
+            write_json_atomic(path / METRICS_FILE, self.metrics_)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "auto") -> RiskScorer:
+        path = Path(path)
+        try:
+            config = read_bundle_config(path)
+        except FileNotFoundError as exc:
+            raise AttnsightError(str(exc)) from None
+        if config.get("task") != RiskTransformer.task:
+            raise AttnsightError(f"{path}: a {config.get('task')!r} bundle, not a risk model")
+        params = {**config.get("params", {}), "device": device}
+        scorer = cls(**{k: v for k, v in params.items() if k in _PARAMS})
+        scorer.model_ = RiskTransformer.from_pretrained(path, device=resolve_device(device)).eval()
+        schema = config["schema"]
+        scorer.schema_ = EventSchema(**{**schema, "numeric": tuple(schema["numeric"]),
+                                        "categorical": tuple(schema["categorical"])})
+        pre = config["preprocessing"]
+        scorer.numeric_mean_, scorer.numeric_std_ = pre["numeric_mean"], pre["numeric_std"]
+        scorer.vocabularies_ = pre["vocabularies"]
+        metrics = path / METRICS_FILE
+        if metrics.is_file():
+            scorer.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+        return scorer
+
+
+_PARAMS = tuple(inspect.signature(RiskScorer.__init__).parameters)[1:]
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    """sign(x)·log(1 + |x|): amounts and counts are heavy-tailed; this keeps their order."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def _as_events(data: Events | str | Path, schema: EventSchema | None, require_labels: bool = False) -> Events:
+    if isinstance(data, Events):
+        if require_labels and data.label is None:
+            raise DataError(data.source, "no labels; training needs a label per event (--label-col)")
+        return data
+    if schema is None:
+        raise AttnsightError("reading an event file needs a schema (which column is the account, the time, ...)")
+    return read_events(data, schema, require_labels=require_labels)
