@@ -13,6 +13,9 @@ _LAZY = {
     "TextClassifier": "attnsight.classifier",
     "read_texts": "attnsight.data.texts",
     "clean_texts": "attnsight.data.texts",
+    "RiskScorer": "attnsight.scorer",
+    "read_events": "attnsight.data.events",
+    "EventSchema": "attnsight.data.events",
 }
 
 __all__ = ["__version__", *_LAZY]

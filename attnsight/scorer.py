@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import inspect
 import json
-import logging
 import platform
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -23,7 +23,16 @@ import numpy as np
 import torch
 
 from attnsight import __version__
-from attnsight.data.events import DAY, Events, EventSchema, history_index, read_events, time_split, window_features
+from attnsight.data.events import (
+    DAY,
+    Events,
+    EventSchema,
+    TimeSplit,
+    history_index,
+    read_events,
+    time_split,
+    window_features,
+)
 from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.risk import risk_metrics
 from attnsight.explain.attention import attention_rollout
@@ -32,7 +41,6 @@ from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
 from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
 
-log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 MAX_CATEGORIES = 10_000  # per column; rarer values share the unknown code
 _DERIVED = ("hour", "weekday")  # categorical features every event table has, from its timestamp
@@ -134,8 +142,10 @@ class RiskScorer:
     def _fit_preprocessing(self, events: Events, rows: np.ndarray) -> None:
         """Normalisation of the numbers and vocabularies of the categories, from training rows only."""
         signed = _signed_log(events.numeric[rows])
-        self.numeric_mean_ = np.nan_to_num(np.nanmean(signed, axis=0)).tolist() if len(rows) else []
-        self.numeric_std_ = np.nan_to_num(np.nanstd(signed, axis=0), nan=1.0).tolist() if len(rows) else []
+        with np.errstate(all="ignore"), warnings.catch_warnings():  # an all-missing column: mean 0, scale 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.numeric_mean_ = np.nan_to_num(np.nanmean(signed, axis=0)).tolist()
+            self.numeric_std_ = np.nan_to_num(np.nanstd(signed, axis=0), nan=1.0).tolist()
         self.vocabularies_ = []
         for j in range(events.categorical.shape[1]):
             values, counts = np.unique(events.categorical[rows, j].astype(str), return_counts=True)
@@ -148,12 +158,10 @@ class RiskScorer:
         numeric = (_signed_log(events.numeric) - np.asarray(self.numeric_mean_)) / std
         numeric = np.clip(np.nan_to_num(numeric), -8, 8).astype(np.float32)
         codes = []
-        for j, vocabulary in enumerate(self.vocabularies_):
-            column = events.categorical[:, j].astype(str)
-            position = np.searchsorted(vocabulary, column) if vocabulary else np.zeros(len(column), dtype=np.int64)
-            position = np.minimum(position, max(len(vocabulary) - 1, 0))
-            found = np.asarray(vocabulary, dtype=str)[position] == column if vocabulary else np.zeros(len(column), bool)
-            codes.append(np.where(found, position + 1, UNKNOWN))
+        for j, vocabulary in enumerate(self.vocabularies_):  # sorted, never empty (training rows have values)
+            column, known = events.categorical[:, j].astype(str), np.asarray(vocabulary, dtype=str)
+            position = np.minimum(np.searchsorted(known, column), len(known) - 1)
+            codes.append(np.where(known[position] == column, position + 1, UNKNOWN))
         seconds = events.time % DAY
         codes += [seconds // 3600 + 1, ((events.time // DAY) + 3) % 7 + 1]
         return numeric, np.stack(codes, axis=1).astype(np.int64)
@@ -265,7 +273,7 @@ class RiskScorer:
         return result.seconds
 
     def _final_metrics(
-        self, events: Events, arrays: tuple[np.ndarray, np.ndarray], split: Any, result: TrainResult,
+        self, events: Events, arrays: tuple[np.ndarray, np.ndarray], split: TimeSplit, result: TrainResult,
         pretrain_seconds: float, pos_weight: float, train_examples: int, dataset: str,
     ) -> dict[str, Any]:
         test = split.test
@@ -297,7 +305,7 @@ class RiskScorer:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 
-    def _baseline(self, events: Events, split: Any) -> dict[str, Any]:
+    def _baseline(self, events: Events, split: TimeSplit) -> dict[str, Any]:
         """scikit-learn HistGradientBoosting on the handbook's features, same training period, same test."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -333,37 +341,29 @@ class RiskScorer:
             out[positions] = torch.sigmoid(logits.float()).cpu().numpy()
         return out
 
-    def _rows(self, events: Events, since: str | None) -> np.ndarray:
-        if since is None:
-            return np.arange(len(events))
-        try:
-            start = int(datetime.fromisoformat(since).replace(tzinfo=timezone.utc).timestamp())
-        except ValueError:
-            raise AttnsightError(f"not a date: {since!r} (use YYYY-MM-DD)") from None
-        return np.flatnonzero(events.time >= start)
-
-    def load(self, data: str | Path, history: str | Path | None = None) -> Events:
-        """An event table in this model's schema, after an optional file of earlier events."""
+    def load(self, data: str | Path, history: str | Path | None = None) -> tuple[Events, np.ndarray]:
+        """An event table in this model's schema, after an optional file of earlier events (history
+        only), and the rows that came from `data`: the ones to score."""
         self._check_fitted()
         events = read_events(data, self.schema_)
-        if history is not None:
-            events = read_events(history, self.schema_).concat(events)
-        return events
+        if history is None:
+            return events, np.arange(len(events))
+        return read_events(history, self.schema_).concat(events)
 
-    def score(self, events: Events, since: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, probabilities) for the events at or after `since` (all when None); each event is
-        scored from the rows before it."""
+    def score(self, events: Events, rows: np.ndarray | None = None) -> np.ndarray:
+        """Risk probability of each of these rows (all when None), each from the rows before it."""
         self._check_fitted()
-        rows = self._rows(events, since)
+        rows = np.arange(len(events)) if rows is None else np.asarray(rows)
         if len(rows) == 0:
-            raise AttnsightError(f"no events at or after {since}")
-        return rows, self._scores(self._batcher(events, self._arrays(events), rows, 1024))
+            raise AttnsightError("no events to score")
+        return self._scores(self._batcher(events, self._arrays(events), rows, 1024))
 
-    def evaluate(self, events: Events, since: str | None = None) -> dict[str, float]:
-        """Risk metrics on labelled events at or after `since`."""
+    def evaluate(self, events: Events, rows: np.ndarray | None = None) -> dict[str, float]:
+        """Risk metrics on these labelled rows (all when None)."""
         if events.label is None:
             raise DataError(events.source, "no labels to evaluate against (--label-col)")
-        rows, scores = self.score(events, since)
+        rows = np.arange(len(events)) if rows is None else np.asarray(rows)
+        scores = self.score(events, rows)
         return risk_metrics(events.label[rows], scores, events.account[rows], events.days[rows])
 
     @torch.no_grad()

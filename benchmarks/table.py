@@ -67,6 +67,29 @@ def text_rows(name: str) -> list[str]:
     return rows
 
 
+def risk_rows(name: str) -> list[str]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    rows = []
+
+    def row(model: str, m: dict, epochs: str, train_seconds: float, ratio: str) -> str:
+        t = m["test"]
+        return (f"| {model} | {epochs} | {train_seconds / 60:.1f} min | {ratio} | {m['peak_rss_mb'] / 1024:.1f} GB "
+                f"| {t['roc_auc']:.4f} | **{t['average_precision']:.4f}** | {t['precision@100']:.3f} "
+                f"| {t['card_precision@100']:.3f} |")
+
+    for variant, m in r.get("runs", {}).items():
+        base = m["baselines"]["gradient_boosting"]
+        pretrain = m.get("pretrain") or {}
+        epochs = f"{m['epochs']}" + (f" (+{pretrain['epochs']} masked-feature)" if pretrain else "")
+        ratio = f"{m['train_seconds'] / base['train_seconds']:.0f}× the baseline's"
+        rows.append(row(f"attnsight {variant}", m, epochs, m["train_seconds"], ratio))
+        rows.append(row("└ gradient boosting, same run (handbook features)", base, "", base["train_seconds"], "1×"))
+    return rows
+
+
 def main() -> None:
     print("| dataset | model | epochs | s / epoch | training | peak RSS | valid NDCG@10 / HR@10 | test NDCG@10 / HR@10 |")
     print("|---|---|---|---|---|---|---|---|")
@@ -78,6 +101,10 @@ def main() -> None:
     for name in ("text_chnsenticorp", "text_banking77", "text_sst2", "text_imdb"):
         for row in text_rows(name):
             print(row)
+    print("\n| model | epochs | training | time ratio | peak RSS | test ROC-AUC | test AP | P@100 | card P@100 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in risk_rows("risk_fraud_sim"):
+        print(row)
     attention = RESULTS / "attention_cpu.json"
     if attention.is_file():
         a = json.loads(attention.read_text())

@@ -40,8 +40,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ([], ["demo", "recsys", "text"]),
-        (["demo"], ["--users", "--items", "--time-budget", "--text-budget", "--out", "--json"]),
+        ([], ["demo", "recsys", "text", "risk"]),
+        (["demo"], ["--users", "--items", "--time-budget", "--text-budget", "--risk-budget", "--out", "--json"]),
         (["recsys"], ["train", "evaluate", "recommend", "audience"]),
         (["recsys", "train"], ["--data", "--out", "--format", "--user-col", "--encoding", "--min-rating", "--split"]),
         (["recsys", "evaluate"], ["--model", "--split", "--json"]),
@@ -54,6 +54,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
                              "--pretrain-epochs", "--class-weights", "--label-smoothing", "--pooling"]),
         (["text", "explain"], ["--model", "--text", "--data", "--html", "--json"]),
         (["text", "insights"], ["--model", "--data", "--top", "--min-count", "--json"]),
+        (["risk"], ["train", "evaluate", "score", "explain"]),
+        (["risk", "train"], ["--data", "--out", "--account-col", "--time-col", "--label-col", "--numeric",
+                             "--categorical", "--entity-col", "--id-col", "--history-len", "--label-delay-days",
+                             "--train-days", "--valid-days", "--gap-days", "--test-days", "--test-start",
+                             "--pretrain-epochs", "--negative-rate", "--pos-weight", "--baseline"]),
+        (["risk", "score"], ["--model", "--data", "--history", "--since", "--out", "--json"]),
+        (["risk", "explain"], ["--model", "--data", "--event", "--riskiest", "--top", "--json"]),
     ],
 )
 def test_help(command, expected):
@@ -227,8 +234,8 @@ def test_error_not_a_bundle(tmp_path):
 
 
 def test_demo(tmp_path):
-    result = attnsight("demo", "--users", 80, "--items", 40, "--time-budget", 3, "--text-budget", 4, "--out", "tmp",
-                       "--json", cwd=tmp_path)
+    result = attnsight("demo", "--users", 80, "--items", 40, "--time-budget", 3, "--text-budget", 4,
+                       "--risk-budget", 3, "--out", "tmp", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     out = tmp_path / "tmp"
@@ -252,3 +259,13 @@ def test_demo(tmp_path):
     assert any("\u4e00" <= ch <= "\u9fff" for ch in text["explanations"][1]["text"])
     assert abs(sum(w["weight"] for w in text["explanations"][0]["words"]) - 1.0) < 1e-4
     assert set(text["insights"]) == {"negative", "positive"}
+    # the transactions part: a risk bundle, metrics beside the baseline, the riskiest event explained
+    for name in ("config.json", "model.safetensors", "metrics.json"):
+        assert (out / "risk" / name).is_file(), name
+    assert (out / "data" / "transactions.csv").is_file()
+    risk = payload["risk"]
+    assert 0.0 <= risk["metrics"]["test"]["average_precision"] <= 1.0
+    assert 0.0 <= risk["metrics"]["baselines"]["gradient_boosting"]["test"]["roc_auc"] <= 1.0
+    [explanation] = risk["explanations"]
+    assert 1 <= len(explanation["attended"]) <= 3
+    assert all(a["seconds_before"] >= 0 and a["source"] in ("account", "entity") for a in explanation["attended"])

@@ -82,10 +82,10 @@ def test_the_parser_sees_the_package() -> None:
 
 
 FORBIDDEN_FOR_DATA = ("attnsight.nn", "attnsight.models", "attnsight.train", "attnsight.evaluate",
-                      "attnsight.explain", "attnsight.recommender", "attnsight.classifier", "attnsight.cli",
+                      "attnsight.explain", "attnsight.recommender", "attnsight.classifier", "attnsight.scorer", "attnsight.cli",
                       "attnsight.serve", "attnsight.inference", "attnsight.report", "attnsight.tune")
-ABOVE_LEARN = ("attnsight.recommender", "attnsight.classifier", "attnsight.explain", "attnsight.cli",
-               "attnsight.serve", "attnsight.inference", "attnsight.report")
+ABOVE_LEARN = ("attnsight.recommender", "attnsight.classifier", "attnsight.scorer", "attnsight.explain",
+               "attnsight.cli", "attnsight.serve", "attnsight.inference", "attnsight.report")
 
 
 def test_data_layer() -> None:
@@ -94,7 +94,7 @@ def test_data_layer() -> None:
         assert not bad, f"{module} imports {bad}"
         assert all(_in(i, "attnsight.data", "attnsight.errors") for i in _own(imports)), module
     for name in ("attnsight.data.readers", "attnsight.data.cleaning", "attnsight.data.texts",
-                 "attnsight.data.tokenizer"):
+                 "attnsight.data.tokenizer", "attnsight.data.events"):
         torchy = {i for i in MODULES[name] if _in(i, "torch")}
         assert not torchy, f"{name} imports {torchy}"
 
@@ -124,7 +124,8 @@ def test_learn_layer() -> None:
 
 
 def test_use_layer() -> None:
-    for module, imports in _of("attnsight.recommender", "attnsight.classifier", "attnsight.explain").items():
+    for module, imports in _of("attnsight.recommender", "attnsight.classifier", "attnsight.scorer",
+                               "attnsight.explain").items():
         bad = {i for i in _own(imports) if _in(i, "attnsight.cli", "attnsight.serve")}
         assert not bad, f"{module} imports {bad}"
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from attnsight.cli.demo import demo
 from attnsight.cli.recsys import app as recsys_app
+from attnsight.cli.risk import app as risk_app
 from attnsight.cli.text import app as text_app
 from attnsight.errors import AttnsightError
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.command(help="Generate a synthetic audience, train the recommender (~1 min), show what it learned.")(demo)
 app.add_typer(recsys_app, name="recsys", help="Sequential recommendation: train, evaluate, recommend, audience.")
 app.add_typer(text_app, name="text", help="Text analytics (Chinese, English): pretrain, train, evaluate, predict, explain.")
+app.add_typer(risk_app, name="risk", help="Risk scores from attention over event histories: train, evaluate, score, explain.")
 
 
 def main() -> None:

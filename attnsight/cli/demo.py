@@ -16,6 +16,7 @@ def demo(
     items: Annotated[int, typer.Option(help="Synthetic catalogue size.")] = 320,
     time_budget: Annotated[float, typer.Option(help="Seconds of recommender training.")] = 60.0,
     text_budget: Annotated[float, typer.Option(help="Seconds of text classifier training (pretraining included).")] = 20.0,
+    risk_budget: Annotated[float, typer.Option(help="Seconds of risk model training.")] = 20.0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -48,10 +49,11 @@ def demo(
     target = recommendations[shown_users[0]].items[0].item
     top_audience = rec.audience(target, k=10)
     text = _text_demo(out, text_budget, device, seed, json_out)
+    risk = _risk_demo(out, risk_budget, device, seed, json_out)
     if json_out:
         print_json({"metrics": rec.metrics_, "recommendations": recommendations,
                     "audience": {"item": target, "users": [{"user": u, "score": s} for u, s in top_audience]},
-                    "bundle": str(out), "text": text})
+                    "bundle": str(out), "text": text, "risk": risk})
         return
 
     m = rec.metrics_
@@ -74,11 +76,14 @@ def demo(
     console.print(Rule(f"top audience for {item_label(target, info)}", style="dim"))
     console.print(", ".join(f"{u} ({s:.2f})" for u, s in top_audience))
     _print_text_demo(text)
+    _print_risk_demo(risk)
     console.print(Rule())
-    console.print(f"bundles written to [bold]{out}/[/] (recommender) and [bold]{out}/text/[/] (reviews); try:\n"
+    console.print(f"bundles written to [bold]{out}/[/] (recommender), [bold]{out}/text/[/] (reviews) and "
+                  f"[bold]{out}/risk/[/] (transactions); try:\n"
                   f"  attnsight recsys recommend --model {out} --user {shown_users[0]}\n"
                   f"  attnsight recsys audience --model {out} --item {target} --k 20\n"
-                  f"  attnsight text explain --model {out}/text --text \"the staff was rude but the view was lovely\"")
+                  f"  attnsight text explain --model {out}/text --text \"the staff was rude but the view was lovely\"\n"
+                  f"  attnsight risk explain --model {out}/risk --data {out}/data/transactions.csv --riskiest 2")
 
 
 def _text_demo(out: Path, budget: float, device: str, seed: int, json_out: bool) -> dict[str, Any]:
@@ -117,3 +122,43 @@ def _print_text_demo(text: dict[str, Any]) -> None:
     for label, rows_ in text["insights"].items():
         distinctive = [r["word"] for r in rows_ if r["lift"] > 1.2][:6]  # words of every review say nothing
         console.print(f"'{label}' reviews are about: " + ", ".join(distinctive), highlight=False)
+
+
+def _risk_demo(out: Path, budget: float, device: str, seed: int, json_out: bool) -> dict[str, Any]:
+    """The audience's card transactions: risk scores from attention over each card's and terminal's
+    history, beside gradient boosting on hand-made features, and why the riskiest event scored high."""
+    from attnsight.data.events import EventSchema, read_events
+    from attnsight.data.synthetic import make_transactions
+    from attnsight.scorer import RiskScorer
+    from attnsight.train.callbacks import RichProgress
+
+    path = out / "data" / "transactions.csv"
+    make_transactions(seed=seed).write_csv(path)
+    events = read_events(path, EventSchema(account="customer", time="timestamp", numeric=("amount",),
+                                           categorical=("channel",), label="fraud", entity="terminal",
+                                           id="transaction_id"))
+    scorer = RiskScorer(history_len=16, dim=32, epochs=10, time_budget=budget, device=device, seed=seed)
+    scorer.fit(events, callbacks=[] if json_out else [RichProgress()], dataset="synthetic transactions")
+    scorer.save_pretrained(out / "risk")
+    rows = events.since(scorer.metrics_["protocol"]["test"][0])
+    riskiest = rows[[scorer.score(events, rows).argmax()]]
+    return {"metrics": scorer.metrics_, "explanations": scorer.explain(events, riskiest, top=3)}
+
+
+def _print_risk_demo(risk: dict[str, Any]) -> None:
+    from rich.rule import Rule
+
+    m = risk["metrics"]
+    console.print(Rule("transactions: fraud risk from card and terminal histories", style="dim"))
+    rows = {"attnsight (attention)": m["test"]}
+    if "gradient_boosting" in m["baselines"]:
+        rows["gradient boosting"] = m["baselines"]["gradient_boosting"]["test"]
+    console.print(metrics_table(f"Test {m['protocol']['test'][0]} … {m['protocol']['test'][1]}, "
+                                f"{int(m['test']['events']):,} transactions ({m['train_seconds']:.0f} s)", rows,
+                                ("roc_auc", "average_precision", "precision@100")))
+    for e in risk["explanations"]:
+        console.print(f"riskiest: transaction {e.event} of {e.account}, risk {e.score:.2f}; it attended to:")
+        for a in e.attended:
+            label = {None: "label not known yet", 0: "genuine", 1: "fraud"}[a.label]
+            console.print(f"  {a.weight:.2f}  {a.source} transaction {a.event}, {a.seconds_before / 86_400:.1f} days "
+                          f"before, amount {a.fields.get('amount')}, {label}", highlight=False)

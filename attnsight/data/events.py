@@ -81,8 +81,28 @@ class Events:
         origin = int(self.time.min()) // DAY * DAY
         return datetime.fromtimestamp(origin + day * DAY, tz=timezone.utc).strftime("%Y-%m-%d")
 
-    def concat(self, later: Events) -> Events:
-        """These events followed by `later` ones (same schema), e.g. known history then new events."""
+    def since(self, date: str | None) -> np.ndarray:
+        """Rows at or after a date (YYYY-MM-DD, UTC); every row when None."""
+        if date is None:
+            return np.arange(len(self))
+        try:
+            start = int(datetime.fromisoformat(date).replace(tzinfo=timezone.utc).timestamp())
+        except ValueError:
+            raise DataError(self.source, f"not a date: {date!r} (use YYYY-MM-DD)") from None
+        return np.flatnonzero(self.time >= start)
+
+    def take(self, rows: np.ndarray) -> Events:
+        """These rows (in the order given), with the same id tables."""
+        def pick(column: np.ndarray | None) -> np.ndarray | None:
+            return None if column is None else column[rows]
+
+        return Events(self.schema, self.account[rows], self.accounts, self.time[rows], self.numeric[rows],
+                      self.categorical[rows], pick(self.label), pick(self.entity), self.entities, pick(self.ids),
+                      self.lines[rows], self.source)
+
+    def concat(self, later: Events) -> tuple[Events, np.ndarray]:
+        """These events and `later` ones (same schema) in time order (these first on ties), and the
+        rows that came from `later`: e.g. known history, then new events to score."""
         if later.schema != self.schema:
             raise DataError(later.source, "the history and the new events have different columns")
         accounts, account = _merge_codes(self.accounts, self.account, later.accounts, later.account)
@@ -90,20 +110,29 @@ class Events:
         if self.entity is not None and later.entity is not None:
             entities, entity = _merge_codes(self.entities, self.entity, later.entities, later.entity)
         both = [x is not None and y is not None for x, y in ((self.label, later.label), (self.ids, later.ids))]
-        return Events(
+        merged = Events(
             self.schema, account, accounts, np.concatenate([self.time, later.time]),
             np.concatenate([self.numeric, later.numeric]), np.concatenate([self.categorical, later.categorical]),
             np.concatenate([self.label, later.label]) if both[0] else None, entity, entities,
             np.concatenate([self.ids, later.ids]) if both[1] else None,
             np.concatenate([self.lines, later.lines]), later.source,
         )
+        order = np.argsort(merged.time, kind="stable")
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        return merged.take(order), np.sort(position[len(self):])
 
 
-def _merge_codes(names_a: np.ndarray, codes_a: np.ndarray, names_b: np.ndarray, codes_b: np.ndarray):
+def _merge_codes(
+    names_a: np.ndarray, codes_a: np.ndarray, names_b: np.ndarray, codes_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One id table for two coded columns; code -1 (no id) stays -1."""
     names, inverse = np.unique(np.concatenate([names_a, names_b]), return_inverse=True)
-    remap_a, remap_b = inverse[: len(names_a)], inverse[len(names_a):]
-    code = np.concatenate([np.where(codes_a >= 0, remap_a[codes_a], -1), np.where(codes_b >= 0, remap_b[codes_b], -1)])
-    return names, code
+
+    def remap(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        return np.where(codes >= 0, table[np.maximum(codes, 0)], -1) if len(table) else np.full(len(codes), -1)
+
+    return names, np.concatenate([remap(inverse[: len(names_a)], codes_a), remap(inverse[len(names_a):], codes_b)])
 
 
 def read_events(
@@ -140,6 +169,7 @@ def read_events(
         raw = frame[name].str.strip_chars()
         values = raw.cast(pl.Float64, strict=False)
         first_bad(path, raw.is_not_null() & (raw != "") & values.is_null(), first_line, name, "not a number", raw)
+        first_bad(path, values.is_infinite().fill_null(False), first_line, name, "not a finite number", raw)
         numeric[:, j] = values.fill_null(float("nan")).to_numpy()
     categorical = np.empty((frame.height, len(schema.categorical)), dtype=object)
     for j, name in enumerate(schema.categorical):
@@ -208,7 +238,7 @@ def time_split(
         first_test = last - test_days + 1
     valid_start = first_test - gap_days - valid_days
     train_start = 0 if train_days is None else valid_start - train_days
-    if min(train_days or 1, test_days) < 1 or valid_days < 0 or gap_days < 0:
+    if (train_days is not None and train_days < 1) or test_days < 1 or valid_days < 0 or gap_days < 0:
         raise DataError(events.source, "train and test need at least one day; valid and gap cannot be negative")
     if train_start < 0 or valid_start <= train_start or first_test + test_days - 1 > last:
         raise DataError(events.source, f"the data has {last + 1} days: too few for {train_days or 'some'} train + "
@@ -292,13 +322,14 @@ def window_features(
         columns.append(np.unique(events.categorical[:, j], return_inverse=True)[1][rows, None])
         names.append(name)
     account = _Windows(events.account, events.time)
-    values = np.nan_to_num(events.numeric)
+    values, present = np.nan_to_num(events.numeric), ~np.isnan(events.numeric)
     for w in windows:
         count = account.sum(rows, np.ones(len(events)), w * DAY, 0)
         columns.append(count[:, None])
         names.append(f"account_count_{w}d")
-        for j, name in enumerate(events.schema.numeric):
-            columns.append((account.sum(rows, values[:, j], w * DAY, 0) / np.maximum(count, 1))[:, None])
+        for j, name in enumerate(events.schema.numeric):  # the mean of the values present
+            total = account.sum(rows, values[:, j], w * DAY, 0)
+            columns.append((total / np.maximum(account.sum(rows, present[:, j].astype(np.float64), w * DAY, 0), 1))[:, None])
             names.append(f"account_mean_{name}_{w}d")
     if events.entity is not None and events.label is not None:
         entity = _Windows(events.entity, events.time)

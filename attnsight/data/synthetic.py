@@ -157,7 +157,7 @@ def make_transactions(
     customer = np.repeat(np.repeat(np.arange(customers), days), counts)
     day = np.repeat(np.tile(np.arange(days), customers), counts)
     n = len(customer)
-    seconds = np.clip(rng.normal(43_200, 20_000, n), 0, 86_399).astype(np.int64)
+    seconds = rng.normal(43_200, 20_000, n).astype(np.int64) % 86_400  # mostly daytime
     amount = np.maximum(np.abs(rng.normal(mean_amount[customer], mean_amount[customer] / 2)), 0.5)
     terminal = nearby[customer, rng.integers(0, nearby.shape[1], n)]
     channel = rng.choice(np.array(["pos", "atm", "online"]), n, p=[0.7, 0.1, 0.2])

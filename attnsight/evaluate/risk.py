@@ -22,7 +22,7 @@ def card_precision_at_k(
     risk that day (an account's risk: its highest event score; compromised: any positive event that
     day). As in the handbook, an account found compromised is left out of the following days, since
     investigators would already have blocked it."""
-    detected: set[int] = set()
+    detected: set[object] = set()
     per_day = []
     for day in np.unique(days):
         on_day = (days == day) & ~np.isin(accounts, list(detected))
@@ -34,7 +34,7 @@ def card_precision_at_k(
         top = np.argsort(-risk, kind="stable")[:k]
         found = day_accounts[top][compromised[top]]
         per_day.append(len(found) / k)
-        detected.update(int(a) for a in found)
+        detected.update(found.tolist())
     return float(np.mean(per_day)) if per_day else 0.0
 
 

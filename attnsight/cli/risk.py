@@ -1,0 +1,239 @@
+"""`attnsight risk ...`: train, evaluate, score, explain."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from attnsight.cli.render import console, metrics_table, print_json
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+ModelDir = Annotated[Path, typer.Option("--model", help="Bundle folder written by `risk train`.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+Since = Annotated[Optional[str], typer.Option(help="Only events on or after this date (YYYY-MM-DD); "
+                                                   "earlier rows serve as history.")]
+History = Annotated[Optional[Path], typer.Option(help="Earlier events (same columns) read before --data, as history.")]
+RISK_METRICS = ("roc_auc", "average_precision", "precision@100", "card_precision@100")
+
+
+def _names(values: Optional[list[str]]) -> tuple[str, ...]:
+    """Repeated flags or comma-separated lists: --numeric amount --numeric fee, or --numeric amount,fee."""
+    return tuple(name.strip() for value in values or [] for name in value.split(",") if name.strip())
+
+
+def _load(model: Path, device: str):  # -> RiskScorer
+    from attnsight.scorer import RiskScorer
+
+    return RiskScorer.from_pretrained(model, device=device)
+
+
+def _events(scorer: Any, data: Path, history: Optional[Path], since: Optional[str]):  # -> (Events, rows)
+    """The file's events after any --history, and the rows to use: the file's, on or after --since."""
+    import numpy as np
+
+    events, rows = scorer.load(data, history)
+    rows = np.intersect1d(rows, events.since(since))
+    if len(rows) == 0:
+        from attnsight.errors import AttnsightError
+
+        raise AttnsightError(f"{data}: no events on or after {since}")
+    return events, rows
+
+
+def _quiet(json_out: bool) -> list[Any]:
+    from attnsight.train.callbacks import RichProgress
+
+    if json_out:
+        logging.getLogger("attnsight").setLevel(logging.WARNING)
+        return []
+    return [RichProgress()]
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Labelled events: csv/tsv/jsonl/parquet, .gz too.")],
+    out: Annotated[Path, typer.Option(help="Folder for the bundle (created).")],
+    account_col: Annotated[str, typer.Option(help="Account (card, user) id column.")] = "account",
+    time_col: Annotated[str, typer.Option(help="Timestamp column: epoch seconds or ISO dates.")] = "timestamp",
+    label_col: Annotated[str, typer.Option(help="0/1 label column (1: the risk to score, e.g. fraud).")] = "label",
+    numeric: Annotated[Optional[list[str]], typer.Option(help="Numeric column(s), repeatable or comma-separated.")] = None,
+    categorical: Annotated[Optional[list[str]], typer.Option(help="Categorical column(s), likewise.")] = None,
+    entity_col: Annotated[Optional[str], typer.Option(help="A second entity to attend over (terminal, merchant).")] = None,
+    id_col: Annotated[Optional[str], typer.Option(help="Event id column, shown by score and explain.")] = None,
+    history_len: Annotated[int, typer.Option(help="Previous events read per account (and per entity).")] = 32,
+    label_delay_days: Annotated[int, typer.Option(help="Days before a label is known (used as input only then).")] = 7,
+    train_days: Annotated[Optional[int], typer.Option(help="Training days (default: all before validation).")] = None,
+    valid_days: Annotated[int, typer.Option(help="Validation days (model selection), after training.")] = 7,
+    gap_days: Annotated[int, typer.Option(help="Days between validation and test.")] = 7,
+    test_days: Annotated[int, typer.Option(help="Test days.")] = 7,
+    test_start: Annotated[Optional[str], typer.Option(help="First test day, YYYY-MM-DD (default: the last days).")] = None,
+    keep_known: Annotated[bool, typer.Option(help="Keep accounts already known compromised in the test.")] = False,
+    dim: Annotated[int, typer.Option(help="Hidden size.")] = 64,
+    layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
+    dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation average precision).")] = 20,
+    pretrain_epochs: Annotated[int, typer.Option(help="Masked-feature pretraining epochs first (0: none).")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Events per batch.")] = 256,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    pos_weight: Annotated[Optional[float], typer.Option(help="Loss weight of positives (default √(neg/pos)).")] = None,
+    negative_rate: Annotated[float, typer.Option(help="Share of negative events trained on (speed).")] = 1.0,
+    patience: Annotated[int, typer.Option(help="Epochs without validation gain before stopping.")] = 3,
+    time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
+    baseline: Annotated[bool, typer.Option(help="Also train the gradient-boosting baseline.")] = True,
+    device: Device = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoints in OUT/checkpoints.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Train a risk scorer on an event table, split by time, and write a bundle to OUT."""
+    from attnsight.data.events import EventSchema, read_events
+    from attnsight.scorer import RiskScorer
+
+    schema = EventSchema(account_col, time_col, _names(numeric), _names(categorical), label_col, entity_col, id_col)
+    events = read_events(data, schema, require_labels=True)
+    if not json_out:
+        console.print(f"read {len(events):,} events of {len(events.accounts):,} accounts from {data}")
+    scorer = RiskScorer(
+        history_len=history_len, label_delay_days=label_delay_days, dim=dim, num_layers=layers, num_heads=heads,
+        dropout=dropout, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
+        pos_weight=pos_weight, negative_rate=negative_rate, patience=patience, time_budget=time_budget,
+        train_days=train_days, valid_days=valid_days, gap_days=gap_days, test_days=test_days, test_start=test_start,
+        exclude_known=not keep_known, baseline=baseline, device=device, seed=seed,
+        checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
+    )
+    scorer.fit(events, callbacks=_quiet(json_out), dataset=data.name)
+    scorer.save_pretrained(out)
+    metrics = scorer.metrics_
+    if json_out:
+        print_json(metrics)
+        return
+    p = metrics["protocol"]
+    rows = {"attnsight (attention)": metrics["test"]}
+    if "gradient_boosting" in metrics["baselines"]:
+        rows["gradient boosting (handbook features)"] = metrics["baselines"]["gradient_boosting"]["test"]
+    title = (f"Test {p['test'][0]} … {p['test'][1]} ({int(metrics['test']['events']):,} events, "
+             f"{int(metrics['test']['positives']):,} positive); trained on {p['train'][0]} … {p['train'][1]}")
+    console.print(metrics_table(title, rows, RISK_METRICS))
+    console.print(f"bundle written to [bold]{out}[/] ({metrics['epochs']} epochs, "
+                  f"{metrics['train_seconds']:.0f} s, stopped by {metrics['stopped_by']})")
+
+
+@app.command()
+def evaluate(
+    model: ModelDir,
+    data: Annotated[Path, typer.Option(help="Labelled events, in the columns the model was trained on.")],
+    history: History = None,
+    since: Since = None,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """ROC-AUC, average precision, precision@k and card precision@100 per day on labelled events."""
+    scorer = _load(model, device)
+    events, rows = _events(scorer, data, history, since)
+    metrics = scorer.evaluate(events, rows)
+    if json_out:
+        print_json(metrics)
+        return
+    title = f"{data.name} ({int(metrics['events']):,} events, {int(metrics['positives']):,} positive)"
+    console.print(metrics_table(title, {"attnsight": metrics}, RISK_METRICS))
+
+
+@app.command()
+def score(
+    model: ModelDir,
+    data: Annotated[Path, typer.Option(help="Events to score (and their history, earlier in time).")],
+    history: History = None,
+    since: Since = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write every score to this CSV (id, account, time, score).")] = None,
+    top: Annotated[int, typer.Option(help="Highest-risk events shown.")] = 10,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Risk score (probability) of each event, from its account's and entity's earlier events."""
+    import polars as pl
+
+    scorer = _load(model, device)
+    events, rows = _events(scorer, data, history, since)
+    scores = scorer.score(events, rows)
+    table = pl.DataFrame({
+        "event": events.event_ids(rows),
+        "account": events.accounts[events.account[rows]].tolist(),
+        "time": pl.Series(events.time[rows] * 1_000_000).cast(pl.Datetime("us", "UTC")),
+        "score": scores,
+    })
+    table = table.with_columns(pl.col("time").dt.to_string("%Y-%m-%d %H:%M:%S"))
+    if out:
+        table.write_csv(out)
+    ranked = table.sort("score", descending=True, maintain_order=True)
+    if json_out:
+        print_json(ranked.to_dicts())
+        return
+    from rich.table import Table
+
+    view = Table(title=f"Highest risk of {len(rows):,} events", title_justify="left")
+    for column in ("event", "account", "time", "score"):
+        view.add_column(column, justify="right" if column == "score" else "left")
+    for r in ranked.head(top).iter_rows(named=True):
+        view.add_row(r["event"], r["account"], r["time"], f"{r['score']:.4f}")
+    console.print(view)
+    if out:
+        console.print(f"{len(rows):,} scores written to [bold]{out}[/]")
+
+
+@app.command()
+def explain(
+    model: ModelDir,
+    data: Annotated[Path, typer.Option(help="Events (with their history, earlier in time).")],
+    event: Annotated[Optional[list[str]], typer.Option(help="Event id(s) to explain (default: the riskiest).")] = None,
+    history: History = None,
+    since: Since = None,
+    riskiest: Annotated[int, typer.Option(help="Without --event: explain this many highest-risk events.")] = 3,
+    top: Annotated[int, typer.Option(help="Attended past events listed per event.")] = 5,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """For scored events: the past events of the account and the entity that they attended to most."""
+    import numpy as np
+
+    from attnsight.errors import AttnsightError
+
+    scorer = _load(model, device)
+    events, candidates = _events(scorer, data, history, since)
+    if event:
+        ids = np.asarray(events.event_ids(candidates))
+        missing = [e for e in event if e not in set(ids)]
+        if missing:
+            raise AttnsightError(f"{data}: no event {missing[0]!r} (ids come from the id column, else 'line N')")
+        rows = candidates[np.isin(ids, event)]
+    else:
+        scores = scorer.score(events, candidates)
+        rows = candidates[np.argsort(-scores, kind="stable")[:riskiest]]
+    explanations = scorer.explain(events, rows, top)
+    if json_out:
+        print_json(explanations)
+        return
+    from rich.table import Table
+
+    for e in explanations:
+        view = Table(title=f"event {e.event} (account {e.account}): risk {e.score:.4f}", title_justify="left")
+        for column in ("attention", "from", "event", "time", "before", "label", "fields"):
+            view.add_column(column, justify="right" if column in ("attention", "before") else "left",
+                            overflow="fold")
+        for a in e.attended:
+            fields = ", ".join(f"{k}={v}" for k, v in a.fields.items())
+            label = "?" if a.label is None else str(a.label)
+            view.add_row(f"{a.weight:.2f}", a.source, a.event, a.time[:19], _duration(a.seconds_before), label, fields)
+        console.print(view)
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds} s"

@@ -1,0 +1,281 @@
+"""`attnsight risk ...` end to end in process: train (repeated and comma-separated column flags),
+evaluate --since, score --out, explain --event / riskiest, --json outputs, and one-line errors
+that exit 2 through the real entry point."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import datetime, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from attnsight.cli import app, main
+from attnsight.data.synthetic import make_transactions
+
+COLUMNS = ["--account-col", "customer", "--time-col", "timestamp", "--label-col", "fraud", "--entity-col", "terminal",
+           "--id-col", "transaction_id"]
+SMALL = ["--history-len", "6", "--label-delay-days", "2", "--valid-days", "3", "--gap-days", "2", "--test-days", "5",
+         "--dim", "16", "--layers", "1", "--heads", "2", "--epochs", "1", "--device", "cpu", "--seed", "0"]
+SINCE = "2025-02-05"
+
+
+def invoke(*args: object):
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"}, terminal_width=200)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def run_main(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
+    """The real entry point (`attnsight ...`), which turns errors into one line and exit status 2."""
+    monkeypatch.setattr(sys, "argv", ["attnsight", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def assert_one_line_error(monkeypatch, capsys, args, *fragments: str) -> str:
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error:"), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("risk-cli")
+    frame = make_transactions(customers=60, terminals=120, days=40)
+    rng = np.random.default_rng(0)
+    frame = frame.with_columns(
+        fee=(pl.col("amount") * 0.01).round(2),
+        mcc=pl.Series(rng.choice(["grocery", "fuel", "travel"], frame.height)),
+    ).select("customer", "timestamp", "amount", "fee", "channel", "mcc", "fraud", "terminal", "transaction_id")
+    data = root / "transactions.csv"
+    frame.write_csv(data)
+    bundle = root / "bundle"
+    train = invoke("risk", "train", "--data", data, "--out", bundle, *COLUMNS, "--numeric", "amount,fee",
+                   "--categorical", "channel", "--categorical", "mcc", *SMALL, "--json")
+    return {"root": root, "data": data, "bundle": bundle, "frame": frame, "train": json.loads(train.stdout)}
+
+
+def rows_since(frame: pl.DataFrame, date: str) -> pl.DataFrame:
+    start = int(datetime.fromisoformat(date).replace(tzinfo=timezone.utc).timestamp())
+    return frame.filter(pl.col("timestamp") >= start)
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def test_help_lists_the_risk_commands():
+    result = invoke("risk", "--help")
+    for command in ("train", "evaluate", "score", "explain"):
+        assert command in result.stdout
+
+
+def test_train_json_and_bundle(workspace):
+    m = workspace["train"]
+    assert m["task"] == "risk" and m["dataset"] == "transactions.csv"
+    assert m["epochs"] == 1 and m["protocol"]["test"] == ["2025-02-05", "2025-02-09"]
+    for metric in ("roc_auc", "average_precision", "precision@100", "card_precision@100"):
+        assert 0.0 <= m["test"][metric] <= 1.0, metric
+        assert 0.0 <= m["baselines"]["gradient_boosting"]["test"][metric] <= 1.0, metric
+    bundle = workspace["bundle"]
+    for name in ("config.json", "model.safetensors", "metrics.json"):
+        assert (bundle / name).is_file(), name
+    config = json.loads((bundle / "config.json").read_text())
+    # comma-separated and repeated flags both name columns
+    assert config["schema"]["numeric"] == ["amount", "fee"]
+    assert config["schema"]["categorical"] == ["channel", "mcc"]
+    assert config["schema"]["account"] == "customer" and config["schema"]["entity"] == "terminal"
+    assert config["model"]["num_numeric"] == 2 and config["model"]["history_len"] == 6
+    # channel, mcc (3 values + unknown each), hour (24 + 1), weekday (7 + 1)
+    assert config["model"]["categorical_sizes"] == [4, 4, 25, 8]
+    assert json.loads((bundle / "metrics.json").read_text())["test"] == pytest.approx(m["test"], nan_ok=True)
+
+
+def test_train_with_tables(workspace):
+    out = workspace["root"] / "bundle-tables"
+    result = invoke("risk", "train", "--data", workspace["data"], "--out", out, *COLUMNS, "--numeric", "amount",
+                    "--numeric", "fee", "--categorical", "channel,mcc", *SMALL, "--no-baseline")
+    assert "read" in result.stdout and "events of 60 accounts" in result.stdout
+    assert "attnsight (attention)" in result.stdout and "gradient boosting" not in result.stdout
+    assert "bundle written to" in result.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["schema"]["numeric"] == ["amount", "fee"] and config["schema"]["categorical"] == ["channel", "mcc"]
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_since_json(workspace):
+    result = invoke("risk", "evaluate", "--model", workspace["bundle"], "--data", workspace["data"], "--since", SINCE,
+                    "--device", "cpu", "--json")
+    metrics = json.loads(result.stdout)
+    later = rows_since(workspace["frame"], SINCE)
+    assert metrics["events"] == later.height  # every event since the date (known accounts included)
+    assert metrics["positives"] == later["fraud"].sum()
+    assert 0.0 <= metrics["average_precision"] <= 1.0
+    everything = json.loads(invoke("risk", "evaluate", "--model", workspace["bundle"], "--data", workspace["data"],
+                                   "--device", "cpu", "--json").stdout)
+    assert everything["events"] == workspace["frame"].height
+
+
+def test_evaluate_table(workspace):
+    result = invoke("risk", "evaluate", "--model", workspace["bundle"], "--data", workspace["data"], "--since", SINCE,
+                    "--device", "cpu")
+    assert "ROC AUC" in result.stdout and "attnsight" in result.stdout
+    assert f"{rows_since(workspace['frame'], SINCE).height:,} events" in result.stdout
+
+
+# ----------------------------------------------------------------------------- score
+
+
+@pytest.fixture(scope="module")
+def scored(workspace) -> tuple[list[dict], list[dict]]:
+    out = workspace["root"] / "scores.csv"
+    result = invoke("risk", "score", "--model", workspace["bundle"], "--data", workspace["data"], "--out", out,
+                    "--device", "cpu", "--json")
+    with out.open(newline="") as f:
+        written = list(csv.DictReader(f))
+    return json.loads(result.stdout), written
+
+
+def test_score_out_csv(workspace, scored):
+    ranked, written = scored
+    frame = workspace["frame"]
+    out = workspace["root"] / "scores.csv"
+    assert out.read_text().splitlines()[0] == "event,account,time,score"
+    assert len(written) == frame.height
+    assert sorted(int(r["event"]) for r in written) == sorted(frame["transaction_id"].to_list())
+    by_id = {str(t): (c, ts) for t, c, ts in frame.select("transaction_id", "customer", "timestamp").iter_rows()}
+    for r in written[:50]:
+        customer, timestamp = by_id[r["event"]]
+        assert r["account"] == customer
+        assert r["time"] == datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        assert 0.0 < float(r["score"]) < 1.0
+    # the file is in time order; the JSON is ranked by score, highest first
+    assert [r["time"] for r in written] == sorted(r["time"] for r in written)
+    scores = [r["score"] for r in ranked]
+    assert scores == sorted(scores, reverse=True) and len(ranked) == frame.height
+    assert {r["event"]: pytest.approx(r["score"]) for r in ranked} == {r["event"]: float(r["score"]) for r in written}
+
+
+def test_score_since_and_table(workspace):
+    result = invoke("risk", "score", "--model", workspace["bundle"], "--data", workspace["data"], "--since", SINCE,
+                    "--device", "cpu", "--json")
+    assert len(json.loads(result.stdout)) == rows_since(workspace["frame"], SINCE).height
+    table = invoke("risk", "score", "--model", workspace["bundle"], "--data", workspace["data"], "--top", "3",
+                   "--device", "cpu")
+    assert f"Highest risk of {workspace['frame'].height:,} events" in table.stdout
+
+
+def test_score_with_a_history_file_scores_only_the_new_events(workspace, scored, tmp_path):
+    frame = workspace["frame"]
+    cut = frame.height // 2
+    while frame["timestamp"][cut] == frame["timestamp"][cut - 1]:  # both files stay in time order
+        cut += 1
+    frame[:cut].write_csv(tmp_path / "old.csv")
+    frame[cut:].write_csv(tmp_path / "new.csv")
+    result = invoke("risk", "score", "--model", workspace["bundle"], "--data", tmp_path / "new.csv", "--history",
+                    tmp_path / "old.csv", "--device", "cpu", "--json")
+    got = {r["event"]: r["score"] for r in json.loads(result.stdout)}
+    # with the old events as history, the new events score as they do in the whole file
+    expected = {r["event"]: r["score"] for r in scored[0] if int(r["event"]) in set(frame["transaction_id"][cut:])}
+    assert len(expected) == frame.height - cut
+    assert got == pytest.approx(expected)
+
+
+# ----------------------------------------------------------------------------- explain
+
+
+def test_explain_event_json(workspace):
+    frame = workspace["frame"]
+    event = str(frame["transaction_id"][frame.height - 5])  # a late event: it has a history
+    result = invoke("risk", "explain", "--model", workspace["bundle"], "--data", workspace["data"], "--event", event,
+                    "--top", "4", "--device", "cpu", "--json")
+    explanations = json.loads(result.stdout)
+    assert len(explanations) == 1
+    e = explanations[0]
+    assert e["event"] == event and e["account"] == frame["customer"][frame.height - 5]
+    assert 0.0 < e["score"] < 1.0
+    assert 0 < len(e["attended"]) <= 4
+    timestamp = frame["timestamp"][frame.height - 5]
+    times = dict(zip(frame["transaction_id"].cast(pl.String).to_list(), frame["timestamp"].to_list()))
+    for a in e["attended"]:
+        assert set(a) == {"source", "event", "time", "seconds_before", "weight", "fields", "label"}
+        assert a["source"] in ("account", "entity") and 0.0 <= a["weight"] <= 1.0
+        assert a["seconds_before"] == timestamp - times[a["event"]] > 0
+        assert set(a["fields"]) >= {"customer", "amount", "fee", "channel", "mcc"}
+        assert (a["label"] is None) == (a["seconds_before"] < 2 * 86_400)
+
+
+def test_explain_riskiest_by_default(workspace, scored):
+    ranked, _ = scored
+    result = invoke("risk", "explain", "--model", workspace["bundle"], "--data", workspace["data"], "--riskiest", "2",
+                    "--device", "cpu", "--json")
+    explanations = json.loads(result.stdout)
+    assert [e["event"] for e in explanations] == [r["event"] for r in ranked[:2]]
+    assert [e["score"] for e in explanations] == pytest.approx([r["score"] for r in ranked[:2]])
+
+
+def test_explain_tables(workspace):
+    frame = workspace["frame"]
+    event = str(frame["transaction_id"][frame.height - 1])
+    result = invoke("risk", "explain", "--model", workspace["bundle"], "--data", workspace["data"], "--event", event,
+                    "--device", "cpu")
+    assert f"event {event} (account {frame['customer'][frame.height - 1]})" in result.stdout
+    assert "attention" in result.stdout and "before" in result.stdout
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_missing_numeric_column_names_the_flag(monkeypatch, capsys, workspace, tmp_path):
+    assert_one_line_error(monkeypatch, capsys, ["risk", "train", "--data", workspace["data"], "--out", tmp_path / "b",
+                                                *COLUMNS, "--numeric", "amount,tip", *SMALL],
+                          "transactions.csv", "no column 'tip'", "--numeric / --categorical")
+
+
+def test_missing_account_column_names_the_flag(monkeypatch, capsys, workspace, tmp_path):
+    assert_one_line_error(monkeypatch, capsys, ["risk", "train", "--data", workspace["data"], "--out", tmp_path / "b",
+                                                "--label-col", "fraud", *SMALL],
+                          "no column 'account'", "--account-col")
+
+
+def test_bad_label_names_line_and_column(monkeypatch, capsys, tmp_path):
+    data = tmp_path / "bad.csv"
+    data.write_text("account,timestamp,label\nA,1,0\nB,2,1\nC,3,fraud\n")
+    assert_one_line_error(monkeypatch, capsys, ["risk", "train", "--data", data, "--out", tmp_path / "b", *SMALL],
+                          "bad.csv", "line 4", "column 'label'", "label is not 0/1")
+
+
+def test_unknown_event_id(monkeypatch, capsys, workspace):
+    assert_one_line_error(monkeypatch, capsys, ["risk", "explain", "--model", workspace["bundle"], "--data",
+                                                workspace["data"], "--event", "no-such-event", "--device", "cpu"],
+                          "no event 'no-such-event'")
+
+
+def test_not_a_risk_bundle(monkeypatch, capsys, tmp_path, workspace):
+    (tmp_path / "config.json").write_text(json.dumps({"task": "text", "model": {}}))
+    assert_one_line_error(monkeypatch, capsys, ["risk", "score", "--model", tmp_path, "--data", workspace["data"],
+                                                "--device", "cpu"],
+                          "not a risk model")
+    assert_one_line_error(monkeypatch, capsys, ["risk", "evaluate", "--model", tmp_path / "nothing", "--data",
+                                                workspace["data"], "--device", "cpu"],
+                          "not a model bundle")
+
+
+def test_bad_since_date(monkeypatch, capsys, workspace):
+    assert_one_line_error(monkeypatch, capsys, ["risk", "evaluate", "--model", workspace["bundle"], "--data",
+                                                workspace["data"], "--since", "last week", "--device", "cpu"],
+                          "not a date")
