@@ -202,10 +202,11 @@ class RiskScorer:
             raise DataError(events.source, "labels are all the same; risk scoring needs positives and negatives")
         split = time_split(events, self.train_days, self.valid_days, self.gap_days, self.test_days,
                            self.test_start, self.label_delay_days, self.exclude_known)
-        if len(split.valid) == 0:
-            raise DataError(events.source, "no validation events: give --valid-days of at least 1")
         if events.label[split.train].sum() == 0:
             raise DataError(events.source, "no positive labels in the training period")
+        if len(split.valid) == 0 or events.label[split.valid].sum() == 0:
+            raise DataError(events.source, "no positive labels in the validation days (known accounts left out): "
+                            "model selection needs some; give more --valid-days")
         self.schema_ = events.schema
         self._fit_preprocessing(events, split.train)
         arrays = self._arrays(events)

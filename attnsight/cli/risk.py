@@ -72,7 +72,7 @@ def train(
     gap_days: Annotated[int, typer.Option(help="Days between validation and test.")] = 7,
     test_days: Annotated[int, typer.Option(help="Test days.")] = 7,
     test_start: Annotated[Optional[str], typer.Option(help="First test day, YYYY-MM-DD (default: the last days).")] = None,
-    keep_known: Annotated[bool, typer.Option(help="Keep accounts already known compromised in the test.")] = False,
+    keep_known: Annotated[bool, typer.Option(help="Keep accounts already known compromised in validation and test.")] = False,
     dim: Annotated[int, typer.Option(help="Hidden size.")] = 64,
     layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,

@@ -228,7 +228,8 @@ def time_split(
     (model selection) and `train_days` of training (all earlier days when None). As in the Fraud
     Detection Handbook, a test day leaves out the accounts already known to be compromised: a
     positive label, since the training period began, that was known by then (older than the label
-    delay). Events before the training period still serve as history.
+    delay). Validation days leave them out the same way, so that model selection sees the task the
+    test poses. Events before the training period still serve as history.
     """
     days = events.days
     last = int(days.max())
@@ -247,17 +248,19 @@ def time_split(
     def in_range(lo: int, hi: int) -> np.ndarray:
         return np.flatnonzero((days >= lo) & (days < hi))
 
-    train, valid = in_range(train_start, valid_start), in_range(valid_start, first_test - gap_days)
-    test = in_range(first_test, first_test + test_days)
-    excluded = 0
-    if exclude_known and events.label is not None:
+    def without_known(rows: np.ndarray) -> tuple[np.ndarray, int]:
+        if not exclude_known or events.label is None:
+            return rows, 0
         positive = events.label == 1
-        keep = np.ones(len(test), dtype=bool)
-        for day in range(first_test, first_test + test_days):
+        keep = np.ones(len(rows), dtype=bool)
+        for day in np.unique(days[rows]):
             known = np.unique(events.account[positive & (days >= train_start) & (days < day - delay_days)])
-            on_day = days[test] == day
-            keep &= ~(on_day & np.isin(events.account[test], known))
-        excluded, test = int((~keep).sum()), test[keep]
+            keep &= ~((days[rows] == day) & np.isin(events.account[rows], known))
+        return rows[keep], int((~keep).sum())
+
+    train = in_range(train_start, valid_start)
+    valid, valid_excluded = without_known(in_range(valid_start, first_test - gap_days))
+    test, excluded = without_known(in_range(first_test, first_test + test_days))
     for name, rows in (("train", train), ("test", test)):
         if len(rows) == 0:
             raise DataError(events.source, f"no {name} events in the chosen days")
@@ -268,6 +271,7 @@ def time_split(
         "gap_days": gap_days,
         "test": [events.date(first_test), events.date(first_test + test_days - 1)],
         "label_delay_days": delay_days,
+        "valid_excluded_known_accounts": valid_excluded,
         "test_excluded_known_accounts": excluded,
         "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
     }

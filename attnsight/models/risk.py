@@ -60,6 +60,9 @@ class RiskTransformer(PretrainedModel):
         super().__init__(config)
         c = config
         self.numeric = nn.Linear(c.num_numeric, c.dim) if c.num_numeric else None
+        # past events also carry how their numbers differ from the current event's, as in DIN's
+        # target attention: "five times this card's usual amount" is then one projection away
+        self.relative = nn.Linear(c.num_numeric, c.dim) if c.num_numeric else None
         self.categorical = nn.ModuleList(nn.Embedding(size, c.dim) for size in c.categorical_sizes)
         self.feature_mask = nn.Parameter(torch.zeros(c.dim))  # replaces the features of a masked event
         self.delta = nn.Embedding(TIME_BUCKETS, c.dim)
@@ -74,11 +77,20 @@ class RiskTransformer(PretrainedModel):
         self.categorical_out = nn.ModuleList(nn.Linear(c.dim, size) for size in c.categorical_sizes)
         self.apply(init_weights)
 
-    def features(self, numeric: Tensor, categorical: Tensor) -> Tensor:
-        """(B, T, C) embedding of each event's own fields."""
-        x = self.numeric(numeric) if self.numeric is not None else 0.0
+    def features(self, numeric: Tensor, categorical: Tensor, hidden: Tensor | None = None) -> Tensor:
+        """(B, T, C) embedding of each event's fields and of its numbers' difference from the current
+        event's (token 0); `hidden` (B, T) masks events whose fields are hidden: their features and
+        every difference involving them are left out, so nothing hidden leaks."""
+        x = 0.0
+        if self.numeric is not None:
+            difference = self.relative(numeric[:, :1] - numeric)
+            if hidden is not None:
+                difference = difference * (~hidden & ~hidden[:, :1])[..., None]
+            x = self.numeric(numeric) + difference
         for j, embedding in enumerate(self.categorical):
             x = x + embedding(categorical[..., j])
+        if hidden is not None:
+            x = torch.where(hidden[..., None], self.feature_mask.to(x.dtype), x)
         return x
 
     def forward(
@@ -89,9 +101,7 @@ class RiskTransformer(PretrainedModel):
     ) -> RiskOutput:
         """batch: numeric (B, T, F), categorical (B, T, C), delta (B, T) seconds before the current
         event, known (B, T), source (B, T), valid (B, T); token 0 is the current event."""
-        x = self.features(batch["numeric"], batch["categorical"])
-        if feature_mask is not None:
-            x = torch.where(feature_mask[..., None], self.feature_mask.to(x.dtype), x)
+        x = self.features(batch["numeric"], batch["categorical"], feature_mask)
         delta = time_bucket(batch["delta"])
         delta[:, 0] = 0
         x = x + self.delta(delta) + self.known(batch["known"]) + self.source(batch["source"])

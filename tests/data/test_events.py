@@ -246,7 +246,9 @@ def test_time_split_day_boundaries_and_known_accounts(ten_days):
     split = time_split(ten_days, valid_days=2, gap_days=1, test_days=2, delay_days=2)
     # last day 9: test = days 8-9, gap = day 7, valid = days 5-6, train = days 0-4
     assert split.train.tolist() == rows_of(range(0, 5))
-    assert split.valid.tolist() == rows_of(range(5, 7))
+    # validation leaves out known accounts the same way: day 5 knows positives of days < 3: D -> row 23 (D5);
+    # day 6 knows those of days < 4: A (day 3), D -> rows 24 (A6), 27 (D6)
+    assert split.valid.tolist() == [20, 21, 22, 25, 26]
     # test day 8 knows positives of days < 8 - 2 = 6: A (day 3), D (day 0) -> rows 32 (A8), 35 (D8) left out
     # test day 9 knows positives of days < 7: A, B (day 6), D -> rows 36 (A9), 37 (B9), 39 (D9) left out
     # C's positive is on day 8 itself: never known, C stays
@@ -256,8 +258,8 @@ def test_time_split_day_boundaries_and_known_accounts(ten_days):
     assert p["valid"] == ["2025-01-06", "2025-01-07"]
     assert p["test"] == ["2025-01-09", "2025-01-10"]
     assert p["gap_days"] == 1 and p["label_delay_days"] == 2
-    assert p["test_excluded_known_accounts"] == 5
-    assert p["rows"] == {"train": 20, "valid": 8, "test": 3}
+    assert p["test_excluded_known_accounts"] == 5 and p["valid_excluded_known_accounts"] == 3
+    assert p["rows"] == {"train": 20, "valid": 5, "test": 3}
 
 
 def test_time_split_known_positives_count_from_the_training_start(ten_days):
@@ -282,7 +284,8 @@ def test_time_split_test_start_date(ten_days):
     split = time_split(ten_days, valid_days=2, gap_days=1, test_days=2, test_start="2025-01-08", delay_days=2)
     # test = days 7-8, gap = day 6, valid = days 4-5, train = days 0-3
     assert split.train.tolist() == rows_of(range(0, 4))
-    assert split.valid.tolist() == rows_of(range(4, 6))
+    # valid day 4 knows days < 2: D -> row 19 (D4) out; day 5 knows days < 3: D -> row 23 (D5) out
+    assert split.valid.tolist() == [16, 17, 18, 20, 21, 22]
     # day 7 knows days < 5: A, D; day 8 knows days < 6: A, D (B's day 6 is not known yet)
     assert split.test.tolist() == [29, 30, 33, 34]
     assert split.protocol["test"] == ["2025-01-08", "2025-01-09"]
