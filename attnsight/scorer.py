@@ -183,6 +183,7 @@ class RiskScorer:
     def _trainer_config(self, name: str, epochs: int, lr: float, monitor: str, budget: float | None) -> TrainerConfig:
         return TrainerConfig(
             epochs=epochs, lr=lr, weight_decay=self.weight_decay, warmup_steps=100, patience=self.patience,
+            linear_decay=name == "train",  # validation AP is noisy: a decaying rate settles the end of training
             monitor=monitor, time_budget=budget, seed=self.seed, device=self.device,
             checkpoint=str(Path(self.checkpoint_dir) / f"{name}.pt") if self.checkpoint_dir else None,
             resume=self.resume, log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
@@ -214,7 +215,7 @@ class RiskScorer:
         self.model_ = RiskTransformer(RiskConfig(
             num_numeric=len(events.schema.numeric),
             categorical_sizes=[len(v) + 1 for v in self.vocabularies_] + [24 + 1, 7 + 1],
-            history_len=self.history_len, entity=events.entity is not None, dim=self.dim,
+            history_len=self.history_len, dim=self.dim,
             num_layers=self.num_layers, num_heads=self.num_heads, ffn_dim=self.ffn_dim or 4 * self.dim,
             dropout=self.dropout, attn_dropout=self.dropout,
         ))

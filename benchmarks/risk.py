@@ -57,7 +57,7 @@ def main() -> None:
 
     defaults = parser.parse_args([])
     options = [f"{name} {getattr(args, name)}" for name in
-               ("train_days", "history_len", "dim", "layers", "heads", "dropout", "pretrain_epochs",
+               ("epochs", "train_days", "history_len", "dim", "layers", "heads", "dropout", "pretrain_epochs",
                 "negative_rate", "lr") if getattr(args, name) != getattr(defaults, name)]
     run_name = ", ".join(["attention", *options])
     run_dir = RUNS / f"risk-{run_name.replace(', ', '-').replace(' ', '')}"

@@ -30,7 +30,6 @@ class RiskConfig:
     num_numeric: int
     categorical_sizes: list[int] = field(default_factory=list)  # codes per column, UNKNOWN included
     history_len: int = 32  # previous events per sequence (account, entity)
-    entity: bool = False
     dim: int = 64
     num_layers: int = 2
     num_heads: int = 4
