@@ -35,7 +35,7 @@ from attnsight.data.tokenizer import TOKENIZER_FILE, TextTokenizer
 from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.classification import classification_metrics, classification_report
 from attnsight.explain.text import WordWeight, corpus_insights, pooled_attention, word_weights
-from attnsight.models.base import read_bundle_config, write_json_atomic
+from attnsight.models.base import read_task_config, write_json_atomic
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
@@ -492,12 +492,7 @@ class TextClassifier:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> TextClassifier:
         path = Path(path)
-        try:
-            config = read_bundle_config(path)
-        except FileNotFoundError as exc:
-            raise AttnsightError(str(exc)) from None
-        if config.get("task") != TextTransformer.task:
-            raise AttnsightError(f"{path}: a {config.get('task')!r} bundle, not a text model")
+        config = read_task_config(path, TextTransformer.task)
         params = {**config.get("params", {}), "device": device, "init": None}
         clf = cls(**{k: v for k, v in params.items() if k in _PARAMS})
         clf.model_ = TextTransformer.from_pretrained(path, device=resolve_device(device)).eval()

@@ -36,7 +36,7 @@ from attnsight.data.events import (
 from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.risk import risk_metrics
 from attnsight.explain.attention import attention_rollout
-from attnsight.models.base import read_bundle_config, write_json_atomic
+from attnsight.models.base import read_task_config, write_json_atomic
 from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
 from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
@@ -425,12 +425,7 @@ class RiskScorer:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> RiskScorer:
         path = Path(path)
-        try:
-            config = read_bundle_config(path)
-        except FileNotFoundError as exc:
-            raise AttnsightError(str(exc)) from None
-        if config.get("task") != RiskTransformer.task:
-            raise AttnsightError(f"{path}: a {config.get('task')!r} bundle, not a risk model")
+        config = read_task_config(path, RiskTransformer.task)
         params = {**config.get("params", {}), "device": device}
         scorer = cls(**{k: v for k, v in params.items() if k in _PARAMS})
         scorer.model_ = RiskTransformer.from_pretrained(path, device=resolve_device(device)).eval()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.render import cleaning_table, console, item_label, metrics_table, print_json
+from attnsight.cli.render import cleaning_table, console, item_label, metrics_table, print_json, progress
 from attnsight.errors import AttnsightError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -70,7 +69,6 @@ def train(
     from attnsight.data.cleaning import CleaningConfig
     from attnsight.data.readers import read_interactions
     from attnsight.recommender import SequentialRecommender
-    from attnsight.train.callbacks import RichProgress
 
     interactions = read_interactions(data, format, user_col, item_col, time_col, rating_col, encoding)
     cleaning = CleaningConfig(min_rating, not keep_duplicates, min_user_events, min_item_events, min_len)
@@ -81,10 +79,8 @@ def train(
         time_budget=time_budget, split=split, device=device, seed=seed,
         checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
     )
-    callbacks = [] if json_out else [RichProgress()]
-    if json_out:
-        logging.getLogger("attnsight").setLevel(logging.WARNING)
-    else:
+    callbacks = progress(json_out)
+    if not json_out:
         console.print(f"read {len(interactions):,} events from {data}")
     rec.fit(interactions, cleaning, callbacks=callbacks, dataset=data.name)
     rec.save_pretrained(out)

@@ -14,6 +14,18 @@ console = Console()
 METRIC_ORDER = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
 
 
+def progress(json_out: bool) -> list[Any]:
+    """Training callbacks for a command: a progress bar, or silence when the output is JSON."""
+    import logging
+
+    from attnsight.train.callbacks import RichProgress
+
+    if json_out:
+        logging.getLogger("attnsight").setLevel(logging.WARNING)
+        return []
+    return [RichProgress()]
+
+
 def print_json(payload: Any) -> None:
     """Machine output: plain JSON on stdout, nothing else."""
     def default(obj: Any) -> Any:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.render import console, metrics_table, print_json
+from attnsight.cli.render import console, metrics_table, print_json, progress
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -43,15 +42,6 @@ def _events(scorer: Any, data: Path, history: Optional[Path], since: Optional[st
 
         raise AttnsightError(f"{data}: no events on or after {since}")
     return events, rows
-
-
-def _quiet(json_out: bool) -> list[Any]:
-    from attnsight.train.callbacks import RichProgress
-
-    if json_out:
-        logging.getLogger("attnsight").setLevel(logging.WARNING)
-        return []
-    return [RichProgress()]
 
 
 @app.command()
@@ -107,7 +97,7 @@ def train(
         exclude_known=not keep_known, baseline=baseline, device=device, seed=seed,
         checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
     )
-    scorer.fit(events, callbacks=_quiet(json_out), dataset=data.name)
+    scorer.fit(events, callbacks=progress(json_out), dataset=data.name)
     scorer.save_pretrained(out)
     metrics = scorer.metrics_
     if json_out:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from attnsight.cli.render import console, metrics_table, print_json
+from attnsight.cli.render import console, metrics_table, print_json, progress
 from attnsight.errors import AttnsightError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -41,15 +40,6 @@ def _inputs(text: Optional[list[str]], data: Optional[Path], text_col: str, form
         raise AttnsightError("give --text (one or more) or --data, not both")
     texts = list(text) if text else _read(data, text_col, None, format, encoding).texts
     return texts[:limit] if limit else texts
-
-
-def _quiet(json_out: bool) -> list[Any]:
-    from attnsight.train.callbacks import RichProgress
-
-    if json_out:
-        logging.getLogger("attnsight").setLevel(logging.WARNING)
-        return []
-    return [RichProgress()]
 
 
 @app.command()
@@ -93,7 +83,7 @@ def pretrain(
     )
     if not json_out:
         console.print(f"read {len(texts) + sum(len(e) for e in extra):,} texts")
-    clf.pretrain(texts, extra, callbacks=_quiet(json_out))
+    clf.pretrain(texts, extra, callbacks=progress(json_out))
     clf.save_pretrained(out)
     result = {k: v for k, v in clf.pretrain_metrics_.items() if k != "history"}
     if json_out:
@@ -158,7 +148,7 @@ def train(
     extra = [_read(p, text_col, None, format, encoding) for p in corpus or []]
     if not json_out:
         console.print(f"read {len(train_set):,} labelled texts from {data}")
-    clf.fit(train_set, parts["valid"], parts["test"], corpus=extra, callbacks=_quiet(json_out), dataset=data.name)
+    clf.fit(train_set, parts["valid"], parts["test"], corpus=extra, callbacks=progress(json_out), dataset=data.name)
     clf.save_pretrained(out)
     metrics = clf.metrics_
     if json_out:

@@ -12,6 +12,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from attnsight.errors import AttnsightError
+
 M = TypeVar("M", bound="PretrainedModel")
 
 CONFIG_FILE = "config.json"
@@ -72,6 +74,17 @@ class PretrainedModel(nn.Module):
         model = cls(cls.config_class(**payload["model"]))
         model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
         return model.to(device)
+
+
+def read_task_config(path: Path, task: str) -> dict[str, Any]:
+    """config.json of a bundle for `task`, or a one-line error saying what the folder is instead."""
+    try:
+        payload = read_bundle_config(path)
+    except FileNotFoundError as exc:
+        raise AttnsightError(str(exc)) from None
+    if payload.get("task") != task:
+        raise AttnsightError(f"{path}: a {payload.get('task')!r} bundle, not a {task} model")
+    return payload
 
 
 def read_bundle_config(path: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective
 
 DAY = 86_400
 H = 4  # history per sequence
-CONFIG = RiskConfig(num_numeric=2, categorical_sizes=[5, 25, 8], history_len=H, entity=True, dim=16, num_layers=1,
+CONFIG = RiskConfig(num_numeric=2, categorical_sizes=[5, 25, 8], history_len=H, dim=16, num_layers=1,
                     num_heads=2, ffn_dim=32, dropout=0.1, attn_dropout=0.1)
 
 
