@@ -137,7 +137,8 @@ def _risk_demo(out: Path, budget: float, device: str, seed: int, json_out: bool)
     events = read_events(path, EventSchema(account="customer", time="timestamp", numeric=("amount",),
                                            categorical=("channel",), label="fraud", entity="terminal",
                                            id="transaction_id"))
-    scorer = RiskScorer(history_len=16, dim=32, epochs=10, time_budget=budget, device=device, seed=seed)
+    scorer = RiskScorer(history_len=16, dim=32, epochs=30, negative_rate=0.25, patience=5, time_budget=budget,
+                        device=device, seed=seed)
     scorer.fit(events, callbacks=[] if json_out else [RichProgress()], dataset="synthetic transactions")
     scorer.save_pretrained(out / "risk")
     rows = events.since(scorer.metrics_["protocol"]["test"][0])
