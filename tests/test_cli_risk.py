@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from datetime import datetime, timezone
 
 import numpy as np
 import polars as pl
 import pytest
-from typer.testing import CliRunner
 
-from attnsight.cli import app, main
+from cli_helpers import assert_one_line_error, invoke
+
 from attnsight.data.synthetic import make_transactions
 
 COLUMNS = ["--account-col", "customer", "--time-col", "timestamp", "--label-col", "fraud", "--entity-col", "terminal",
@@ -25,36 +24,9 @@ SMALL = ["--history-len", "6", "--label-delay-days", "2", "--valid-days", "3", "
 SINCE = "2025-02-05"
 
 
-def invoke(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"}, terminal_width=200)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
 def flat(text: str) -> str:
     """Printed output with whitespace collapsed: the console may wrap long lines."""
     return " ".join(text.split())
-
-
-def run_main(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """The real entry point (`attnsight ...`), which turns errors into one line and exit status 2."""
-    monkeypatch.setattr(sys, "argv", ["attnsight", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
-
-
-def assert_one_line_error(monkeypatch, capsys, args, *fragments: str) -> str:
-    code, out, err = run_main(monkeypatch, capsys, *args)
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err and "Traceback" not in out
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error:"), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

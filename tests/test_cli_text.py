@@ -4,47 +4,19 @@ insights, and one-line errors that exit 2."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
-from typer.testing import CliRunner
 
-from attnsight.cli import app, main
+from cli_helpers import assert_one_line_error, invoke, run_main
+
 from attnsight.data.synthetic import make_reviews
 
 SMALL = ["--vocab-size", "300", "--max-len", "48", "--dim", "32", "--layers", "1", "--heads", "2", "--device", "cpu",
          "--seed", "0"]
 NEGATIVE = "booked online. the room was dirty, and the staff was rude."
 POSITIVE = "arrived late. the bed was comfortable, and the breakfast was delicious."
-
-
-def invoke(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"}, terminal_width=200)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
-def run_main(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """The real entry point (`attnsight ...`), which turns errors into one line and exit status 2."""
-    monkeypatch.setattr(sys, "argv", ["attnsight", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
-
-
-def assert_one_line_error(monkeypatch, capsys, args, *fragments: str) -> str:
-    code, out, err = run_main(monkeypatch, capsys, *args)
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err and "Traceback" not in out
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error:"), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def write_reviews(path: Path, num: int, seed: int) -> Path:
