@@ -34,6 +34,7 @@ from attnsight.data.texts import (
 from attnsight.data.tokenizer import TOKENIZER_FILE, TextTokenizer
 from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.classification import classification_metrics, classification_report
+from attnsight.evaluate.drift import PROFILE_FILE, categorical_reference, numeric_reference
 from attnsight.explain.text import WordWeight, corpus_insights, pooled_attention, word_weights
 from attnsight.models.base import read_task_config, write_json_atomic
 from attnsight.models.text import TextConfig, TextTransformer
@@ -355,7 +356,18 @@ class TextClassifier:
         self.model_.eval()
         self.metrics_ = self._final_metrics(result, train, valid_set, test_set, protocol, spent, pretrained_here,
                                             dataset or Path(texts.source).name)
+        self.profile_ = self._drift_profile(valid_set.texts)
         return self
+
+    def _drift_profile(self, texts: Sequence[str]) -> dict[str, Any]:
+        """Reference distributions for drift monitoring, from held-out texts: their length in
+        characters, the top class probability and the predicted class."""
+        probabilities = self._probabilities(self.tokenizer_.encode_ids(texts))
+        return {
+            "text_length": numeric_reference(np.array([len(t) for t in texts])),
+            "score": numeric_reference(probabilities.max(1)),
+            "predicted_class": categorical_reference([self.labels_[i] for i in probabilities.argmax(1)], self.labels_),
+        }
 
     def _label_ids(self, labels: Sequence[str]) -> np.ndarray:
         index = {label: i for i, label in enumerate(self.labels_)}
@@ -488,6 +500,8 @@ class TextClassifier:
         write_json_atomic(path / LABELS_FILE, list(getattr(self, "labels_", [])))
         if hasattr(self, "metrics_"):
             write_json_atomic(path / METRICS_FILE, self.metrics_)
+        if getattr(self, "profile_", None):
+            write_json_atomic(path / PROFILE_FILE, self.profile_)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> TextClassifier:
@@ -505,6 +519,8 @@ class TextClassifier:
         metrics = path / METRICS_FILE
         if metrics.is_file():
             clf.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+        profile = path / PROFILE_FILE
+        clf.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
         return clf
 
 

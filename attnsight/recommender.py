@@ -28,6 +28,7 @@ from attnsight.data.sequences import Sequences, build_sequences, pad_left
 from attnsight.data.splits import Part, Split, make_split
 from attnsight.data.vocab import Vocabulary
 from attnsight.errors import AttnsightError
+from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.ranking import ScoreFn, evaluate_ranking, popularity_scorer, seen_mask
 from attnsight.explain.attention import attention_rollout
 from attnsight.models.base import read_bundle_config, write_json_atomic
@@ -164,6 +165,8 @@ class SequentialRecommender:
         )
         self._user_vectors: Tensor | None = None
         self._rows: dict[str, int] | None = None
+        self._item_counts: np.ndarray | None = None
+        self.profile_: dict[str, Any] | None = None
         train_histories = split.histories(split.train)
 
         def validate(model: SASRec) -> dict[str, float]:
@@ -262,12 +265,32 @@ class SequentialRecommender:
             raise AttnsightError(f"unknown user {user!r}; pass their items as a history instead")
         return self.sequences_[row]
 
+    def knows_user(self, user: object) -> bool:
+        """Whether the bundle holds a training history for this user."""
+        self._check_fitted()
+        return str(user) in self._user_rows()
+
     def _user_rows(self) -> dict[str, int]:
         if self._rows is None:
             self._rows = {u: r for r, u in enumerate(self.sequences_.users)}
         return self._rows
 
-    @torch.no_grad()
+    def history_indices(
+        self, user: object | None = None, history: Sequence[object] | None = None, extra: Sequence[object] = ()
+    ) -> tuple[np.ndarray, int]:
+        """Catalogue indices of a known user's stored history or of a raw history, followed by
+        `extra` raw items (live events), and how many raw items were unknown and skipped."""
+        self._check_fitted()
+        if (user is None) == (history is None):
+            raise AttnsightError("give either a user or a history")
+        stored = self.history_of(user) if user is not None else np.zeros(0, dtype=np.int64)
+        raw = list(history or []) + list(extra)
+        encoded = self.item_vocab_.encode(raw) if raw else np.zeros(0, dtype=np.int64)
+        indices = np.concatenate([stored, encoded[encoded != 0]]).astype(np.int64)
+        if len(indices) == 0:
+            raise AttnsightError("none of the history items is in the catalogue")
+        return indices, int((encoded == 0).sum())
+
     def recommend(
         self,
         user: object | None = None,
@@ -282,41 +305,85 @@ class SequentialRecommender:
         attention of the predicting position over the history, with the history items most
         similar to the recommended one listed first among those the model attended to.
         """
+        indices, unknown = self.history_indices(user, history)
+        return self.recommend_batch([indices], [k], exclude_seen, explain, [unknown])[0]
+
+    @torch.no_grad()
+    def recommend_batch(
+        self,
+        histories: Sequence[np.ndarray],
+        k: Sequence[int],
+        exclude_seen: bool | Sequence[bool] = True,
+        explain: int | Sequence[int] = 3,
+        unknown: Sequence[int] | None = None,
+    ) -> list[RecommendResult]:
+        """`recommend` for many histories of catalogue indices (from `history_indices`) in one
+        forward pass; k, exclude_seen and explain may differ per history."""
         self._check_fitted()
-        if (user is None) == (history is None):
-            raise AttnsightError("give either a user or a history")
-        unknown = 0
-        if user is not None:
-            indices = self.history_of(user)
-        else:
-            encoded = self.item_vocab_.encode(list(history))
-            unknown = int((encoded == 0).sum())
-            indices = encoded[encoded != 0]
-            if len(indices) == 0:
-                raise AttnsightError("none of the history items is in the catalogue")
+        n = len(histories)
+        exclude = [exclude_seen] * n if isinstance(exclude_seen, bool) else list(exclude_seen)
+        explains = [explain] * n if isinstance(explain, int) else list(explain)
         model = self.model_
         model.eval()
-        batch = self._batch([indices])
-        out = model.predict(batch, output_attentions=True)
-        scores = model.score(out.hidden)[0]
-        if exclude_seen:
-            scores = scores.masked_fill(seen_mask([indices], scores.shape[-1], scores.device)[0], float("-inf"))
-        top = torch.topk(scores, min(k, int(torch.isfinite(scores).sum())))
-        weights = attention_rollout(out.attentions)[0, -1]
+        out = model.predict(self._batch(histories), output_attentions=True)
+        scores = model.score(out.hidden)
+        hide = seen_mask(histories, scores.shape[-1], scores.device) & torch.tensor(exclude, device=scores.device)[:, None]
+        scores = scores.masked_fill(hide, float("-inf"))
+        rollout = attention_rollout(out.attentions)[:, -1]
         if model.config.mode == "cloze":  # the last slot is the appended [MASK], not a history item
-            weights = weights[:-1]
-        shown = indices[-len(weights):]  # the part of the history the model read
-        weights = weights / weights.sum()
-        normalize = torch.nn.functional.normalize
-        history_emb = normalize(model.item_embedding(torch.as_tensor(shown, device=scores.device)), dim=-1)
-        recs = []
-        for score, item in zip(top.values.tolist(), top.indices.tolist()):
-            target = normalize(model.item_embedding.weight[item], dim=-1)
-            drive = weights * (history_emb @ target).clamp(min=0)
-            order = torch.argsort(drive if drive.sum() > 0 else weights, descending=True)[:explain].tolist()
-            because = [Evidence(self.item_vocab_.ids[shown[j] - 1], float(weights[j])) for j in order]
-            recs.append(Recommendation(self.item_vocab_.ids[item - 1], float(score), because))
-        return RecommendResult(recs, self.item_vocab_.decode(shown.tolist()), weights.tolist(), unknown)
+            rollout = rollout[:, :-1]
+        item_emb = torch.nn.functional.normalize(model.item_embedding.weight, dim=-1)
+        results = []
+        for row, indices in enumerate(histories):
+            width = min(len(indices), rollout.shape[1])
+            weights = rollout[row, -width:]
+            weights = weights / weights.sum()
+            shown = indices[-width:]  # the part of the history the model read
+            top = torch.topk(scores[row], min(k[row], int(torch.isfinite(scores[row]).sum())))
+            history_emb = item_emb[torch.as_tensor(shown, device=scores.device)]
+            recs = []
+            for score, item in zip(top.values.tolist(), top.indices.tolist()):
+                drive = weights * (history_emb @ item_emb[item]).clamp(min=0)
+                order = torch.argsort(drive if drive.sum() > 0 else weights, descending=True)[: explains[row]]
+                because = [Evidence(self.item_vocab_.ids[shown[j] - 1], float(weights[j])) for j in order.tolist()]
+                recs.append(Recommendation(self.item_vocab_.ids[item - 1], float(score), because))
+            results.append(RecommendResult(recs, self.item_vocab_.decode(shown.tolist()), weights.tolist(),
+                                           unknown[row] if unknown is not None else 0))
+        return results
+
+    @torch.no_grad()
+    def similar_items(self, item: object, k: int = 10) -> list[tuple[str, float]]:
+        """The k items whose learned embeddings are closest (cosine) to this one's."""
+        self._check_fitted()
+        index = self.item_vocab_.index(item)
+        if index is None:
+            raise AttnsightError(f"unknown item {item!r}")
+        emb = torch.nn.functional.normalize(self.model_.item_embedding.weight[1 : len(self.item_vocab_) + 1], dim=-1)
+        similarity = emb @ emb[index - 1]
+        similarity[index - 1] = float("-inf")
+        top = torch.topk(similarity, min(k, len(similarity) - 1))
+        return [(self.item_vocab_.ids[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]
+
+    def item_popularity(self, indices: np.ndarray) -> np.ndarray:
+        """How often each of these catalogue items occurs in the training histories."""
+        if self._item_counts is None:
+            self._item_counts = np.bincount(self.sequences_.items, minlength=len(self.item_vocab_) + 1)
+        return self._item_counts[indices]
+
+    def drift_profile(self, sample: int = 1000) -> dict[str, Any]:
+        """Reference distributions for drift monitoring: history lengths, the training popularity of
+        history items, and the top recommendation score over (a sample of) the stored users."""
+        self._check_fitted()
+        if self.profile_ is None:
+            rows = np.random.default_rng(self.seed).permutation(len(self.sequences_))[:sample]
+            histories = [self.sequences_[r] for r in rows]
+            top = torch.cat([self._scores(histories[i : i + 256]).max(-1).values for i in range(0, len(rows), 256)])
+            self.profile_ = {
+                "history_length": numeric_reference(self.sequences_.lengths),
+                "item_popularity": numeric_reference(self.item_popularity(self.sequences_.items)),
+                "score": numeric_reference(top.cpu().numpy()),
+            }
+        return self.profile_
 
     @torch.no_grad()
     def user_vectors(self, batch_size: int = 512) -> Tensor:
@@ -368,6 +435,7 @@ class SequentialRecommender:
         write_json_atomic(path / USERS_FILE, self.sequences_.users)
         self.sequences_.save(path / HISTORIES_FILE)
         write_json_atomic(path / ITEM_INFO_FILE, self.item_info_)
+        write_json_atomic(path / PROFILE_FILE, self.drift_profile())
         if hasattr(self, "metrics_"):
             write_json_atomic(path / METRICS_FILE, self.metrics_)
 
@@ -391,7 +459,9 @@ class SequentialRecommender:
         metrics = path / METRICS_FILE
         if metrics.is_file():
             rec.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
-        rec._user_vectors, rec._rows = None, None
+        rec._user_vectors, rec._rows, rec._item_counts = None, None, None
+        profile = path / PROFILE_FILE
+        rec.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
         return rec
 
 

@@ -25,15 +25,18 @@ import torch
 from attnsight import __version__
 from attnsight.data.events import (
     DAY,
+    UNLABELLED,
     Events,
     EventSchema,
     TimeSplit,
+    events_from_records,
     history_index,
     read_events,
     time_split,
     window_features,
 )
 from attnsight.errors import AttnsightError, DataError
+from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.risk import risk_metrics
 from attnsight.explain.attention import attention_rollout
 from attnsight.models.base import read_task_config, write_json_atomic
@@ -245,6 +248,11 @@ class RiskScorer:
         self.model_.eval()
         self.metrics_ = self._final_metrics(events, arrays, split, result, spent, pos_weight, len(train_rows),
                                             dataset or Path(events.source).name)
+        self.profile_ = {
+            **{name: numeric_reference(events.numeric[split.valid, j]) for j, name in enumerate(events.schema.numeric)
+               if np.isfinite(events.numeric[split.valid, j]).any()},
+            "score": numeric_reference(self._scores(valid_batcher)),
+        }
         return self
 
     def _pretrain(self, events: Events, arrays: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
@@ -352,6 +360,17 @@ class RiskScorer:
             return events, np.arange(len(events))
         return read_events(history, self.schema_).concat(events)
 
+    def from_records(
+        self, records: Sequence[dict[str, Any]], history: Sequence[dict[str, Any]] = ()
+    ) -> tuple[Events, np.ndarray]:
+        """`load` for in-memory rows keyed by this model's column names (a service's requests), after
+        earlier rows that serve as history only; errors carry the row's index as their line."""
+        self._check_fitted()
+        events = events_from_records(records, self.schema_)
+        if not history:
+            return events, np.arange(len(events))
+        return events_from_records(history, self.schema_, source="event store").concat(events)
+
     def score(self, events: Events, rows: np.ndarray | None = None) -> np.ndarray:
         """Risk probability of each of these rows (all when None), each from the rows before it."""
         self._check_fitted()
@@ -365,6 +384,9 @@ class RiskScorer:
         if events.label is None:
             raise DataError(events.source, "no labels to evaluate against (--label-col)")
         rows = np.arange(len(events)) if rows is None else np.asarray(rows)
+        open_rows = rows[events.label[rows] == UNLABELLED]
+        if len(open_rows):
+            raise DataError(events.source, "missing label", int(events.lines[open_rows[0]]), events.schema.label)
         scores = self.score(events, rows)
         return risk_metrics(events.label[rows], scores, events.account[rows], events.days[rows])
 
@@ -400,7 +422,7 @@ class RiskScorer:
         fields.update({name: _number(events.numeric[past, j]) for j, name in enumerate(schema.numeric)})
         fields.update({name: str(events.categorical[past, j]) for j, name in enumerate(schema.categorical)})
         before = int(events.time[row] - events.time[past])
-        known = events.label is not None and before >= self.label_delay_days * DAY
+        known = events.label is not None and events.label[past] != UNLABELLED and before >= self.label_delay_days * DAY
         return AttendedEvent(
             source, events.event_ids(np.array([past]))[0],
             datetime.fromtimestamp(int(events.time[past]), tz=timezone.utc).isoformat(sep=" "),
@@ -421,6 +443,8 @@ class RiskScorer:
         self.model_.save_pretrained(path, extra=extra)
         if hasattr(self, "metrics_"):
             write_json_atomic(path / METRICS_FILE, self.metrics_)
+        if getattr(self, "profile_", None):
+            write_json_atomic(path / PROFILE_FILE, self.profile_)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> RiskScorer:
@@ -438,6 +462,8 @@ class RiskScorer:
         metrics = path / METRICS_FILE
         if metrics.is_file():
             scorer.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+        profile = path / PROFILE_FILE
+        scorer.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
         return scorer
 
 
@@ -455,8 +481,8 @@ def _number(value: float) -> float | None:
 
 def _as_events(data: Events | str | Path, schema: EventSchema | None, require_labels: bool = False) -> Events:
     if isinstance(data, Events):
-        if require_labels and data.label is None:
-            raise DataError(data.source, "no labels; training needs a label per event (--label-col)")
+        if require_labels and (data.label is None or (data.label == UNLABELLED).any()):
+            raise DataError(data.source, "training needs a label on every event (--label-col)")
         return data
     if schema is None:
         raise AttnsightError("reading an event file needs a schema (which column is the account, the time, ...)")

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from attnsight.data.events import DAY, EventSchema, read_events, time_split
+from attnsight.data.events import DAY, UNLABELLED, EventSchema, read_events, time_split
 from attnsight.data.synthetic import make_transactions
 from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.risk import risk_metrics
@@ -257,8 +257,12 @@ def test_fit_errors(events, csv_path):
         RiskScorer(**{**TINY, "valid_days": 0}).fit(events)
     with pytest.raises(DataError, match="too few"):
         RiskScorer(**{**TINY, "test_days": 40}).fit(events)
-    with pytest.raises(DataError, match="no labels"):
+    with pytest.raises(DataError, match="training needs a label on every event"):
         RiskScorer(**TINY).fit(dataclasses.replace(events, label=None))
+    open_label = events.label.copy()
+    open_label[5] = UNLABELLED
+    with pytest.raises(DataError, match="training needs a label on every event"):
+        RiskScorer(**TINY).fit(dataclasses.replace(events, label=open_label))
     with pytest.raises(DataError, match="no label column"):
         RiskScorer(**TINY).fit(csv_path, dataclasses.replace(SCHEMA, label=None))
     with pytest.raises(AttnsightError, match="needs a schema"):

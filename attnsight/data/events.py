@@ -19,6 +19,7 @@ from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, parse_t
 from attnsight.errors import DataError
 
 DAY = 86_400
+UNLABELLED = -1  # a label not known (yet): scored events, history rows whose outcome is still open
 EVENT_FORMATS = ("auto", *TABLE_FORMATS)
 _TRUE, _FALSE = {"1", "true", "yes", "1.0"}, {"0", "false", "no", "0.0"}
 
@@ -145,12 +146,31 @@ def read_events(
     """Read an event table (csv/tsv/jsonl/parquet, .gz too) and sort it by time.
 
     Numbers may be empty (missing); timestamps are integers (epoch seconds) or ISO dates; labels
-    are 0/1 (or true/false). Errors name the file, line and column.
+    are 0/1 (or true/false), and may be empty or absent (UNLABELLED) unless `require_labels`.
+    Errors name the file, line and column.
     """
     path = Path(path)
     fmt = check_path(path, format, EVENT_FORMATS)
     frame, first_line = read_table(path, fmt, encoding)
-    missing = [c for c in schema.columns() if c not in frame.columns]
+    return _events_from_frame(frame, schema, path, first_line, require_labels)
+
+
+def events_from_records(records: Sequence[dict[str, object]], schema: EventSchema, source: str = "request") -> Events:
+    """Events from in-memory rows keyed by column name (a service's JSON), checked as a file is;
+    errors carry the row's index as their `line`."""
+    columns = schema.columns()
+    frame = pl.DataFrame(
+        {c: [None if r.get(c) is None else str(r[c]) for r in records] for c in columns},
+        schema={c: pl.String for c in columns},
+    )
+    return _events_from_frame(frame, schema, Path(source), 0, require_labels=False)
+
+
+def _events_from_frame(
+    frame: pl.DataFrame, schema: EventSchema, path: Path, first_line: int | list[int], require_labels: bool
+) -> Events:
+    optional = {schema.label} if schema.label and not require_labels else set()  # scoring: labels not known yet
+    missing = [c for c in schema.columns() if c not in frame.columns and c not in optional]
     if missing:
         flags = {schema.account: "--account-col", schema.time: "--time-col", schema.label: "--label-col",
                  schema.entity: "--entity-col", schema.id: "--id-col"}
@@ -175,12 +195,16 @@ def read_events(
     for j, name in enumerate(schema.categorical):
         categorical[:, j] = frame[name].str.strip_chars().fill_null("").to_numpy()
     label = None
-    if schema.label:
+    if schema.label and schema.label not in frame.columns:
+        label = np.full(frame.height, UNLABELLED, dtype=np.int8)
+    elif schema.label:
         raw = frame[schema.label].str.strip_chars().str.to_lowercase()
-        first_bad(path, raw.is_null() | (raw == ""), first_line, schema.label, "missing label")
-        bad = ~raw.is_in(sorted(_TRUE | _FALSE))
+        absent = raw.is_null() | (raw == "")
+        if require_labels:
+            first_bad(path, absent, first_line, schema.label, "missing label")
+        bad = ~absent & ~raw.is_in(sorted(_TRUE | _FALSE))
         first_bad(path, bad, first_line, schema.label, "label is not 0/1", frame[schema.label])
-        label = raw.is_in(sorted(_TRUE)).to_numpy().astype(np.int8)
+        label = np.where(absent.to_numpy(), UNLABELLED, raw.is_in(sorted(_TRUE)).to_numpy()).astype(np.int8)
 
     order = np.argsort(time, kind="stable")
     accounts, account_codes = np.unique(account.to_numpy().astype(str), return_inverse=True)

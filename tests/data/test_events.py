@@ -12,7 +12,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from attnsight.data.events import DAY, Events, EventSchema, history_index, read_events, time_split, window_features
+from attnsight.data.events import (
+    DAY,
+    UNLABELLED,
+    Events,
+    EventSchema,
+    history_index,
+    read_events,
+    time_split,
+    window_features,
+)
 from attnsight.errors import AttnsightError, DataError
 
 T0 = 1_735_689_600  # 2025-01-01T00:00:00Z, a Wednesday
@@ -129,6 +138,18 @@ GOOD_ROWS = [
 ]
 
 
+def test_labels_may_be_empty_or_absent_when_not_required(tmp_path):
+    rows = [list(r) for r in GOOD_ROWS]
+    rows[1][HEADER.index("label")] = ""
+    events = read_events(write_rows(tmp_path / "open.csv", rows), FULL)
+    assert events.label.tolist() == [0, UNLABELLED, 0, 0]  # time order = file order here
+    header = [h for h in HEADER if h != "label"]
+    path = write_rows(tmp_path / "unlabelled.csv", [[v for h, v in zip(HEADER, r) if h != "label"] for r in GOOD_ROWS],
+                      header)
+    assert read_events(path, FULL).label.tolist() == [UNLABELLED] * 4
+    assert "no column 'label'" in str(raises_data_error(path, require_labels=True))
+
+
 @pytest.mark.parametrize("row, column, value, what", [
     (2, "amount", "abc", "not a number"),
     (1, "amount", "1;5", "not a number"),
@@ -143,7 +164,7 @@ def test_bad_values_name_file_line_and_column(tmp_path, row, column, value, what
     rows = [list(r) for r in GOOD_ROWS]
     rows[row][HEADER.index(column)] = value
     path = write_rows(tmp_path / "bad.csv", rows)
-    error = raises_data_error(path)
+    error = raises_data_error(path, require_labels=True)
     assert error.line == row + 2  # line 1 is the header
     assert error.column == column
     assert f"line {row + 2}" in str(error) and f"column {column!r}" in str(error)
@@ -184,7 +205,7 @@ def test_jsonl_error_line(tmp_path):
 ])
 def test_missing_column_names_it_and_the_flag(tmp_path, schema, missing, hint):
     path = write_rows(tmp_path / "cols.csv", GOOD_ROWS)
-    error = raises_data_error(path, schema)
+    error = raises_data_error(path, schema, require_labels=True)  # the label column is only needed for training
     assert f"no column {missing!r}" in str(error)
     assert hint in str(error)
     assert "columns: id, account, timestamp" in str(error)

@@ -1,0 +1,124 @@
+"""`create_app(settings)`: composes the routers; bundles and the event store open in the lifespan."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from attnsight import __version__
+from attnsight.errors import AttnsightError
+from attnsight.serve.monitor import Monitor
+from attnsight.serve.registry import HistoryCache, NotFound, Registry
+from attnsight.serve.routers import events, health, models, recsys, risk, text
+from attnsight.serve.settings import Settings
+from attnsight.serve.store import open_store
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    monitor = Monitor()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(settings.store)
+        registry = Registry(settings, monitor)
+        try:
+            registry.load_all()
+            app.state.settings, app.state.monitor, app.state.store = settings, monitor, store
+            app.state.registry, app.state.histories = registry, HistoryCache(store, settings.cache_users)
+            yield
+        finally:
+            registry.close()
+            store.close()
+
+    app = FastAPI(
+        title="attnsight",
+        version=__version__,
+        summary="Recommendations, audiences, text analytics and risk scores, each with the evidence attended to.",
+        lifespan=lifespan,
+    )
+    for router in (recsys.router, text.router, risk.router, events.router, models.router, health.router):
+        app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(AttnsightError, _domain_error)
+    app.add_middleware(ServiceMiddleware, monitor=monitor, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 whose message names the field: body.requests[0].k: Input should be ..."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    messages = [f"{_location(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors]
+    return JSONResponse({"detail": "; ".join(messages[:5]) or "invalid request",
+                         "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                                    for e in errors]}, status_code=422)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, NotFound) else 422)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class ServiceMiddleware:
+    """Refuses bodies over the limit (413) and counts every request by route and status."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], monitor: Monitor, max_body_bytes: int) -> None:
+        self.app, self.monitor, self.max_body_bytes = app, monitor, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                raise _BodyTooLarge
+            received = [0]
+
+            async def limited() -> Message:
+                message = await receive()
+                received[0] += len(message.get("body", b""))
+                if received[0] > self.max_body_bytes:
+                    raise _BodyTooLarge
+                return message
+
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            await self.app(scope, limited, sending)
+        except _BodyTooLarge:
+            status[0] = 413
+            body = json.dumps({"detail": f"request body over {self.max_body_bytes:,} bytes"}).encode()
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", "unmatched")
+            self.monitor.requests.labels(endpoint, str(status[0])).inc()
+            self.monitor.latency.labels(endpoint).observe(time.perf_counter() - start)

@@ -1,0 +1,171 @@
+"""The served bundles: loaded by task, each with its micro-batchers, swapped whole on reload."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attnsight.classifier import TextClassifier
+from attnsight.errors import AttnsightError
+from attnsight.models.base import read_bundle_config
+from attnsight.recommender import RecommendResult, SequentialRecommender
+from attnsight.scorer import RiskScorer
+from attnsight.serve.batching import MicroBatcher
+from attnsight.serve.monitor import Monitor
+from attnsight.serve.settings import Settings
+from attnsight.serve.store import EventStore, HistoryVersion
+
+PREDICTORS: dict[str, type] = {"recsys": SequentialRecommender, "text": TextClassifier, "risk": RiskScorer}
+
+
+class NotFound(AttnsightError):
+    """Something the request names does not exist (model, user, item): HTTP 404."""
+
+
+@dataclass(frozen=True)
+class RecQuery:
+    indices: np.ndarray
+    unknown: int
+    k: int
+    exclude_seen: bool
+    explain: int
+
+
+@dataclass
+class Served:
+    name: str
+    task: str
+    path: Path
+    version: int
+    loaded_at: str
+    predictor: Any
+    batchers: dict[str, MicroBatcher] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.close()
+
+
+class Registry:
+    def __init__(self, settings: Settings, monitor: Monitor) -> None:
+        self.settings, self.monitor = settings, monitor
+        self._models: dict[str, Served] = {}
+        self._lock = threading.Lock()  # one reload at a time
+
+    def load_all(self) -> None:
+        names = [Path(p).resolve().name for p in self.settings.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise AttnsightError(f"two bundles share the folder name {duplicates[0]!r}; models are served by it")
+        for path in self.settings.models:
+            served = self._load(Path(path), version=1)
+            self._models[served.name] = served
+
+    def _load(self, path: Path, version: int, name: str | None = None) -> Served:
+        try:
+            task = read_bundle_config(path).get("task")
+        except FileNotFoundError as exc:
+            raise AttnsightError(str(exc)) from None
+        if task not in PREDICTORS:
+            raise AttnsightError(f"{path}: a {task!r} bundle; the service serves {', '.join(PREDICTORS)} bundles")
+        predictor = PREDICTORS[task].from_pretrained(path, device=self.settings.device)
+        name = name or path.resolve().name
+        served = Served(name, task, path, version, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        predictor)
+        if task == "recsys":
+            profile = predictor.drift_profile()  # computed from the stored histories when the bundle lacks it
+        else:
+            profile = predictor.profile_
+        self.monitor.watch(name, profile)
+        self._add_batchers(served)
+        return served
+
+    def _add_batchers(self, served: Served) -> None:
+        wait, size = self.settings.batch_wait_ms / 1000, self.settings.max_batch
+        observe = self.monitor.batch_size.labels(served.name).observe
+        predictor = served.predictor
+        if served.task == "recsys":
+            def recommend(queries: list[RecQuery]) -> list[RecommendResult]:
+                return predictor.recommend_batch([q.indices for q in queries], [q.k for q in queries],
+                                                 [q.exclude_seen for q in queries], [q.explain for q in queries],
+                                                 [q.unknown for q in queries])
+
+            served.batchers["recommend"] = MicroBatcher(recommend, size, wait, observe, f"{served.name}-recommend")
+        elif served.task == "text":
+            served.batchers["classify"] = MicroBatcher(lambda texts: list(predictor.predict_proba(texts)), size,
+                                                       wait, observe, f"{served.name}-classify")
+            served.batchers["explain"] = MicroBatcher(predictor.explain, size, wait, observe,
+                                                      f"{served.name}-explain")
+
+    def get(self, name: str | None, task: str) -> Served:
+        """The named model, or the only one of this task when no name is given."""
+        if name is not None:
+            served = self._models.get(name)
+            if served is None:
+                raise NotFound(f"no model named {name!r} (loaded: {', '.join(self._models) or 'none'})")
+            if served.task != task:
+                raise AttnsightError(f"model {name!r} is a {served.task} model, not a {task} one")
+            return served
+        of_task = [m for m in self._models.values() if m.task == task]
+        if not of_task:
+            raise NotFound(f"no {task} model is loaded (start the service with --model DIR for one)")
+        if len(of_task) > 1:
+            raise AttnsightError(f"several {task} models are loaded ({', '.join(m.name for m in of_task)}): "
+                                 "name one in the request's model field")
+        return of_task[0]
+
+    def all(self) -> list[Served]:
+        return list(self._models.values())
+
+    def reload(self, name: str, path: Path | None = None) -> Served:
+        """Load a new version of a model (from its folder, or another) and swap it in; requests already
+        holding the old one finish on it, and its batchers drain before they stop."""
+        with self._lock:
+            old = self._models.get(name)
+            if old is None:
+                raise NotFound(f"no model named {name!r} (loaded: {', '.join(self._models) or 'none'})")
+            new = self._load(Path(path) if path else old.path, old.version + 1, name=name)
+            if new.task != old.task:
+                new.close()
+                raise AttnsightError(f"{new.path} holds a {new.task} model; {name!r} serves {old.task}")
+            self._models[name] = new
+        old.close()
+        return new
+
+    def close(self) -> None:
+        for served in self._models.values():
+            served.close()
+        self._models.clear()
+
+
+class HistoryCache:
+    """Users' stored items (raw ids, oldest first), re-read only when the store's version for the
+    user changed: correct with several replicas writing, cheap when nothing did."""
+
+    def __init__(self, store: EventStore, size: int) -> None:
+        self.store, self.size = store, size
+        self._entries: OrderedDict[str, tuple[HistoryVersion, int, list[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def items(self, user: str, limit: int) -> list[str]:
+        version = self.store.history_version(user)
+        if version.count == 0:
+            return []
+        with self._lock:
+            entry = self._entries.get(user)
+            if entry is not None and entry[0] == version and entry[1] >= limit:
+                self._entries.move_to_end(user)
+                return entry[2][-limit:]
+        items = self.store.history(user, limit)
+        with self._lock:
+            self._entries[user] = (version, limit, items)
+            self._entries.move_to_end(user)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return items

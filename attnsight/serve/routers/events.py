@@ -1,0 +1,83 @@
+"""Live events in: stored (durably) before the response, used by the next prediction at once."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from attnsight.serve.deps import get_monitor, get_registry, get_store, require_api_key
+from attnsight.serve.live import to_store_rows
+from attnsight.serve.monitor import Monitor
+from attnsight.serve.registry import Registry
+from attnsight.serve.store import BehaviourEvent, EventStore
+
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_api_key)])
+MAX_EVENTS = 10_000
+
+
+class Behaviour(BaseModel):
+    user: str = Field(min_length=1)
+    item: str = Field(min_length=1)
+    timestamp: float | str | None = Field(None, description="Epoch seconds or an ISO 8601 time; default: now")
+    event_id: str | None = Field(None, min_length=1, description="Makes the write idempotent")
+
+    @field_validator("timestamp")
+    @classmethod
+    def parse_time(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("not a number or ISO 8601 time") from None
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+        if value is not None and not math.isfinite(value):
+            raise ValueError("not a finite number")
+        return value
+
+
+class EventsRequest(BaseModel):
+    events: list[Behaviour] = Field(default_factory=list, max_length=MAX_EVENTS)
+    transactions: list[dict[str, Any]] = Field(
+        default_factory=list, max_length=MAX_EVENTS,
+        description="Rows keyed by the risk model's column names, as in its training file")
+    model: str | None = Field(None, description="The risk model whose columns the transactions use")
+
+    @model_validator(mode="after")
+    def not_empty(self) -> EventsRequest:
+        if not self.events and not self.transactions:
+            raise ValueError("send events, transactions or both")
+        return self
+
+
+class EventsResponse(BaseModel):
+    stored: int = Field(description="New events, committed to the store")
+    duplicates: int = Field(description="Events whose event_id was already stored")
+
+
+@router.post("/events", response_model=EventsResponse)
+def ingest(
+    body: EventsRequest,
+    registry: Registry = Depends(get_registry),
+    store: EventStore = Depends(get_store),
+    monitor: Monitor = Depends(get_monitor),
+) -> EventsResponse:
+    """Behaviour events (user, item, time) and transactions; acknowledged only once committed."""
+    transactions = []
+    if body.transactions:  # checked before anything is written, so a bad row stores nothing
+        transactions = to_store_rows(registry.get(body.model, "risk").predictor, body.transactions)
+    now = time.time()
+    behaviour = [BehaviourEvent(e.user, e.item, now if e.timestamp is None else float(e.timestamp), e.event_id)
+                 for e in body.events]
+    stored = 0
+    for kind, rows, add in (("behaviour", behaviour, store.add_behaviour),
+                            ("transaction", transactions, store.add_transactions)):
+        new = add(rows)
+        monitor.events.labels(kind).inc(new)
+        monitor.duplicates.labels(kind).inc(len(rows) - new)
+        stored += new
+    return EventsResponse(stored=stored, duplicates=len(behaviour) + len(transactions) - stored)
