@@ -38,6 +38,7 @@ from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_
 
 ITEMS_FILE, USERS_FILE, HISTORIES_FILE = "items.json", "users.json", "histories.safetensors"
 ITEM_INFO_FILE, METRICS_FILE = "item_info.json", "metrics.json"
+_WIDTH_BUCKETS = (16, 32, 64, 128)  # history lengths batched together when serving many at once
 
 
 @dataclass
@@ -317,39 +318,56 @@ class SequentialRecommender:
         explain: int | Sequence[int] = 3,
         unknown: Sequence[int] | None = None,
     ) -> list[RecommendResult]:
-        """`recommend` for many histories of catalogue indices (from `history_indices`) in one
-        forward pass; k, exclude_seen and explain may differ per history."""
+        """`recommend` for many histories of catalogue indices (from `history_indices`), batched
+        (one forward pass per length bucket); k, exclude_seen and explain may differ per history."""
         self._check_fitted()
         n = len(histories)
         exclude = [exclude_seen] * n if isinstance(exclude_seen, bool) else list(exclude_seen)
         explains = [explain] * n if isinstance(explain, int) else list(explain)
         model = self.model_
-        model.eval()
-        out = model.predict(self._batch(histories), output_attentions=True)
-        scores = model.score(out.hidden)
+        hidden, attention = self._read(histories)
+        scores = model.score(hidden)
         hide = seen_mask(histories, scores.shape[-1], scores.device) & torch.tensor(exclude, device=scores.device)[:, None]
         scores = scores.masked_fill(hide, float("-inf"))
-        rollout = attention_rollout(out.attentions)[:, -1]
-        if model.config.mode == "cloze":  # the last slot is the appended [MASK], not a history item
-            rollout = rollout[:, :-1]
         item_emb = torch.nn.functional.normalize(model.item_embedding.weight, dim=-1)
+        finite = torch.isfinite(scores).sum(-1).tolist()
+        top_scores, top_items = torch.topk(scores, min(max(k), scores.shape[-1]))
         results = []
         for row, indices in enumerate(histories):
-            width = min(len(indices), rollout.shape[1])
-            weights = rollout[row, -width:]
-            weights = weights / weights.sum()
-            shown = indices[-width:]  # the part of the history the model read
-            top = torch.topk(scores[row], min(k[row], int(torch.isfinite(scores[row]).sum())))
-            history_emb = item_emb[torch.as_tensor(shown, device=scores.device)]
-            recs = []
-            for score, item in zip(top.values.tolist(), top.indices.tolist()):
-                drive = weights * (history_emb @ item_emb[item]).clamp(min=0)
-                order = torch.argsort(drive if drive.sum() > 0 else weights, descending=True)[: explains[row]]
-                because = [Evidence(self.item_vocab_.ids[shown[j] - 1], float(weights[j])) for j in order.tolist()]
-                recs.append(Recommendation(self.item_vocab_.ids[item - 1], float(score), because))
-            results.append(RecommendResult(recs, self.item_vocab_.decode(shown.tolist()), weights.tolist(),
-                                           unknown[row] if unknown is not None else 0))
+            weights = attention[row]
+            shown = indices[-len(weights):]  # the part of the history the model read
+            n = min(k[row], finite[row])
+            items, values = top_items[row, :n], top_scores[row, :n].tolist()
+            # each recommendation's reasons: attended history items, most similar to it first
+            drive = weights * (item_emb[items] @ item_emb[torch.as_tensor(shown, device=scores.device)].T).clamp(min=0)
+            drive = torch.where(drive.sum(-1, keepdim=True) > 0, drive, weights)
+            order = torch.argsort(drive, dim=-1, descending=True)[:, : explains[row]].tolist()
+            shown_ids, w = self.item_vocab_.decode(shown.tolist()), weights.tolist()
+            recs = [Recommendation(self.item_vocab_.ids[item - 1], score, [Evidence(shown_ids[j], w[j]) for j in why])
+                    for item, score, why in zip(items.tolist(), values, order)]
+            results.append(RecommendResult(recs, shown_ids, w, unknown[row] if unknown is not None else 0))
         return results
+
+    def _read(self, histories: Sequence[np.ndarray]) -> tuple[Tensor, list[Tensor]]:
+        """Each history's hidden state (N, C) and the predicting slot's rolled-out attention over the
+        items it read (summing to 1); histories of similar length share a forward pass, so short
+        ones are not padded to the longest."""
+        model = self.model_
+        model.eval()
+        widths = np.minimum([len(h) for h in histories], model.config.max_len)
+        buckets = np.searchsorted(_WIDTH_BUCKETS, widths)
+        hidden: list[Tensor] = [torch.empty(0)] * len(histories)
+        attention: list[Tensor] = [torch.empty(0)] * len(histories)
+        for bucket in np.unique(buckets):
+            rows = np.flatnonzero(buckets == bucket)
+            out = model.predict(self._batch([histories[r] for r in rows]), output_attentions=True)
+            rollout = attention_rollout(out.attentions, position=-1)
+            if model.config.mode == "cloze":  # the last slot is the appended [MASK], not a history item
+                rollout = rollout[:, :-1]
+            for i, r in enumerate(rows):
+                weights = rollout[i, -min(len(histories[r]), rollout.shape[1]):]
+                hidden[r], attention[r] = out.hidden[i], weights / weights.sum()
+        return torch.stack(hidden), attention
 
     @torch.no_grad()
     def similar_items(self, item: object, k: int = 10) -> list[tuple[str, float]]:

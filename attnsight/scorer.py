@@ -401,7 +401,7 @@ class RiskScorer:
         out = []
         for positions, batch in batcher.in_order():
             result = model({k: v.to(device) for k, v in batch.items()}, output_attentions=True)
-            weights = attention_rollout(result.attentions)[:, 0].cpu().numpy()  # the current event's row
+            weights = attention_rollout(result.attentions, position=0).cpu().numpy()  # the current event's row
             scores = torch.sigmoid(result.logits.float()).cpu().numpy()
             for i, position in enumerate(positions):
                 row = int(batcher.rows[position])

@@ -37,10 +37,14 @@ def _history_ids(rec: SequentialRecommender, user: str) -> list[str]:
 
 def _rolled_out(rec: SequentialRecommender, user: str) -> list[float]:
     """The predicting slot's rolled-out attention over the history items, computed here."""
-    history = rec.history_of(user)
-    out = rec.model_.predict(torch.from_numpy(history[-rec.max_len:])[None], output_attentions=True)
+    history = torch.from_numpy(rec.history_of(user)[-rec.max_len:])[None]
+    model = rec.model_
+    if model.config.mode == "cloze":  # read with a [MASK] appended, bidirectionally
+        mask = torch.full((1, 1), model.config.mask_index)
+        history = torch.cat([history[:, -(rec.max_len - 1):], mask], dim=1)
+    out = model(history, causal=model.config.mode == "causal", output_attentions=True)  # every position
     weights = attention_rollout(out.attentions)[0, -1]
-    if rec.model_.config.mode == "cloze":
+    if model.config.mode == "cloze":
         weights = weights[:-1]  # the appended [MASK] is not a history item
     return (weights / weights.sum()).tolist()
 

@@ -21,7 +21,8 @@ def serve(
                                                    help="Required on write endpoints (events, reload).")] = None,
     max_body_mb: Annotated[float, typer.Option(help="Larger request bodies are refused (413).")] = 4.0,
     max_batch: Annotated[int, typer.Option(help="Most requests micro-batched into one forward pass.")] = 64,
-    batch_wait_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 2.0,
+    batch_wait_ms: Annotated[float, typer.Option(help="Extra wait for requests to batch with (0: batch what "
+                                                          "queued while the last batch ran).")] = 0.0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:

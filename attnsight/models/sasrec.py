@@ -59,9 +59,11 @@ class SASRec(PretrainedModel):
         self.apply(init_weights)
 
     def forward(
-        self, items: Tensor, targets: Tensor | None = None, causal: bool = True, output_attentions: bool = False
+        self, items: Tensor, targets: Tensor | None = None, causal: bool = True, output_attentions: bool = False,
+        last_only: bool = False,
     ) -> SASRecOutput:
-        """items (B, T) left-padded with 0; targets (B, T) with 0 where no loss is taken.
+        """items (B, T) left-padded with 0; targets (B, T) with 0 where no loss is taken; `last_only`
+        computes the top layer at the last position only (hidden (B, 1, C)), for prediction.
 
         With targets, the loss is full-softmax cross-entropy over the catalogue, computed only
         at positions that have a target (padding costs nothing).
@@ -69,7 +71,7 @@ class SASRec(PretrainedModel):
         valid = items != 0
         x = self.item_embedding(items) * self.config.dim**0.5 + self.positions(items.shape[1])
         x = self.emb_dropout(x)
-        out = self.encoder(x, build_attention_mask(valid, causal), output_attentions)
+        out = self.encoder(x, build_attention_mask(valid, causal), output_attentions, last_only)
         loss = None
         if targets is not None:
             at = targets != 0
@@ -109,5 +111,5 @@ class SASRec(PretrainedModel):
         if not causal:
             mask = torch.full_like(items[:, :1], self.config.mask_index)
             items = torch.cat([items[:, 1:] if items.shape[1] == self.config.max_len else items, mask], dim=1)
-        out = self(items, causal=causal, output_attentions=output_attentions)
+        out = self(items, causal=causal, output_attentions=output_attentions, last_only=True)
         return SASRecOutput(out.hidden[:, -1], None, out.attentions)

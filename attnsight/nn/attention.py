@@ -63,12 +63,16 @@ class MultiHeadAttention(nn.Module):
         self.proj = nn.Linear(dim, dim, bias=bias)
 
     def forward(
-        self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False
+        self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False, last_query: bool = False
     ) -> tuple[Tensor, Tensor | None]:
+        """(B, T, C) out, or (B, 1, C) for the last position only when `last_query` (all keys still
+        read): what a model that predicts from the last position needs of its top layer."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, nh, T, hs)
         q, k, v = (t.view(B, T, self.num_heads, C // self.num_heads).transpose(1, 2) for t in (q, k, v))
+        if last_query:
+            q, mask = q[:, :, -1:], None if mask is None else mask[..., -1:, :]
         y, weights = attend(q, k, v, mask, self.dropout if self.training else 0.0, need_weights)
-        y = y.transpose(1, 2).reshape(B, T, C)
+        y = y.transpose(1, 2).reshape(B, q.shape[2], C)
         return self.proj(y), weights

@@ -51,13 +51,16 @@ class EncoderBlock(nn.Module):
         self.ffn = FeedForward(dim, ffn_dim, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor | None, need_weights: bool) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, x: Tensor, mask: Tensor | None, need_weights: bool, last_query: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        residual = x[:, -1:] if last_query else x
         if self.norm_first:
-            h, weights = self.attn(self.ln1(x), mask, need_weights)
-            x = x + self.drop(h)
+            h, weights = self.attn(self.ln1(x), mask, need_weights, last_query)
+            x = residual + self.drop(h)
             return x + self.drop(self.ffn(self.ln2(x))), weights
-        h, weights = self.attn(x, mask, need_weights)
-        x = self.ln1(x + self.drop(h))
+        h, weights = self.attn(x, mask, need_weights, last_query)
+        x = self.ln1(residual + self.drop(h))
         return self.ln2(x + self.drop(self.ffn(x))), weights
 
 
@@ -81,10 +84,14 @@ class TransformerEncoder(nn.Module):
         )
         self.ln_f = nn.LayerNorm(dim, eps=eps) if norm_first else nn.Identity()
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, output_attentions: bool = False) -> EncoderOutput:
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, output_attentions: bool = False, last_only: bool = False
+    ) -> EncoderOutput:
+        """With `last_only`, the top block computes the last position only: (B, 1, C) out, and its
+        attention weights are that one query row (B, nh, 1, T)."""
         attentions = []
-        for block in self.blocks:
-            x, weights = block(x, mask, output_attentions)
+        for i, block in enumerate(self.blocks):
+            x, weights = block(x, mask, output_attentions, last_only and i == len(self.blocks) - 1)
             attentions.append(weights)
         return EncoderOutput(self.ln_f(x), tuple(attentions) if output_attentions else None)
 

@@ -13,6 +13,6 @@ class Settings:
     api_key: str | None = None  # required on write endpoints (events, reload) when set
     max_body_bytes: int = 4 * 1024 * 1024  # larger request bodies get 413
     max_batch: int = 64  # most requests one forward pass serves
-    batch_wait_ms: float = 2.0  # how long the first request of a batch waits for company
+    batch_wait_ms: float = 0.0  # extra wait for company; 0: take what queued while the last batch ran
     cache_users: int = 10_000  # users whose merged history is kept in memory
     device: str = "auto"
