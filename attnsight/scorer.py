@@ -425,7 +425,7 @@ class RiskScorer:
         known = events.label is not None and events.label[past] != UNLABELLED and before >= self.label_delay_days * DAY
         return AttendedEvent(
             source, events.event_ids(np.array([past]))[0],
-            datetime.fromtimestamp(int(events.time[past]), tz=timezone.utc).isoformat(sep=" "),
+            _iso(int(events.time[past])),
             before, weight, fields, int(events.label[past]) if known else None,
         )
 
@@ -473,6 +473,14 @@ _PARAMS = tuple(inspect.signature(RiskScorer.__init__).parameters)[1:]
 def _signed_log(x: np.ndarray) -> np.ndarray:
     """sign(x)·log(1 + |x|): amounts and counts are heavy-tailed; this keeps their order."""
     return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _iso(seconds: int) -> str:
+    """UTC date-time of epoch seconds; the raw number when it is beyond what datetime represents."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(sep=" ")
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
 
 
 def _number(value: float) -> float | None:

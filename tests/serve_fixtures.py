@@ -22,7 +22,7 @@ from attnsight.scorer import RiskScorer
 
 RECSYS_TINY = dict(max_len=20, dim=32, num_layers=1, num_heads=2, dropout=0.1, batch_size=32, lr=3e-3, device="cpu",
                    seed=0, epochs=4, patience=4)
-TEXT_TINY = dict(dim=32, num_layers=1, num_heads=2, vocab_size=300, max_len=48, epochs=3, lr=3e-3, batch_size=32,
+TEXT_TINY = dict(dim=32, num_layers=1, num_heads=2, vocab_size=300, max_len=48, epochs=6, lr=3e-3, batch_size=32,
                  device="cpu", seed=0, test_size=0.25)
 RISK_TINY = dict(history_len=6, dim=16, num_layers=1, num_heads=2, epochs=2, batch_size=256, label_delay_days=2,
                  valid_days=3, gap_days=2, test_days=5, device="cpu", seed=0, exclude_known=False, baseline=False)
@@ -48,10 +48,11 @@ class Bundles:
         return self.recsys, self.text, self.risk
 
 
-def train_recsys(path: Path) -> SequentialRecommender:
+def train_recsys(path: Path, **overrides: Any) -> SequentialRecommender:
+    """The recommender bundle; overrides (seed, epochs) give another model of the same catalogue."""
     torch.manual_seed(0)
     audience = make_audience(num_users=150, num_items=60, mean_events=15, seed=1)
-    rec = SequentialRecommender(**RECSYS_TINY).fit(audience.interactions, dataset="synthetic")
+    rec = SequentialRecommender(**{**RECSYS_TINY, **overrides}).fit(audience.interactions, dataset="synthetic")
     rec.save_pretrained(path)
     return rec
 

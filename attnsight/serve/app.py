@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -86,6 +86,9 @@ class ServiceMiddleware:
     def __init__(self, app: Callable[..., Awaitable[None]], monitor: Monitor, max_body_bytes: int) -> None:
         self.app, self.monitor, self.max_body_bytes = app, monitor, max_body_bytes
 
+    def _too_large(self) -> str:
+        return f"request body over {self.max_body_bytes:,} bytes"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -101,8 +104,8 @@ class ServiceMiddleware:
             async def limited() -> Message:
                 message = await receive()
                 received[0] += len(message.get("body", b""))
-                if received[0] > self.max_body_bytes:
-                    raise _BodyTooLarge
+                if received[0] > self.max_body_bytes:  # a body without Content-Length, read so far
+                    raise HTTPException(413, self._too_large())  # FastAPI passes HTTPException through
                 return message
 
             async def sending(message: Message) -> None:
@@ -113,7 +116,7 @@ class ServiceMiddleware:
             await self.app(scope, limited, sending)
         except _BodyTooLarge:
             status[0] = 413
-            body = json.dumps({"detail": f"request body over {self.max_body_bytes:,} bytes"}).encode()
+            body = json.dumps({"detail": self._too_large()}).encode()
             await send({"type": "http.response.start", "status": 413,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})

@@ -32,22 +32,30 @@ class MicroBatcher(Generic[T, R]):
     ) -> None:
         self.fn, self.max_batch, self.max_wait, self.on_batch = fn, max_batch, max_wait, on_batch
         self._queue: queue.Queue[tuple[T, Future[R]] | object] = queue.Queue()
+        self._lock = threading.Lock()  # a submit and a close never interleave
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, items: Sequence[T]) -> list[R]:
         """Results for these items, in order; blocks the calling (request) thread until they are ready.
-        An exception from the batch function reaches every caller in that batch."""
+        An exception from the batch function reaches every caller in that batch. After close() (a
+        request that picked up a model just before a reload swapped it out) the items run inline."""
         futures: list[Future[R]] = []
-        for item in items:
-            future: Future[R] = Future()
-            self._queue.put((item, future))
-            futures.append(future)
+        with self._lock:
+            if self._closed:
+                return list(self.fn(list(items)))
+            for item in items:
+                future: Future[R] = Future()
+                self._queue.put((item, future))
+                futures.append(future)
         return [f.result() for f in futures]
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker."""
-        self._queue.put(_STOP)
+        with self._lock:
+            self._closed = True
+            self._queue.put(_STOP)
         self._thread.join()
 
     def _run(self) -> None:

@@ -65,6 +65,7 @@ class Registry:
             raise AttnsightError(f"two bundles share the folder name {duplicates[0]!r}; models are served by it")
         for path in self.settings.models:
             served = self._load(Path(path), version=1)
+            self._watch(served)
             self._models[served.name] = served
 
     def _load(self, path: Path, version: int, name: str | None = None) -> Served:
@@ -78,13 +79,14 @@ class Registry:
         name = name or path.resolve().name
         served = Served(name, task, path, version, datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         predictor)
-        if task == "recsys":
-            profile = predictor.drift_profile()  # computed from the stored histories when the bundle lacks it
-        else:
-            profile = predictor.profile_
-        self.monitor.watch(name, profile)
         self._add_batchers(served)
         return served
+
+    def _watch(self, served: Served) -> None:
+        """Drift counts start over against this version's training profile."""
+        predictor = served.predictor
+        # a recsys profile is computed from the stored histories when the bundle lacks one
+        self.monitor.watch(served.name, predictor.drift_profile() if served.task == "recsys" else predictor.profile_)
 
     def _add_batchers(self, served: Served) -> None:
         wait, size = self.settings.batch_wait_ms / 1000, self.settings.max_batch
@@ -134,6 +136,7 @@ class Registry:
             if new.task != old.task:
                 new.close()
                 raise AttnsightError(f"{new.path} holds a {new.task} model; {name!r} serves {old.task}")
+            self._watch(new)
             self._models[name] = new
         old.close()
         return new

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from attnsight.errors import AttnsightError
 
@@ -85,11 +86,19 @@ class EventStore(ABC):
     @property
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or getattr(conn, "closed", False):  # a server restart or idle timeout closed it
+            if conn is not None:
+                self._forget(conn)
             conn = self._local.conn = self._connect()
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _forget(self, conn: Any) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -99,10 +108,16 @@ class EventStore(ABC):
             yield cur
             conn.commit()
         except BaseException:
-            conn.rollback()
+            try:
+                conn.rollback()
+            except Exception:  # the connection itself is gone: the next call opens a new one
+                self._forget(conn)
             raise
         finally:
-            cur.close()
+            try:
+                cur.close()
+            except Exception:  # closing a cursor of a dead connection
+                pass
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self.placeholder)
@@ -234,9 +249,10 @@ def open_store(url: str) -> EventStore:
 
 
 def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    head, sep, tail = url.partition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, _, credentials = head.partition("//")
-    return f"{scheme}//{credentials.split(':', 1)[0]}:***@{tail}"
+    """The URL without its password (user:password@ or ?password=), for messages."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(f"{k}=***" if k.lower() == "password" else f"{k}={v}" for k, v in parse_qsl(parts.query))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from attnsight.serve.deps import get_monitor, get_registry, get_store, require_api_key
+from attnsight.serve.fields import Row, Utf8
 from attnsight.serve.live import to_store_rows
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import Registry
@@ -21,10 +21,10 @@ MAX_EVENTS = 10_000
 
 
 class Behaviour(BaseModel):
-    user: str = Field(min_length=1)
-    item: str = Field(min_length=1)
+    user: Utf8 = Field(min_length=1)
+    item: Utf8 = Field(min_length=1)
     timestamp: float | str | None = Field(None, description="Epoch seconds or an ISO 8601 time; default: now")
-    event_id: str | None = Field(None, min_length=1, description="Makes the write idempotent")
+    event_id: Utf8 | None = Field(None, min_length=1, description="Makes the write idempotent")
 
     @field_validator("timestamp")
     @classmethod
@@ -42,10 +42,10 @@ class Behaviour(BaseModel):
 
 class EventsRequest(BaseModel):
     events: list[Behaviour] = Field(default_factory=list, max_length=MAX_EVENTS)
-    transactions: list[dict[str, Any]] = Field(
+    transactions: list[Row] = Field(
         default_factory=list, max_length=MAX_EVENTS,
         description="Rows keyed by the risk model's column names, as in its training file")
-    model: str | None = Field(None, description="The risk model whose columns the transactions use")
+    model: Utf8 | None = Field(None, description="The risk model whose columns the transactions use")
 
     @model_validator(mode="after")
     def not_empty(self) -> EventsRequest:

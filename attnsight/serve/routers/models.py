@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from attnsight.serve.deps import get_monitor, get_registry, require_api_key
+from attnsight.serve.fields import Utf8
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import Registry, Served
 
@@ -31,8 +32,8 @@ class ModelsResponse(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    name: str = Field(description="The served model to replace")
-    path: str | None = Field(None, description="A new bundle folder; default: reload the model's own folder")
+    name: Utf8 = Field(description="The served model to replace")
+    path: Utf8 | None = Field(None, description="A new bundle folder; default: reload the model's own folder")
 
 
 class DriftResponse(BaseModel):

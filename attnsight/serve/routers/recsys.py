@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 
 from attnsight.serve.deps import get_histories, get_monitor, get_registry
+from attnsight.serve.fields import Utf8
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import HistoryCache, NotFound, RecQuery, Registry, Served
 
@@ -14,8 +15,8 @@ MAX_QUERIES = 256
 
 
 class RecommendQuery(BaseModel):
-    user: str | None = Field(None, description="A user id; their stored events (training + live) are the history")
-    history: list[str] | None = Field(None, max_length=10_000, description="Or a raw history of item ids, oldest first")
+    user: Utf8 | None = Field(None, description="A user id; their stored events (training + live) are the history")
+    history: list[Utf8] | None = Field(None, max_length=10_000, description="Or a raw history of item ids, oldest first")
     k: int = Field(10, ge=1, le=1000)
     exclude_seen: bool = True
     explain: int = Field(3, ge=0, le=50, description="History items to list as the reason for each recommendation")
@@ -28,7 +29,7 @@ class RecommendQuery(BaseModel):
 
 
 class RecommendRequest(BaseModel):
-    model: str | None = Field(None, description="Bundle name; optional when one recsys model is loaded")
+    model: Utf8 | None = Field(None, description="Bundle name; optional when one recsys model is loaded")
     requests: list[RecommendQuery] = Field(min_length=1, max_length=MAX_QUERIES)
 
 
@@ -57,7 +58,7 @@ class RecommendResponse(BaseModel):
 
 
 class ItemQuery(BaseModel):
-    item: str
+    item: Utf8
     k: int = Field(10, ge=1, le=10_000)
 
 
@@ -66,12 +67,12 @@ class AudienceQuery(ItemQuery):
 
 
 class AudienceRequest(BaseModel):
-    model: str | None = None
+    model: Utf8 | None = None
     requests: list[AudienceQuery] = Field(min_length=1, max_length=MAX_QUERIES)
 
 
 class SimilarRequest(BaseModel):
-    model: str | None = None
+    model: Utf8 | None = None
     requests: list[ItemQuery] = Field(min_length=1, max_length=MAX_QUERIES)
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from attnsight.serve.deps import get_monitor, get_registry, get_store
+from attnsight.serve.fields import Row, Utf8
 from attnsight.serve.live import with_history
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import Registry, Served
@@ -17,8 +18,8 @@ router = APIRouter(prefix="/v1/risk", tags=["risk"])
 
 
 class RiskRequest(BaseModel):
-    model: str | None = Field(None, description="Bundle name; optional when one risk model is loaded")
-    transactions: list[dict[str, Any]] = Field(
+    model: Utf8 | None = Field(None, description="Bundle name; optional when one risk model is loaded")
+    transactions: list[Row] = Field(
         min_length=1, max_length=1024,
         description="Rows keyed by the model's column names (account, time, numbers, categories, entity, id); "
                     "the account's and entity's stored events are their history")

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from attnsight.serve.deps import get_monitor, get_registry
+from attnsight.serve.fields import Utf8
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import Registry, Served
 
@@ -14,8 +15,8 @@ router = APIRouter(prefix="/v1", tags=["text"])
 
 
 class TextRequest(BaseModel):
-    model: str | None = Field(None, description="Bundle name; optional when one text model is loaded")
-    texts: list[str] = Field(min_length=1, max_length=256)
+    model: Utf8 | None = Field(None, description="Bundle name; optional when one text model is loaded")
+    texts: list[Utf8] = Field(min_length=1, max_length=256)
 
 
 class Classified(BaseModel):
