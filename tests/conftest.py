@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+pytest_plugins = ["pg_cluster"]  # the throwaway PostgreSQL cluster fixture of the event-store tests
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _single_thread() -> None:

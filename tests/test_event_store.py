@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from pg_cluster import pg_cluster  # noqa: F401  (the session fixture)
 
 from attnsight.errors import AttnsightError
 from attnsight.serve.registry import HistoryCache

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from pg_cluster import free_port, pg_cluster  # noqa: F401  (the session fixture)
+from pg_cluster import free_port
 
 from attnsight.data.synthetic import make_audience
 from attnsight.recommender import SequentialRecommender
