@@ -737,7 +737,8 @@ def test_a_request_holding_the_old_model_finishes_after_a_reload(bundles, tmp_pa
     holds the old model has not submitted yet; its submit then waits forever (no worker left)."""
     user = rec.sequences_.users[4]
     with serve(bundles, tmp_path) as c:
-        registry, histories = c.app.state.registry, c.app.state.histories
+        registry = c.app.state.registry
+        histories = registry.histories
         old = list(registry.get("recsys", "recsys").batchers.values())
         entered, go = threading.Event(), threading.Event()
         original = histories.items

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from attnsight import __version__
 from attnsight.errors import AttnsightError
 from attnsight.serve.monitor import Monitor
-from attnsight.serve.registry import HistoryCache, NotFound, Registry
+from attnsight.serve.registry import NotFound, Registry
 from attnsight.serve.routers import events, health, models, recsys, risk, text
 from attnsight.serve.settings import Settings
 from attnsight.serve.store import open_store
@@ -32,11 +32,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.store)
-        registry = Registry(settings, monitor)
+        registry = Registry(settings, monitor, store)
         try:
             registry.load_all()
-            app.state.settings, app.state.monitor, app.state.store = settings, monitor, store
-            app.state.registry, app.state.histories = registry, HistoryCache(store, settings.cache_users)
+            app.state.settings, app.state.monitor, app.state.store, app.state.registry = (
+                settings, monitor, store, registry)
             yield
         finally:
             registry.close()

@@ -8,6 +8,7 @@ and latency stays about one forward pass plus the wait.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -22,9 +23,12 @@ _STOP = object()
 
 
 class MicroBatcher(Generic[T, R]):
+    """`fn` maps a batch to one result per item; an item's result may be an exception, which only
+    that item's caller gets (a bad request does not fail the others in its batch)."""
+
     def __init__(
         self,
-        fn: Callable[[list[T]], Sequence[R]],
+        fn: Callable[[list[T]], Sequence[R | BaseException]],
         max_batch: int = 64,
         max_wait: float = 0.002,
         on_batch: Callable[[int], None] | None = None,
@@ -39,17 +43,32 @@ class MicroBatcher(Generic[T, R]):
 
     def submit(self, items: Sequence[T]) -> list[R]:
         """Results for these items, in order; blocks the calling (request) thread until they are ready.
-        An exception from the batch function reaches every caller in that batch. After close() (a
-        request that picked up a model just before a reload swapped it out) the items run inline."""
+        An exception from the batch function reaches every caller in that batch; after close() the
+        items run in the calling thread."""
+        futures = self._enqueue(items)
+        if futures is None:
+            return _raise_first(self.fn(list(items)))
+        return [f.result() for f in futures]
+
+    async def submit_async(self, items: Sequence[T]) -> list[R]:
+        """`submit` for an async endpoint: the event loop serves other requests while this waits."""
+        futures = self._enqueue(items)
+        if futures is None:
+            return _raise_first(await asyncio.to_thread(self.fn, list(items)))
+        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+
+    def _enqueue(self, items: Sequence[T]) -> list[Future[R]] | None:
+        """One future per item, or None once closed (a request that picked up a model just before a
+        reload swapped it out): the caller then runs the items itself."""
         futures: list[Future[R]] = []
         with self._lock:
             if self._closed:
-                return list(self.fn(list(items)))
+                return None
             for item in items:
                 future: Future[R] = Future()
                 self._queue.put((item, future))
                 futures.append(future)
-        return [f.result() for f in futures]
+        return futures
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker."""
@@ -89,4 +108,14 @@ class MicroBatcher(Generic[T, R]):
                 future.set_exception(exc)
             return
         for (_, future), result in zip(batch, results):
-            future.set_result(result)
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+def _raise_first(results: Sequence[R | BaseException]) -> list[R]:
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)  # type: ignore[arg-type]

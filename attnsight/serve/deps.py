@@ -7,7 +7,7 @@ import hmac
 from fastapi import Depends, Header, HTTPException, Request
 
 from attnsight.serve.monitor import Monitor
-from attnsight.serve.registry import HistoryCache, Registry
+from attnsight.serve.registry import Registry
 from attnsight.serve.settings import Settings
 from attnsight.serve.store import EventStore
 
@@ -22,10 +22,6 @@ def get_registry(request: Request) -> Registry:
 
 def get_store(request: Request) -> EventStore:
     return request.app.state.store
-
-
-def get_histories(request: Request) -> HistoryCache:
-    return request.app.state.histories
 
 
 def get_monitor(request: Request) -> Monitor:

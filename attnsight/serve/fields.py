@@ -1,10 +1,11 @@
-"""Request field types shared by the routers."""
+"""Request field types, and the response shortcut, shared by the routers."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from fastapi import Response
+from pydantic import AfterValidator, BaseModel
 
 
 def _utf8(value: str) -> str:
@@ -26,3 +27,9 @@ def _utf8_row(row: dict[str, Any]) -> dict[str, Any]:
 
 Utf8 = Annotated[str, AfterValidator(_utf8)]
 Row = Annotated[dict[str, Any], AfterValidator(_utf8_row)]
+
+
+def json_response(model: BaseModel) -> Response:
+    """The model as JSON, serialised once: FastAPI would validate a returned model against the
+    route's response_model again (the schema in /openapi.json still comes from response_model)."""
+    return Response(model.model_dump_json(), media_type="application/json")

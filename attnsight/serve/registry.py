@@ -30,11 +30,14 @@ class NotFound(AttnsightError):
 
 @dataclass(frozen=True)
 class RecQuery:
-    indices: np.ndarray
-    unknown: int
-    k: int
-    exclude_seen: bool
-    explain: int
+    """One recommendation asked for: a user (their bundle history, then their stored events) or
+    a raw history."""
+
+    user: str | None
+    history: list[str] | None
+    k: int = 10
+    exclude_seen: bool = True
+    explain: int = 3
 
 
 @dataclass
@@ -53,8 +56,9 @@ class Served:
 
 
 class Registry:
-    def __init__(self, settings: Settings, monitor: Monitor) -> None:
+    def __init__(self, settings: Settings, monitor: Monitor, store: EventStore) -> None:
         self.settings, self.monitor = settings, monitor
+        self.histories = HistoryCache(store, settings.cache_users)
         self._models: dict[str, Served] = {}
         self._lock = threading.Lock()  # one reload at a time
 
@@ -93,10 +97,23 @@ class Registry:
         observe = self.monitor.batch_size.labels(served.name).observe
         predictor = served.predictor
         if served.task == "recsys":
-            def recommend(queries: list[RecQuery]) -> list[RecommendResult]:
-                return predictor.recommend_batch([q.indices for q in queries], [q.k for q in queries],
-                                                 [q.exclude_seen for q in queries], [q.explain for q in queries],
-                                                 [q.unknown for q in queries])
+            def recommend(queries: list[RecQuery]) -> list[RecommendResult | AttnsightError]:
+                """Histories read (store included) here, in the batch's thread, then one batched pass."""
+                out: list[RecommendResult | AttnsightError | None] = [None] * len(queries)
+                ready: list[tuple[int, np.ndarray, int]] = []
+                for i, q in enumerate(queries):
+                    try:
+                        ready.append((i, *self._history(served, q)))
+                    except AttnsightError as exc:  # this request's error only
+                        out[i] = exc
+                results = predictor.recommend_batch(
+                    [h for _, h, _ in ready], [queries[i].k for i, _, _ in ready],
+                    [queries[i].exclude_seen for i, _, _ in ready], [queries[i].explain for i, _, _ in ready],
+                    [u for _, _, u in ready]) if ready else []
+                for (i, _, _), result in zip(ready, results):
+                    out[i] = result
+                self.monitor.observe(served.name, "score", [r.items[0].score for r in results if r.items])
+                return out  # type: ignore[return-value]
 
             served.batchers["recommend"] = MicroBatcher(recommend, size, wait, observe, f"{served.name}-recommend")
         elif served.task == "text":
@@ -104,6 +121,27 @@ class Registry:
                                                        wait, observe, f"{served.name}-classify")
             served.batchers["explain"] = MicroBatcher(predictor.explain, size, wait, observe,
                                                       f"{served.name}-explain")
+
+    def _history(self, served: Served, q: RecQuery) -> tuple[np.ndarray, int]:
+        """Catalogue indices of the history to recommend from, and how many raw items were unknown."""
+        rec, monitor = served.predictor, self.monitor
+        if q.user is None:
+            indices, unknown = rec.history_indices(history=q.history)
+            raw = len(q.history or [])
+        else:
+            live = self.histories.items(q.user, rec.max_len)
+            known = rec.knows_user(q.user)
+            if not known and not live:
+                raise NotFound(f"unknown user {q.user!r}: no training history and no events in the store; "
+                               "send their items as history instead")
+            indices, unknown = (rec.history_indices(user=q.user, extra=live) if known
+                                else rec.history_indices(history=live))
+            raw = len(live)
+        monitor.lookups.labels("item").inc(raw)
+        monitor.unknown.labels("item").inc(unknown)
+        monitor.observe(served.name, "history_length", [min(len(indices), rec.max_len)])
+        monitor.observe(served.name, "item_popularity", rec.item_popularity(indices[-rec.max_len:]))
+        return indices, unknown
 
     def get(self, name: str | None, task: str) -> Served:
         """The named model, or the only one of this task when no name is given."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field, model_validator
 
-from attnsight.serve.deps import get_histories, get_monitor, get_registry
-from attnsight.serve.fields import Utf8
-from attnsight.serve.monitor import Monitor
-from attnsight.serve.registry import HistoryCache, NotFound, RecQuery, Registry, Served
+from attnsight.serve.deps import get_registry
+from attnsight.serve.fields import Utf8, json_response
+from attnsight.serve.registry import NotFound, RecQuery, Registry, Served
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 MAX_QUERIES = 256
@@ -92,27 +91,6 @@ class RankedResponse(BaseModel):
     results: list[RankedResult]
 
 
-def _query(served: Served, q: RecommendQuery, histories: HistoryCache, monitor: Monitor) -> RecQuery:
-    rec = served.predictor
-    if q.user is None:
-        indices, unknown = rec.history_indices(history=q.history)
-        raw = len(q.history or [])
-    else:
-        live = histories.items(q.user, rec.max_len)
-        known = rec.knows_user(q.user)
-        if not known and not live:
-            raise NotFound(f"unknown user {q.user!r}: no training history and no events in the store; "
-                           "send their items as history instead")
-        indices, unknown = (rec.history_indices(user=q.user, extra=live) if known
-                            else rec.history_indices(history=live))
-        raw = len(live)
-    monitor.lookups.labels("item").inc(raw)
-    monitor.unknown.labels("item").inc(unknown)
-    monitor.observe(served.name, "history_length", [min(len(indices), rec.max_len)])
-    monitor.observe(served.name, "item_popularity", rec.item_popularity(indices[-rec.max_len:]))
-    return RecQuery(indices, unknown, q.k, q.exclude_seen, q.explain)
-
-
 def _check_items(served: Served, queries: list[ItemQuery]) -> None:
     for n, q in enumerate(queries):
         if q.item not in served.predictor.item_vocab_:
@@ -120,18 +98,12 @@ def _check_items(served: Served, queries: list[ItemQuery]) -> None:
 
 
 @router.post("/recommend", response_model=RecommendResponse)
-def recommend(
-    body: RecommendRequest,
-    registry: Registry = Depends(get_registry),
-    histories: HistoryCache = Depends(get_histories),
-    monitor: Monitor = Depends(get_monitor),
-) -> RecommendResponse:
+async def recommend(body: RecommendRequest, registry: Registry = Depends(get_registry)) -> Response:
     """Top-k next items per user (or raw history), each with the history items that drove it."""
     served = registry.get(body.model, "recsys")
-    queries = [_query(served, q, histories, monitor) for q in body.requests]
-    results = served.batchers["recommend"].submit(queries)
-    monitor.observe(served.name, "score", [r.items[0].score for r in results if r.items])
-    return RecommendResponse(model=served.name, version=served.version, results=[
+    results = await served.batchers["recommend"].submit_async(
+        [RecQuery(q.user, q.history, q.k, q.exclude_seen, q.explain) for q in body.requests])
+    return json_response(RecommendResponse(model=served.name, version=served.version, results=[
         RecommendResult(
             user=q.user,
             items=[RecommendedItem(item=i.item, score=i.score,
@@ -140,7 +112,7 @@ def recommend(
             history_length=len(r.history), unknown_items=r.unknown_items,
         )
         for q, r in zip(body.requests, results)
-    ])
+    ]))
 
 
 @router.post("/audience", response_model=RankedResponse)

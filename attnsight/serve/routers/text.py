@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from attnsight.serve.deps import get_monitor, get_registry
-from attnsight.serve.fields import Utf8
+from attnsight.serve.fields import Utf8, json_response
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import Registry, Served
 
@@ -59,30 +59,30 @@ def _observe(monitor: Monitor, served: Served, texts: list[str], labels: list[st
 
 
 @router.post("/classify", response_model=ClassifyResponse)
-def classify(body: TextRequest, registry: Registry = Depends(get_registry),
-             monitor: Monitor = Depends(get_monitor)) -> ClassifyResponse:
+async def classify(body: TextRequest, registry: Registry = Depends(get_registry),
+                   monitor: Monitor = Depends(get_monitor)) -> Response:
     """Label and class probabilities for each text."""
     served = registry.get(body.model, "text")
     labels_set = served.predictor.labels_
-    probabilities = served.batchers["classify"].submit(body.texts)
+    probabilities = await served.batchers["classify"].submit_async(body.texts)
     labels = [labels_set[int(np.argmax(p))] for p in probabilities]
     _observe(monitor, served, body.texts, labels, [float(np.max(p)) for p in probabilities])
-    return ClassifyResponse(model=served.name, version=served.version, results=[
+    return json_response(ClassifyResponse(model=served.name, version=served.version, results=[
         Classified(label=label, probabilities={c: float(v) for c, v in zip(labels_set, p)})
         for label, p in zip(labels, probabilities)
-    ])
+    ]))
 
 
 @router.post("/explain-text", response_model=ExplainResponse)
-def explain_text(body: TextRequest, registry: Registry = Depends(get_registry),
-                 monitor: Monitor = Depends(get_monitor)) -> ExplainResponse:
+async def explain_text(body: TextRequest, registry: Registry = Depends(get_registry),
+                       monitor: Monitor = Depends(get_monitor)) -> Response:
     """Label, probabilities and each word's share of the attention the prediction was read from."""
     served = registry.get(body.model, "text")
-    explanations = served.batchers["explain"].submit(body.texts)
+    explanations = await served.batchers["explain"].submit_async(body.texts)
     _observe(monitor, served, body.texts, [e.label for e in explanations],
              [max(e.probabilities.values()) for e in explanations])
-    return ExplainResponse(model=served.name, version=served.version, results=[
+    return json_response(ExplainResponse(model=served.name, version=served.version, results=[
         Explained(label=e.label, probabilities=e.probabilities, text=e.text, truncated=e.truncated,
                   words=[Word(word=w.word, start=w.start, end=w.end, weight=w.weight) for w in e.words])
         for e in explanations
-    ])
+    ]))
