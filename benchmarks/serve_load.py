@@ -2,10 +2,12 @@
 (separate) process by keep-alive HTTP clients in threads, for a bounded time per phase.
 
 Phases: /v1/recommend with explanations (k=10, 3 reasons each) for random known users at 1, 16
-and 64 concurrent clients (p50, p99, requests/s); event ingestion, single (1 event per request)
-and batched (500 per request); then the kill check: clients stream acknowledged writes, the
-server gets SIGKILL mid-stream, restarts on the same store, and every acknowledged event id
-must be there. Writes benchmarks/results/serve_load.json.
+and 64 concurrent clients (p50, p99, requests/s), against one server process and against two
+replicas sharing the store (clients split between them: how the service scales out, one process
+per core); event ingestion, single (1 event per request) and batched (500 per request); then the
+kill check: clients stream acknowledged writes, the server gets SIGKILL mid-stream, restarts on
+the same store, and every acknowledged event id must be there. Writes
+benchmarks/results/serve_load.json.
 
     python benchmarks/serve_load.py                      # bundle from `python benchmarks/seqrec.py ml1m`
     python benchmarks/serve_load.py --bundle DIR --seconds 20
@@ -67,7 +69,13 @@ class Server:
             time.sleep(0.2)
         raise SystemExit("the server did not become ready")
 
-    def rss_mb(self) -> float:
+    def peak_rss_mb(self) -> float:
+        """The process's high-water mark (VmHWM) where /proc has it, else its current RSS."""
+        status = Path(f"/proc/{self.proc.pid}/status")
+        if status.is_file():
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
 
     def kill(self) -> None:
@@ -91,13 +99,15 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body: Any 
     return response.status, response.read()
 
 
-def drive(port: int, clients: int, seconds: float, make_body, path: str) -> dict[str, float]:
-    """`clients` threads send requests back to back for `seconds`; latency of each 2xx."""
+def drive(ports: list[int], clients: int, seconds: float, make_body, path: str) -> dict[str, float]:
+    """`clients` threads (client i on server i mod len(ports)) send requests back to back for
+    `seconds`; latency of each 2xx."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     stop = time.perf_counter() + seconds
 
     def client(i: int) -> None:
+        port = ports[i % len(ports)]
         conn = connect(port)
         rng = random.Random(i)
         while time.perf_counter() < stop:
@@ -176,6 +186,7 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=RUNS / "ml1m-sasrec-all" / "bundle")
     parser.add_argument("--seconds", type=float, default=15.0, help="per load phase")
     parser.add_argument("--clients", default="1,16,64")
+    parser.add_argument("--replicas", default="1,2", help="server processes sharing the store, per run")
     parser.add_argument("--server-threads", type=int, default=1, help="torch threads in the server process")
     args = parser.parse_args()
     if not (args.bundle / "config.json").is_file():
@@ -183,22 +194,31 @@ def main() -> None:
     users = json.loads((args.bundle / "users.json").read_text())
     items = json.loads((args.bundle / "items.json").read_text())
 
+    def recommend_body(rng: random.Random) -> dict[str, Any]:
+        return {"requests": [{"user": rng.choice(users), "k": 10, "explain": 3}]}
+
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{tmp}/events.db"
+        recommend = []
+        for replicas in (int(r) for r in args.replicas.split(",")):
+            servers = [Server(args.bundle, store_url, free_port(), args.server_threads) for _ in range(replicas)]
+            try:
+                startup = max(s.start() for s in servers)
+                ports = [s.port for s in servers]
+                drive(ports, 4, 3, recommend_body, "/v1/recommend")  # warm-up
+                for clients in (int(c) for c in args.clients.split(",")):
+                    result = {"replicas": replicas, **drive(ports, clients, args.seconds, recommend_body,
+                                                            "/v1/recommend")}
+                    recommend.append(result)
+                    print(f"recommend  {replicas} server(s) {clients:3d} clients: {result['requests_per_s']:8.1f} "
+                          f"req/s  p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  errors {result['errors']}")
+            finally:
+                for s in servers:
+                    s.stop()
         server = Server(args.bundle, store_url, free_port(), args.server_threads)
         startup = server.start()
         print(f"server ready in {startup:.1f} s")
         try:
-            def recommend_body(rng: random.Random) -> dict[str, Any]:
-                return {"requests": [{"user": rng.choice(users), "k": 10, "explain": 3}]}
-
-            drive(server.port, 4, 3, recommend_body, "/v1/recommend")  # warm-up
-            recommend = []
-            for clients in (int(c) for c in args.clients.split(",")):
-                result = drive(server.port, clients, args.seconds, recommend_body, "/v1/recommend")
-                recommend.append(result)
-                print(f"recommend  {clients:3d} clients: {result['requests_per_s']:8.1f} req/s  "
-                      f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  errors {result['errors']}")
             counter = iter(range(10**9))
 
             def events_body(size: int):
@@ -209,23 +229,23 @@ def main() -> None:
 
             ingest = {}
             for name, size, clients in (("single", 1, 16), ("batched", 500, 4)):
-                result = drive(server.port, clients, args.seconds, events_body(size), "/v1/events")
+                result = drive([server.port], clients, args.seconds, events_body(size), "/v1/events")
                 result["events_per_request"] = size
                 result["events_per_s"] = round(result["requests_per_s"] * size, 1)
                 ingest[name] = result
                 print(f"events {name:8s} {clients:3d} clients: {result['events_per_s']:9.1f} events/s  "
                       f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms")
-            rss = server.rss_mb()
+            rss = server.peak_rss_mb()
             kill = kill_check(server, store_url, clients=8, before_kill=3.0)
             print(f"kill -9 mid-stream: {kill['acknowledged']} acknowledged, {kill['lost']} lost, "
                   f"restart {kill['restart_seconds']} s")
         finally:
             server.stop()
 
-    at = {r["clients"]: r for r in recommend}
+    one = {r["clients"]: r for r in recommend if r["replicas"] == 1}  # the goals are read on one process
     measured = {
-        "p99_ms_at_16": at.get(16, {}).get("p99_ms"),
-        "recommend_rps_at_64": at.get(64, {}).get("requests_per_s"),
+        "p99_ms_at_16": one.get(16, {}).get("p99_ms"),
+        "recommend_rps_at_64": one.get(64, {}).get("requests_per_s"),
         "events_per_s_batched": ingest["batched"]["events_per_s"],
         "lost": kill["lost"],
     }
