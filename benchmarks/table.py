@@ -97,6 +97,23 @@ def risk_rows(name: str) -> list[str]:
     return rows
 
 
+def serve_rows(name: str) -> list[str]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    rows = [f"| recommend + explanations, {x['replicas']} server process{'es' if x['replicas'] > 1 else ''} "
+            f"| {x['clients']} | {x['requests_per_s']:,.0f} req/s | {x['p50_ms']:.1f} | {x['p99_ms']:.1f} | {x['errors']} |"
+            for x in r["recommend"]]
+    for kind, x in r["ingest"].items():
+        rows.append(f"| events, {kind} ({x['events_per_request']} per request) | {x['clients']} "
+                    f"| {x['events_per_s']:,.0f} events/s | {x['p50_ms']:.1f} | {x['p99_ms']:.1f} | {x['errors']} |")
+    k = r["kill_check"]
+    rows.append(f"| kill -9 mid-stream, restart | {k['clients']} | {k['acknowledged']:,} acknowledged, "
+                f"**{k['lost']} lost** | | | |")
+    return rows
+
+
 def main() -> None:
     print("| dataset | model | epochs | s / epoch | training | peak RSS | valid NDCG@10 / HR@10 | test NDCG@10 / HR@10 |")
     print("|---|---|---|---|---|---|---|---|")
@@ -111,6 +128,10 @@ def main() -> None:
     print("\n| model | epochs | training | time vs baseline | peak RSS | test ROC-AUC | test AP | P@100 | card P@100 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in risk_rows("risk_fraud_sim"):
+        print(row)
+    print("\n| service load | clients | throughput | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|")
+    for row in serve_rows("serve_load"):
         print(row)
     attention = RESULTS / "attention_cpu.json"
     if attention.is_file():
