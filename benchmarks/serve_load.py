@@ -9,7 +9,7 @@ kill check: clients stream acknowledged writes, the server gets SIGKILL mid-stre
 the same store, and every acknowledged event id must be there. Writes
 benchmarks/results/serve_load.json.
 
-    python benchmarks/serve_load.py                      # bundle from `python benchmarks/seqrec.py ml1m`
+    python benchmarks/serve_load.py    # bundle of `python benchmarks/seqrec.py --dataset ml1m --variant sasrec --windows`
     python benchmarks/serve_load.py --bundle DIR --seconds 20
 """
 
@@ -190,7 +190,8 @@ def main() -> None:
     parser.add_argument("--server-threads", type=int, default=1, help="torch threads in the server process")
     args = parser.parse_args()
     if not (args.bundle / "config.json").is_file():
-        raise SystemExit(f"{args.bundle}: no bundle; train one first: python benchmarks/seqrec.py ml1m")
+        raise SystemExit(f"{args.bundle}: no bundle; train one first: "
+                         "python benchmarks/seqrec.py --dataset ml1m --variant sasrec --windows")
     users = json.loads((args.bundle / "users.json").read_text())
     items = json.loads((args.bundle / "items.json").read_text())
 
