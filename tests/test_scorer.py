@@ -282,3 +282,30 @@ def test_unfitted_and_bad_bundles(events, tmp_path):
 def test_evaluate_needs_labels(scorer, events):
     with pytest.raises(DataError, match="no labels to evaluate"):
         scorer.evaluate(dataclasses.replace(events, label=None))
+
+
+def test_open_labels_are_scored_as_unknown_but_not_evaluated(scorer, events, all_scores):
+    open_label = events.label.copy()
+    open_label[-50:] = UNLABELLED  # the outcomes of the last 50 events are not known yet
+    unknown = dataclasses.replace(events, label=open_label)
+    rows = np.arange(len(events) - 50, len(events))
+    assert events.time[-1] - events.time[-50] < DELAY_DAYS * DAY
+    # an event's own label is never an input, so a row's score only changes when an earlier open
+    # label (visible after the delay) would have been seen: within the last 50 none is that old
+    np.testing.assert_allclose(scorer.score(unknown, rows), all_scores[rows], atol=1e-6)
+    assert all(a.label is None for e in scorer.explain(unknown, rows[-3:], top=8) for a in e.attended
+               if a.event in set(unknown.event_ids(rows)))
+    with pytest.raises(DataError, match="missing label") as info:
+        scorer.evaluate(unknown, rows)
+    assert info.value.line == int(events.lines[rows[0]]) and info.value.column == "fraud"
+    assert scorer.evaluate(unknown, np.arange(len(events) - 50))["events"] == len(events) - 50
+
+
+def test_from_records_scores_like_the_file(scorer, events, all_scores, csv_path):
+    import polars as pl
+
+    rows = pl.read_csv(csv_path, infer_schema_length=0).to_dicts()  # strings, as a JSON client might send
+    history, new = rows[:-20], [{k: v for k, v in r.items() if k != "fraud"} for r in rows[-20:]]
+    merged, at = scorer.from_records(new, history)
+    assert len(at) == 20 and merged.label[at].tolist() == [UNLABELLED] * 20
+    np.testing.assert_allclose(scorer.score(merged, at), all_scores[-20:], atol=1e-5)
