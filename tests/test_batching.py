@@ -3,6 +3,7 @@ error reaches every caller of its batch without stopping the worker, and close()
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -39,6 +40,13 @@ def _run(threads: list[threading.Thread]) -> None:
     for t in threads:
         t.join(TIMEOUT)
     assert not any(t.is_alive() for t in threads), "a caller never got its result"
+
+
+def _wait_for_queue(batcher: MicroBatcher, size: int) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while batcher._queue.qsize() < size and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert batcher._queue.qsize() == size
 
 
 def test_results_come_back_in_order():
@@ -109,10 +117,7 @@ def test_an_error_reaches_every_caller_of_its_batch_and_the_worker_goes_on():
                    threading.Thread(target=caller, args=("also good", [6, 7]))]
         for t in callers:
             t.start()
-        deadline = time.monotonic() + TIMEOUT
-        while batcher._queue.qsize() < 4 and time.monotonic() < deadline:
-            time.sleep(0.001)
-        assert batcher._queue.qsize() == 4
+        _wait_for_queue(batcher, 4)
         fn.gate.set()
         holder.join(TIMEOUT)
         for t in callers:
@@ -146,10 +151,7 @@ def test_close_drains_queued_work_then_stops_the_worker():
     queued = [threading.Thread(target=caller, args=(i,)) for i in range(1, 8)]
     for t in queued:
         t.start()
-    deadline = time.monotonic() + TIMEOUT
-    while batcher._queue.qsize() < 7 and time.monotonic() < deadline:
-        time.sleep(0.001)
-    assert batcher._queue.qsize() == 7
+    _wait_for_queue(batcher, 7)
     closer = threading.Thread(target=batcher.close)
     closer.start()  # the stop marker lies behind the seven queued items
     time.sleep(0.02)
@@ -181,3 +183,50 @@ def test_single_caller_latency_is_about_the_wait(max_wait):
         assert time.perf_counter() - start < 0.5
     finally:
         batcher.close()
+
+
+def test_an_exception_returned_for_one_item_reaches_only_its_caller():
+    def fn(items: list[int]) -> list[object]:
+        return [ValueError(f"no {x}") if x < 0 else x + 1 for x in items]
+
+    batcher = MicroBatcher(fn, max_batch=8, max_wait=0.05)
+    outcomes: dict[str, object] = {}
+
+    def caller(name: str, items: list[int]) -> None:
+        try:
+            outcomes[name] = batcher.submit(items)
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    try:
+        _run([threading.Thread(target=caller, args=("good", [1])),
+              threading.Thread(target=caller, args=("bad", [-3]))])
+    finally:
+        batcher.close()
+    assert outcomes["good"] == [2]
+    assert isinstance(outcomes["bad"], ValueError) and str(outcomes["bad"]) == "no -3"
+
+
+def test_async_callers_share_a_batch_and_get_their_own_results():
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch=64, max_wait=0.05, on_batch=fn.sizes.append)
+
+    async def main() -> list[list[int]]:
+        return await asyncio.gather(*(batcher.submit_async([i, i + 10]) for i in range(5)))
+
+    try:
+        assert asyncio.run(main()) == [[2 * i, 2 * i + 20] for i in range(5)]
+    finally:
+        batcher.close()
+    assert max(fn.sizes) > 2  # several callers' items in one pass
+
+
+def test_after_close_submits_run_in_the_caller():
+    fn = Recorder(fail_on=-1)
+    batcher = MicroBatcher(fn, max_batch=4)
+    batcher.close()
+    assert not batcher._thread.is_alive()
+    assert batcher.submit([1, 2]) == [2, 4]
+    assert asyncio.run(batcher.submit_async([3])) == [6]
+    with pytest.raises(ValueError, match="bad item -1"):
+        batcher.submit([-1])

@@ -31,19 +31,13 @@ def serve(
         import uvicorn
 
         from attnsight.serve import Settings, create_app
-        from attnsight.serve.registry import PREDICTORS
+        from attnsight.serve.registry import bundle_task
         from attnsight.serve.store import open_store
     except ImportError:
         raise AttnsightError("attnsight serve needs its extra: pip install 'attnsight[serve]'") from None
-    from attnsight.models.base import read_bundle_config
 
     for path in model:  # fail here, in one line, rather than in the server's startup
-        try:
-            task = read_bundle_config(path).get("task")
-        except FileNotFoundError as exc:
-            raise AttnsightError(str(exc)) from None
-        if task not in PREDICTORS:
-            raise AttnsightError(f"{path}: a {task!r} bundle; the service serves {', '.join(PREDICTORS)} bundles")
+        bundle_task(path)
     open_store(store).close()
     settings = Settings(models=tuple(model), store=store, api_key=api_key, max_body_bytes=int(max_body_mb * 2**20),
                         max_batch=max_batch, batch_wait_ms=batch_wait_ms, device=device)

@@ -24,6 +24,17 @@ from attnsight.serve.store import EventStore, HistoryVersion
 PREDICTORS: dict[str, type] = {"recsys": SequentialRecommender, "text": TextClassifier, "risk": RiskScorer}
 
 
+def bundle_task(path: Path) -> str:
+    """The task of the bundle in this folder, or a one-line error when it is none the service serves."""
+    try:
+        task = read_bundle_config(path).get("task")
+    except FileNotFoundError as exc:
+        raise AttnsightError(str(exc)) from None
+    if task not in PREDICTORS:
+        raise AttnsightError(f"{path}: a {task!r} bundle; the service serves {', '.join(PREDICTORS)} bundles")
+    return task
+
+
 class NotFound(AttnsightError):
     """Something the request names does not exist (model, user, item): HTTP 404."""
 
@@ -73,12 +84,7 @@ class Registry:
             self._models[served.name] = served
 
     def _load(self, path: Path, version: int, name: str | None = None) -> Served:
-        try:
-            task = read_bundle_config(path).get("task")
-        except FileNotFoundError as exc:
-            raise AttnsightError(str(exc)) from None
-        if task not in PREDICTORS:
-            raise AttnsightError(f"{path}: a {task!r} bundle; the service serves {', '.join(PREDICTORS)} bundles")
+        task = bundle_task(path)
         predictor = PREDICTORS[task].from_pretrained(path, device=self.settings.device)
         name = name or path.resolve().name
         served = Served(name, task, path, version, datetime.now(timezone.utc).isoformat(timespec="seconds"),
