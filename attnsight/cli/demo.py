@@ -83,7 +83,9 @@ def demo(
                   f"  attnsight recsys recommend --model {out} --user {shown_users[0]}\n"
                   f"  attnsight recsys audience --model {out} --item {target} --k 20\n"
                   f"  attnsight text explain --model {out}/text --text \"the staff was rude but the view was lovely\"\n"
-                  f"  attnsight risk explain --model {out}/risk --data {out}/data/transactions.csv --riskiest 2")
+                  f"  attnsight risk explain --model {out}/risk --data {out}/data/transactions.csv --riskiest 2\n"
+                  f"  attnsight serve --model {out} --model {out}/text --model {out}/risk   "
+                  "# REST API, docs at http://127.0.0.1:8000/docs")
 
 
 def _text_demo(out: Path, budget: float, device: str, seed: int, json_out: bool) -> dict[str, Any]:
