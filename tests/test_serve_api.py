@@ -354,6 +354,21 @@ def test_posted_transactions_become_the_history_of_the_next_score(client, scorer
     assert ok(client.post("/v1/events", json={"transactions": past})) == {"stored": 0, "duplicates": 3}
 
 
+def test_each_scored_row_reads_its_own_history_in_a_batch(client, bundles):
+    """Two rows of one account far apart in one request: the earlier one's history is the stored rows
+    before it, however many came between the two (history_len of the bundle's config: 6)."""
+    early, late = tx("early", T, 300.0), tx("late", T + 2 * DAY, 300.0)
+    before = [tx(f"b{i}", T - 3600 * (i + 1), 10.0 + i) for i in range(8)]
+    between = [tx(f"m{i}", T + 3600 * (i + 1), 700.0 + i) for i in range(12)]
+    ok(client.post("/v1/events", json={"transactions": [*before, *between]}))
+    alone = ok(client.post("/v1/risk/score", json={"transactions": [early]}))["results"][0]["score"]
+    both = ok(client.post("/v1/risk/score", json={"transactions": [late, early]}))["results"]
+    assert [r["event"] for r in both] == ["new-late", "new-early"]
+    assert both[1]["score"] == pytest.approx(alone, abs=1e-6)
+    (explained,) = ok(client.post("/v1/risk/explain", json={"transactions": [early], "top": 20}))["results"]
+    assert {a["event"] for a in explained["attended"]} <= {f"new-b{i}" for i in range(8)}
+
+
 def test_a_bad_transaction_value_names_row_and_column_and_stores_nothing(client):
     rows = [tx(1, T, 10.0), {**tx(2, T, 10.0), "amount": "lots"}]
     body = {"events": [{"user": "someone", "item": "i0001"}], "transactions": rows}

@@ -41,23 +41,20 @@ def to_store_rows(scorer: RiskScorer, rows: Sequence[dict[str, Any]]) -> list[Tr
 
 
 def with_history(scorer: RiskScorer, store: EventStore, rows: Sequence[dict[str, Any]]) -> tuple[Events, np.ndarray]:
-    """Stored transactions of the rows' accounts and entities (up to the latest row's time), then the
-    rows; returns the events and, per request row in request order, its row among them."""
+    """Stored transactions of the rows' accounts and entities (each row's last history_len before it),
+    then the rows; returns the events and, per request row in request order, its row among them."""
     new = to_store_rows(scorer, rows)
-    n = scorer.history_len
-    latest: dict[tuple[str, str], float] = {}
-    for t in new:
-        for key in (("account", t.account), ("entity", t.entity)):
-            if key[1] is not None:
-                latest[key] = max(latest.get(key, t.ts), t.ts)
     scored_ids = {t.event_id for t in new if t.event_id is not None}
-    history: dict[int, dict[str, Any]] = {}
-    for (column, key), ts in latest.items():
-        # the account's last n before each of its rows lie within its last n + (rows of it here)
-        extra = sum(1 for t in new if (t.account if column == "account" else t.entity) == key)
-        for stored in store.transactions_before(column, key, ts, n + extra):
-            if stored.event_id is None or stored.event_id not in scored_ids:
-                history[stored.seq] = stored.payload
+    history: dict[int, dict[str, Any]] = {}  # by arrival: one stored row may be both an account's and an entity's
+    asked: set[tuple[str, str, float]] = set()
+    for t in new:
+        for column, key in (("account", t.account), ("entity", t.entity)):
+            if key is None or (column, key, t.ts) in asked:
+                continue
+            asked.add((column, key, t.ts))
+            for stored in store.transactions_before(column, key, t.ts, scorer.history_len):
+                if stored.event_id is None or stored.event_id not in scored_ids:
+                    history[stored.seq] = stored.payload
     events, rows_at = scorer.from_records(rows, [history[s] for s in sorted(history)])
     order = np.empty(len(rows), dtype=np.int64)
     order[events.lines[rows_at]] = rows_at
