@@ -97,6 +97,28 @@ def test_transactions_are_idempotent_on_event_id(store: EventStore) -> None:
     assert store.count("behaviour") == 0  # the two tables are apart
 
 
+def test_groups_share_one_commit_and_count_per_group(store: EventStore) -> None:
+    tx = Transaction("acc", 1.0, {"amount": 1}, None, "t1")
+    groups = [
+        ([ev("u", "a", 1.0, "e1"), ev("u", "b", 2.0, "e2")], [tx]),
+        ([ev("v", "c", 1.0, "e1"), ev("v", "d", 2.0)], []),  # e1 belongs to the first group already
+        ([], [tx, Transaction("acc", 2.0, {}, None, "t2")]),
+        ([], []),
+    ]
+    assert store.add_groups(groups) == [(2, 1), (1, 0), (0, 1), (0, 0)]
+    assert store.count("behaviour") == 3 and store.count("transactions") == 2
+    assert store.history("v", 10) == ["d"]
+
+
+def test_a_failing_group_commits_none_of_its_batch(store: EventStore) -> None:
+    bad = ev("u", "b", 2.0, "e2")
+    object.__setattr__(bad, "ts", object())  # no database can store this timestamp
+    with pytest.raises(Exception):
+        store.add_groups([([ev("u", "a", 1.0, "e1")], []), ([bad], [])])
+    assert store.count("behaviour") == 0
+    assert store.add_behaviour([ev("u", "a", 1.0, "e1")]) == 1  # and the store still works
+
+
 # --- histories -------------------------------------------------------------------------------------
 
 

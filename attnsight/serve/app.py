@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from attnsight import __version__
 from attnsight.errors import AttnsightError
+from attnsight.serve.batching import MicroBatcher
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import NotFound, Registry
 from attnsight.serve.routers import events, health, models, recsys, risk, text
@@ -33,12 +34,15 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.store)
         registry = Registry(settings, monitor, store)
+        writer = MicroBatcher(store.add_groups, max_batch=256, max_wait=0.0, name="event-writer")  # group commit
         try:
             registry.load_all()
             app.state.settings, app.state.monitor, app.state.store, app.state.registry = (
                 settings, monitor, store, registry)
+            app.state.writer = writer
             yield
         finally:
+            writer.close()
             registry.close()
             store.close()
 

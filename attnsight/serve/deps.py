@@ -6,6 +6,7 @@ import hmac
 
 from fastapi import Depends, Header, HTTPException, Request
 
+from attnsight.serve.batching import MicroBatcher
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import Registry
 from attnsight.serve.settings import Settings
@@ -22,6 +23,11 @@ def get_registry(request: Request) -> Registry:
 
 def get_store(request: Request) -> EventStore:
     return request.app.state.store
+
+
+def get_writer(request: Request) -> MicroBatcher:
+    """The event store's group-commit writer."""
+    return request.app.state.writer
 
 
 def get_monitor(request: Request) -> Monitor:

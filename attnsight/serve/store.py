@@ -124,22 +124,33 @@ class EventStore(ABC):
 
     def add_behaviour(self, events: Sequence[BehaviourEvent]) -> int:
         """Store events in one transaction (committed when this returns); how many were new."""
-        sql = self._sql("INSERT INTO behaviour (user_id, item, ts, event_id) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT (event_id) DO NOTHING")
-        return self._insert(sql, [(e.user, e.item, e.ts, e.event_id) for e in events])
+        return self.add_groups([(events, ())])[0][0]
 
     def add_transactions(self, rows: Sequence[Transaction]) -> int:
-        sql = self._sql("INSERT INTO transactions (account, entity, ts, event_id, payload) VALUES (?, ?, ?, ?, ?) "
-                        "ON CONFLICT (event_id) DO NOTHING")
-        return self._insert(sql, [(t.account, t.entity, t.ts, t.event_id, json.dumps(t.payload)) for t in rows])
+        return self.add_groups([((), rows)])[0][1]
 
-    def _insert(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+    def add_groups(
+        self, groups: Sequence[tuple[Sequence[BehaviourEvent], Sequence[Transaction]]]
+    ) -> list[tuple[int, int]]:
+        """Several requests' events in one transaction — one commit, one fsync (group commit) —
+        all of them stored when this returns; per group, how many behaviour events and
+        transactions were new."""
+        behaviour = self._sql("INSERT INTO behaviour (user_id, item, ts, event_id) VALUES (?, ?, ?, ?) "
+                              "ON CONFLICT (event_id) DO NOTHING")
+        transactions = self._sql("INSERT INTO transactions (account, entity, ts, event_id, payload) "
+                                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING")
+        with self._transaction() as cur:
+            return [(self._insert(cur, behaviour, [(e.user, e.item, e.ts, e.event_id) for e in events]),
+                     self._insert(cur, transactions,
+                                  [(t.account, t.entity, t.ts, t.event_id, json.dumps(t.payload)) for t in rows]))
+                    for events, rows in groups]
+
+    def _insert(self, cur: Any, sql: str, rows: list[tuple[Any, ...]]) -> int:
         if not rows:
             return 0
-        with self._transaction() as cur:
-            before = self._changes(cur)
-            cur.executemany(sql, rows)
-            return self._changes(cur) - before if before is not None else cur.rowcount
+        before = self._changes(cur)
+        cur.executemany(sql, rows)
+        return self._changes(cur) - before if before is not None else cur.rowcount
 
     def _changes(self, cur: Any) -> int | None:
         return None

@@ -9,12 +9,13 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from attnsight.serve.deps import get_monitor, get_registry, get_store, require_api_key
+from attnsight.serve.batching import MicroBatcher
+from attnsight.serve.deps import get_monitor, get_registry, get_writer, require_api_key
 from attnsight.serve.fields import Row, Utf8
 from attnsight.serve.live import to_store_rows
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import Registry
-from attnsight.serve.store import BehaviourEvent, EventStore
+from attnsight.serve.store import BehaviourEvent
 
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_api_key)])
 MAX_EVENTS = 10_000
@@ -60,24 +61,23 @@ class EventsResponse(BaseModel):
 
 
 @router.post("/events", response_model=EventsResponse)
-def ingest(
+async def ingest(
     body: EventsRequest,
     registry: Registry = Depends(get_registry),
-    store: EventStore = Depends(get_store),
+    writer: MicroBatcher = Depends(get_writer),
     monitor: Monitor = Depends(get_monitor),
 ) -> EventsResponse:
-    """Behaviour events (user, item, time) and transactions; acknowledged only once committed."""
+    """Behaviour events (user, item, time) and transactions; acknowledged only once committed.
+    Concurrent requests share a commit (group commit), each still answered after it."""
     transactions = []
     if body.transactions:  # checked before anything is written, so a bad row stores nothing
         transactions = to_store_rows(registry.get(body.model, "risk").predictor, body.transactions)
     now = time.time()
     behaviour = [BehaviourEvent(e.user, e.item, now if e.timestamp is None else float(e.timestamp), e.event_id)
                  for e in body.events]
-    stored = 0
-    for kind, rows, add in (("behaviour", behaviour, store.add_behaviour),
-                            ("transaction", transactions, store.add_transactions)):
-        new = add(rows)
+    ((new_behaviour, new_transactions),) = await writer.submit_async([(behaviour, transactions)])
+    for kind, rows, new in (("behaviour", behaviour, new_behaviour), ("transaction", transactions, new_transactions)):
         monitor.events.labels(kind).inc(new)
         monitor.duplicates.labels(kind).inc(len(rows) - new)
-        stored += new
+    stored = new_behaviour + new_transactions
     return EventsResponse(stored=stored, duplicates=len(behaviour) + len(transactions) - stored)
