@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from datetime import datetime, timezone
@@ -71,7 +72,8 @@ async def ingest(
     Concurrent requests share a commit (group commit), each still answered after it."""
     transactions = []
     if body.transactions:  # checked before anything is written, so a bad row stores nothing
-        transactions = to_store_rows(registry.get(body.model, "risk").predictor, body.transactions)
+        scorer = registry.get(body.model, "risk").predictor
+        transactions = await asyncio.to_thread(to_store_rows, scorer, body.transactions)  # off the event loop
     now = time.time()
     behaviour = [BehaviourEvent(e.user, e.item, now if e.timestamp is None else float(e.timestamp), e.event_id)
                  for e in body.events]
