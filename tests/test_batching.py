@@ -42,6 +42,17 @@ def _run(threads: list[threading.Thread]) -> None:
     assert not any(t.is_alive() for t in threads), "a caller never got its result"
 
 
+def _outcome_of(batcher: MicroBatcher, outcomes: dict[str, object]):
+    """A thread target that records a named caller's results, or its ValueError."""
+    def caller(name: str, items: list[int]) -> None:
+        try:
+            outcomes[name] = batcher.submit(items)
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    return caller
+
+
 def _wait_for_queue(batcher: MicroBatcher, size: int) -> None:
     deadline = time.monotonic() + TIMEOUT
     while batcher._queue.qsize() < size and time.monotonic() < deadline:
@@ -105,13 +116,7 @@ def test_an_error_reaches_every_caller_of_its_batch_and_the_worker_goes_on():
         holder.start()
         assert fn.entered.wait(TIMEOUT)
         outcomes: dict[str, object] = {}
-
-        def caller(name: str, items: list[int]) -> None:
-            try:
-                outcomes[name] = batcher.submit(items)
-            except ValueError as exc:
-                outcomes[name] = exc
-
+        caller = _outcome_of(batcher, outcomes)
         callers = [threading.Thread(target=caller, args=("good", [5])),
                    threading.Thread(target=caller, args=("bad", [-1])),
                    threading.Thread(target=caller, args=("also good", [6, 7]))]
@@ -191,13 +196,7 @@ def test_an_exception_returned_for_one_item_reaches_only_its_caller():
 
     batcher = MicroBatcher(fn, max_batch=8, max_wait=0.05)
     outcomes: dict[str, object] = {}
-
-    def caller(name: str, items: list[int]) -> None:
-        try:
-            outcomes[name] = batcher.submit(items)
-        except ValueError as exc:
-            outcomes[name] = exc
-
+    caller = _outcome_of(batcher, outcomes)
     try:
         _run([threading.Thread(target=caller, args=("good", [1])),
               threading.Thread(target=caller, args=("bad", [-3]))])
