@@ -39,6 +39,7 @@ from attnsight.explain.text import WordWeight, corpus_insights, pooled_attention
 from attnsight.models.base import read_task_config, write_json_atomic
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
+from attnsight.train.distributed import is_main_process, shard_gather
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
 
 LABELS_FILE, METRICS_FILE = "labels.json", "metrics.json"
@@ -415,14 +416,21 @@ class TextClassifier:
 
     @torch.no_grad()
     def _probabilities(self, ids: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, classes); under torchrun each rank computes its share and all get the whole."""
         model = self.model_
         model.eval()
         device = next(model.parameters()).device
-        out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
-        for rows, batch in TokenBatcher(ids, 128, pad_id=self.tokenizer_.pad_id).in_order():
-            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).logits
-            out[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return out
+
+        def compute(share: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(share), model.config.num_labels), dtype=np.float32)
+            if len(share) == 0:  # more ranks than texts
+                return out
+            for rows, batch in TokenBatcher([ids[r] for r in share], 128, pad_id=self.tokenizer_.pad_id).in_order():
+                logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).logits
+                out[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            return out
+
+        return shard_gather(len(ids), compute)
 
     def _clean(self, texts: Sequence[str]) -> list[str]:
         return clean_texts(Texts.from_lists(list(texts)), self.cleaning_config_, drop=False)[0].texts
@@ -486,6 +494,9 @@ class TextClassifier:
     # ----------------------------------------------------------------------------- bundle
 
     def save_pretrained(self, path: str | Path) -> None:
+        """Write the bundle; under torchrun only rank 0 writes."""
+        if not is_main_process():
+            return
         if not hasattr(self, "model_"):
             raise AttnsightError("nothing to save: call pretrain() or fit() first")
         path = Path(path)

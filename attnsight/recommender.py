@@ -29,11 +29,21 @@ from attnsight.data.splits import Part, Split, make_split
 from attnsight.data.vocab import Vocabulary
 from attnsight.errors import AttnsightError
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
-from attnsight.evaluate.ranking import ScoreFn, evaluate_ranking, popularity_scorer, seen_mask
+from attnsight.evaluate.ranking import DotScorer, ScoreFn, evaluate_ranking, popularity_scorer
 from attnsight.explain.attention import attention_rollout
+from attnsight.index import DEFAULT_THRESHOLD, ItemIndex
 from attnsight.models.base import read_bundle_config, write_json_atomic
 from attnsight.models.sasrec import SASRec, SASRecConfig
-from attnsight.train import ClozeObjective, NextItemObjective, SequenceBatcher, Trainer, TrainerConfig
+from attnsight.train import (
+    SAMPLERS,
+    ClozeObjective,
+    NegativeSampler,
+    NextItemObjective,
+    SequenceBatcher,
+    Trainer,
+    TrainerConfig,
+)
+from attnsight.train.distributed import is_main_process
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
 
 ITEMS_FILE, USERS_FILE, HISTORIES_FILE = "items.json", "users.json", "histories.safetensors"
@@ -68,7 +78,12 @@ class RecommendResult:
 
 class SequentialRecommender:
     """Self-attentive next-item recommender (SASRec+, full-softmax cross-entropy) with optional
-    masked-item (BERT4Rec cloze) pretraining, evaluated by full ranking with seen items excluded."""
+    masked-item (BERT4Rec cloze) pretraining, evaluated by full ranking with seen items excluded.
+
+    For large catalogues: `negatives=K` trains a sampled softmax with K negatives per step drawn by
+    `sampler` (uniform, log-uniform over popularity ranks, or in-batch, logQ-corrected); from
+    `index_threshold` items on, recommendations come from a faiss index instead of exact search.
+    """
 
     def __init__(
         self,
@@ -86,6 +101,7 @@ class SequentialRecommender:
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         negatives: int = 0,
+        sampler: str = "uniform",
         windows: bool = False,
         patience: int = 10,
         time_budget: float | None = None,
@@ -95,6 +111,7 @@ class SequentialRecommender:
         checkpoint_dir: str | None = None,
         resume: bool = False,
         log_dir: str | None = None,
+        index_threshold: int = DEFAULT_THRESHOLD,
     ) -> None:
         self.max_len = max_len
         self.dim = dim
@@ -109,6 +126,7 @@ class SequentialRecommender:
         self.lr = lr
         self.weight_decay = weight_decay
         self.negatives = negatives
+        self.sampler = sampler
         self.windows = windows
         self.patience = patience
         self.time_budget = time_budget
@@ -118,6 +136,7 @@ class SequentialRecommender:
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.log_dir = log_dir
+        self.index_threshold = index_threshold
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _PARAMS}
@@ -144,6 +163,10 @@ class SequentialRecommender:
         `item_info` maps raw item ids to display fields (title, category) kept in the bundle.
         """
         interactions = _as_interactions(data)
+        if self.sampler not in SAMPLERS:
+            raise AttnsightError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if self.sampler != "uniform" and self.negatives <= 0:
+            raise AttnsightError(f"the {self.sampler} sampler draws negatives: give negatives > 0")
         torch.manual_seed(self.seed)
         clean, self.cleaning_report_ = clean_interactions(interactions, cleaning)
         self.cleaning_config_ = cleaning or CleaningConfig()
@@ -167,6 +190,7 @@ class SequentialRecommender:
         self._user_vectors: Tensor | None = None
         self._rows: dict[str, int] | None = None
         self._item_counts: np.ndarray | None = None
+        self._index: ItemIndex | None = None
         self.profile_: dict[str, Any] | None = None
         train_histories = split.histories(split.train)
 
@@ -180,7 +204,10 @@ class SequentialRecommender:
                 continue
             self.model_.config.mode = "causal" if causal else "cloze"
             batcher = SequenceBatcher(train_histories, self.max_len, self.batch_size, causal, self.windows)
-            objective = NextItemObjective(self.negatives) if causal else ClozeObjective(self.mask_prob)
+            if causal:
+                objective = NextItemObjective(self.negatives, self._negative_sampler(batcher))
+            else:
+                objective = ClozeObjective(self.mask_prob)
             trainer = Trainer(self._trainer_config(name, epochs, results), callbacks, name=name)
             results[name] = trainer.fit(self.model_, batcher.epoch, len(batcher), objective, validate)
         if not results:
@@ -188,6 +215,11 @@ class SequentialRecommender:
         self.model_.eval()
         self.metrics_ = self._final_metrics(split, results, dataset or Path(interactions.source).name)
         return self
+
+    def _negative_sampler(self, batcher: SequenceBatcher) -> NegativeSampler:
+        """The sampler over this catalogue, its Q from how often each item is a training target."""
+        counts = np.bincount(batcher.targets.ravel(), minlength=len(self.item_vocab_) + 1)
+        return NegativeSampler(self.sampler, len(self.item_vocab_), counts)
 
     def _trainer_config(self, name: str, epochs: int, done: dict[str, TrainResult]) -> TrainerConfig:
         spent = sum(r.seconds for r in done.values())
@@ -251,9 +283,17 @@ class SequentialRecommender:
         return next(self.model_.parameters()).device
 
     @torch.no_grad()
-    def _scores(self, histories: Sequence[np.ndarray]) -> Tensor:
+    def _predict(self, histories: Sequence[np.ndarray]) -> Tensor:
+        """(B, C) representations that score the next item after each history."""
         self.model_.eval()
-        return self.model_.score(self.model_.predict(self._batch(histories)).hidden)
+        return self.model_.predict(self._batch(histories)).hidden
+
+    def _item_index(self) -> ItemIndex:
+        """Top-k search over the item embeddings (items 1..V are its rows 0..V-1), built on first use."""
+        if self._index is None:
+            table = self.model_.item_embedding.weight[1 : len(self.item_vocab_) + 1]
+            self._index = ItemIndex(table, self.index_threshold)
+        return self._index
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -324,22 +364,18 @@ class SequentialRecommender:
         n = len(histories)
         exclude = [exclude_seen] * n if isinstance(exclude_seen, bool) else list(exclude_seen)
         explains = [explain] * n if isinstance(explain, int) else list(explain)
-        model = self.model_
         hidden, attention = self._read(histories)
-        scores = model.score(hidden)
-        hide = seen_mask(histories, scores.shape[-1], scores.device) & torch.tensor(exclude, device=scores.device)[:, None]
-        scores = scores.masked_fill(hide, float("-inf"))
-        item_emb = torch.nn.functional.normalize(model.item_embedding.weight, dim=-1)
-        finite = torch.isfinite(scores).sum(-1).tolist()
-        top_scores, top_items = torch.topk(scores, min(max(k), scores.shape[-1]))
+        seen = [h - 1 if x else None for h, x in zip(histories, exclude)]  # as rows of the index
+        top_scores, top_rows = self._item_index().search(hidden, max(k), seen)
+        item_emb = torch.nn.functional.normalize(self.model_.item_embedding.weight, dim=-1)
         results = []
         for row, indices in enumerate(histories):
             weights = attention[row]
             shown = indices[-len(weights):]  # the part of the history the model read
-            n = min(k[row], finite[row])
-            items, values = top_items[row, :n], top_scores[row, :n].tolist()
+            found = top_rows[row, : k[row]] >= 0  # fewer than k when the catalogue runs out
+            items, values = top_rows[row, : k[row]][found] + 1, top_scores[row, : k[row]][found].tolist()
             # each recommendation's reasons: attended history items, most similar to it first
-            drive = weights * (item_emb[items] @ item_emb[torch.as_tensor(shown, device=scores.device)].T).clamp(min=0)
+            drive = weights * (item_emb[items] @ item_emb[torch.as_tensor(shown, device=items.device)].T).clamp(min=0)
             drive = torch.where(drive.sum(-1, keepdim=True) > 0, drive, weights)
             order = torch.argsort(drive, dim=-1, descending=True)[:, : explains[row]].tolist()
             shown_ids, w = self.item_vocab_.decode(shown.tolist()), weights.tolist()
@@ -395,7 +431,9 @@ class SequentialRecommender:
         if self.profile_ is None:
             rows = np.random.default_rng(self.seed).permutation(len(self.sequences_))[:sample]
             histories = [self.sequences_[r] for r in rows]
-            top = torch.cat([self._scores(histories[i : i + 256]).max(-1).values for i in range(0, len(rows), 256)])
+            index = self._item_index()
+            top = torch.cat([index.search(self._predict(histories[i : i + 256]), 1)[0][:, 0]
+                             for i in range(0, len(rows), 256)])
             self.profile_ = {
                 "history_length": numeric_reference(self.sequences_.lengths),
                 "item_popularity": numeric_reference(self.item_popularity(self.sequences_.items)),
@@ -439,11 +477,15 @@ class SequentialRecommender:
     def _rank(self, split: Split, part: Part, scorer: ScoreFn | None = None) -> dict[str, float]:
         """Full-ranking metrics of the model (or another scorer) on one part of a split."""
         histories, targets = split.histories(part), split.targets(part)
-        return evaluate_ranking(scorer or self._scores, histories, targets, len(self.item_vocab_))
+        items = self.model_.item_embedding.weight[: len(self.item_vocab_) + 1]
+        return evaluate_ranking(scorer or DotScorer(self._predict, items), histories, targets, len(self.item_vocab_))
 
     # ----------------------------------------------------------------------------- bundle
 
     def save_pretrained(self, path: str | Path) -> None:
+        """Write the bundle; under torchrun only rank 0 writes."""
+        if not is_main_process():
+            return
         self._check_fitted()
         path = Path(path)
         extra = {"params": self.get_params(), "cleaning": dataclasses.asdict(self.cleaning_config_),
@@ -477,7 +519,7 @@ class SequentialRecommender:
         metrics = path / METRICS_FILE
         if metrics.is_file():
             rec.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
-        rec._user_vectors, rec._rows, rec._item_counts = None, None, None
+        rec._user_vectors, rec._rows, rec._item_counts, rec._index = None, None, None, None
         profile = path / PROFILE_FILE
         rec.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
         return rec

@@ -42,6 +42,7 @@ from attnsight.explain.attention import attention_rollout
 from attnsight.models.base import read_task_config, write_json_atomic
 from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
 from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
+from attnsight.train.distributed import is_main_process, shard_gather
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
 
 METRICS_FILE = "metrics.json"
@@ -342,14 +343,20 @@ class RiskScorer:
 
     @torch.no_grad()
     def _scores(self, batcher: EventBatcher) -> np.ndarray:
+        """Scores of the batcher's rows in order; under torchrun each rank scores its share."""
         model = self.model_
         model.eval()
         device = next(model.parameters()).device
-        out = np.zeros(len(batcher.rows), dtype=np.float64)
-        for positions, batch in batcher.in_order():
-            logits = model({k: v.to(device) for k, v in batch.items()}).logits
-            out[positions] = torch.sigmoid(logits.float()).cpu().numpy()
-        return out
+
+        def compute(share: np.ndarray) -> np.ndarray:
+            out = np.zeros(len(share), dtype=np.float64)
+            for start in range(0, len(share), batcher.batch_size):
+                batch = batcher.batch(share[start : start + batcher.batch_size])
+                logits = model({k: v.to(device) for k, v in batch.items()}).logits
+                out[start : start + batcher.batch_size] = torch.sigmoid(logits.float()).cpu().numpy()
+            return out
+
+        return shard_gather(len(batcher.rows), compute)
 
     def load(self, data: str | Path, history: str | Path | None = None) -> tuple[Events, np.ndarray]:
         """An event table in this model's schema, after an optional file of earlier events (history
@@ -432,6 +439,9 @@ class RiskScorer:
     # ----------------------------------------------------------------------------- bundle
 
     def save_pretrained(self, path: str | Path) -> None:
+        """Write the bundle; under torchrun only rank 0 writes."""
+        if not is_main_process():
+            return
         self._check_fitted()
         path = Path(path)
         extra = {

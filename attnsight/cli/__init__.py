@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -29,7 +30,20 @@ app.add_typer(risk_app, name="risk", help="Risk scores from attention over event
 app.command(help="Serve bundles over REST with live events, explanations, metrics and drift.")(serve)
 
 
+def _quiet_worker() -> None:
+    """Under torchrun every rank runs the command; only rank 0 prints (errors still reach stderr)."""
+    import logging
+
+    from attnsight.cli.render import console
+
+    console.quiet = True
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    logging.getLogger("attnsight").setLevel(logging.WARNING)
+
+
 def main() -> None:
+    if os.environ.get("RANK", "0") != "0":  # set by torchrun
+        _quiet_worker()
     try:
         app()
     except (AttnsightError, OSError) as exc:

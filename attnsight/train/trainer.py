@@ -1,6 +1,7 @@
 """One Trainer for every objective: AdamW, warm-up, clipping, early stopping, budget, checkpoints.
 
 It knows nothing about the model: it gets batches, a loss function and an evaluation function.
+Under torchrun it trains with DistributedDataParallel (see attnsight.train.distributed).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from attnsight.train import distributed
 from attnsight.train.batches import Batch
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,11 @@ class Trainer:
         self.config = config
         self.callbacks = list(callbacks)
         self.name = name  # tags logs and progress: "pretrain", "train"
-        self.device = resolve_device(config.device)
+        self.device = distributed.local_device(resolve_device(config.device))
+        self.distributed = distributed.init(self.device)
+        self.main = distributed.is_main_process()  # the one rank that logs, reports and writes checkpoints
+        if not self.main:
+            self.callbacks = []
 
     def fit(
         self,
@@ -100,10 +106,19 @@ class Trainer:
         """Train until epochs, patience or the time budget run out; the model ends at its best state.
 
         `batches(rng)` yields one epoch of batches; seeding it per epoch makes a resumed run
-        draw the same batches as an uninterrupted one.
+        draw the same batches as an uninterrupted one. Under torchrun every rank draws the same
+        global batches and trains on its own slice of each.
         """
         cfg = self.config
         model.to(self.device)
+        step_module = _LossModule(model, loss_fn)
+        if self.distributed:
+            # static graph: the same parameters take part in every step, and those that never do
+            # (a pretraining head during fine-tuning) are handled without a per-step graph search
+            step_module = nn.parallel.DistributedDataParallel(
+                step_module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                static_graph=True,
+            )
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         warmup, total = max(cfg.warmup_steps, 1), max(cfg.epochs * steps_per_epoch, 1)
 
@@ -120,7 +135,7 @@ class Trainer:
             if more_epochs or more_time:
                 state.finished = None  # asked for more than the finished run had: go on
             log.info("%s: resumed from %s at epoch %d", self.name, cfg.checkpoint, state.epoch)
-        writer = _tensorboard(cfg.log_dir)
+        writer = _tensorboard(cfg.log_dir) if self.main else None
         for cb in self.callbacks:
             cb.on_train_start(self, cfg.epochs, steps_per_epoch)
         start = time.perf_counter() - state.seconds
@@ -132,15 +147,16 @@ class Trainer:
             torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout and objective sampling
             rng = np.random.default_rng([cfg.seed, epoch])
             out_of_time = False
-            for step, batch in enumerate(batches(rng)):
-                loss = self._step(model, optimizer, scheduler, batch, loss_fn)
+            for step, batch in enumerate(_shards(batches(rng))):
+                loss = self._step(step_module, model, optimizer, scheduler, batch)
                 losses.append(loss)
                 for cb in self.callbacks:
                     cb.on_step(self, epoch, step, loss)
-                if cfg.time_budget and time.perf_counter() - start > cfg.time_budget:
+                if cfg.time_budget and distributed.agree(time.perf_counter() - start > cfg.time_budget):
                     out_of_time = True
                     break
-            logs = {"loss": float(np.mean(losses)) if losses else math.nan, "lr": scheduler.get_last_lr()[0]}
+            loss = distributed.mean(float(np.mean(losses))) if losses else math.nan
+            logs = {"loss": loss, "lr": scheduler.get_last_lr()[0]}
             if evaluate is not None and (epoch % cfg.eval_every == 0 or out_of_time or epoch == cfg.epochs):
                 model.eval()
                 logs.update({f"valid_{k}": v for k, v in evaluate(model).items()})
@@ -183,10 +199,10 @@ class Trainer:
             cb.on_train_end(self, result)
         return result
 
-    def _step(self, model: nn.Module, optimizer, scheduler, batch: Batch, loss_fn: LossFn) -> float:
+    def _step(self, step_module: nn.Module, model: nn.Module, optimizer, scheduler, batch: Batch) -> float:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with self._autocast():
-            loss = loss_fn(model, batch)
+            loss = step_module(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip > 0:
@@ -201,6 +217,10 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _save(self, path: str, model: nn.Module, optimizer, scheduler, state: _State) -> None:
+        """Rank 0 writes; the others wait for it, so a resume on any rank reads the same file."""
+        if not self.main:
+            distributed.barrier()
+            return
         payload = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -221,6 +241,7 @@ class Trainer:
         tmp = f"{path}.tmp"
         torch.save(payload, tmp)
         os.replace(tmp, path)  # atomic: a crash leaves the previous checkpoint whole
+        distributed.barrier()
 
     def _load(self, path: str, model: nn.Module, optimizer, scheduler) -> _State:
         payload = torch.load(path, map_location=self.device, weights_only=True)
@@ -239,6 +260,32 @@ class Trainer:
             best_state=payload["best_state"],
             finished=meta.get("finished"),
         )
+
+
+class _LossModule(nn.Module):
+    """The model with its loss as forward(): DistributedDataParallel syncs gradients of what
+    runs through its forward, and objectives call model methods other than forward."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn) -> None:
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self.loss_fn(self.model, batch)
+
+
+def _shards(batches: Iterable[Batch]) -> Iterator[Batch]:
+    """This rank's slice of each global batch (all of it outside torchrun). A last batch with
+    fewer rows than ranks is skipped on every rank alike, so all ranks take the same steps."""
+    world, rank = distributed.world_size(), distributed.rank()
+    for batch in batches:
+        if world == 1:
+            yield batch
+            continue
+        size = len(next(iter(batch.values())))
+        if size < world:
+            continue
+        yield {k: v.tensor_split(world)[rank] for k, v in batch.items()}
 
 
 @dataclass
