@@ -27,10 +27,16 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "json
 
 @dataclass
 class Interactions:
-    """A behaviour log: one row per event, columns user, item[, timestamp][, rating]."""
+    """A behaviour log: one row per event, columns user, item[, timestamp][, rating].
+
+    A log read by `scan_interactions` holds integer codes in user and item, and the raw ids
+    they stand for in `user_ids` / `item_ids` (code c is `user_ids[c]`): a tenth of the memory.
+    """
 
     frame: pl.DataFrame
     source: str = "<memory>"
+    user_ids: list[str] | None = None
+    item_ids: list[str] | None = None
 
     @property
     def has_timestamp(self) -> bool:
@@ -109,6 +115,88 @@ def read_interactions(
         return Interactions(_canonical(path, frame, first_line, user_col, item_col, time_col, rating_col), str(path))
     text = _decode(path, _read_bytes(path), encoding)
     return Interactions(_read_lines(path, text, fmt), str(path))
+
+
+SCAN_FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet")
+
+
+def scan_interactions(
+    path: str | Path,
+    format: str = "auto",
+    user_col: str = "user",
+    item_col: str = "item",
+    time_col: str | None = "timestamp",
+    rating_col: str | None = "rating",
+) -> Interactions:
+    """Read a log larger than memory with polars lazy scans and its streaming engine.
+
+    `path`: an uncompressed csv/tsv/jsonl/parquet file, or a folder or glob of Parquet parts.
+    The raw columns are never all in memory at once: one pass collects the distinct user and
+    item ids, a second streams the rows through a join that replaces ids by integer codes, so
+    what stays is 4 + 4 (+ 8 for a timestamp, + 8 for a rating) bytes per event. Timestamps
+    must be numbers or a date/datetime type; ids may be strings or integers.
+    """
+    path = Path(path)
+    frame = _scan(path, format)
+    try:
+        schema = frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(path, f"cannot scan: {str(exc).splitlines()[0]}") from None
+    for role, name in (("user", user_col), ("item", item_col)):
+        if name not in schema:
+            raise DataError(path, f"no {role} column {name!r} (columns: {', '.join(schema)}); name it with --{role}-col")
+    columns = [pl.col(user_col).alias("user"), pl.col(item_col).alias("item")]
+    if time_col and time_col in schema:
+        dtype = schema[time_col]
+        if dtype.is_temporal():
+            columns.append(pl.col(time_col).dt.epoch("s").alias("timestamp"))
+        elif dtype.is_numeric():
+            columns.append(pl.col(time_col).cast(pl.Int64).alias("timestamp"))
+        else:
+            raise DataError(path, f"column {time_col!r}: scanned timestamps must be numbers or dates, not {dtype}")
+    if rating_col and rating_col in schema:
+        columns.append(pl.col(rating_col).cast(pl.Float64).alias("rating"))
+    frame = frame.select(columns)
+    try:
+        codes = {role: _distinct(path, frame, role) for role in ("user", "item")}
+        for role, table in codes.items():
+            frame = frame.join(table.with_row_index("code").lazy(), on=role, maintain_order="left") \
+                .with_columns(pl.col("code").alias(role)).drop("code")
+        events = frame.collect(engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(path, f"cannot read: {str(exc).splitlines()[0]}") from None
+    if events.height == 0:
+        raise DataError(path, "no rows")
+    if "timestamp" in events.columns and events["timestamp"].null_count():
+        raise DataError(path, f"column {time_col!r}: {events['timestamp'].null_count()} rows have no timestamp")
+    return Interactions(events, str(path), codes["user"]["user"].cast(pl.String).to_list(),
+                        codes["item"]["item"].cast(pl.String).to_list())
+
+
+def _scan(path: Path, format: str) -> pl.LazyFrame:
+    is_glob = any(c in path.name for c in "*?[")
+    if not is_glob and not path.exists():
+        raise DataError(path, "no such file")
+    if format not in SCAN_FORMATS:
+        raise DataError(path, f"cannot scan format {format!r} lazily; choose one of {', '.join(SCAN_FORMATS)}")
+    if format == "auto":
+        format = "parquet" if path.is_dir() or is_glob else _EXTENSIONS.get(path.suffix.lower(), "")
+    if format == "parquet":
+        return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path)
+    if format in ("csv", "tsv"):
+        return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema_length=10_000)
+    if format == "jsonl":
+        return pl.scan_ndjson(path)
+    raise DataError(path, "cannot scan this file lazily: give an uncompressed csv, tsv, jsonl or parquet (--format)")
+
+
+def _distinct(path: Path, frame: pl.LazyFrame, role: str) -> pl.DataFrame:
+    """The sorted distinct ids of a column (its codes are their positions); empty ids refused."""
+    ids = frame.select(role).unique().sort(role).collect(engine="streaming")
+    empty = ids[role].is_null() | (ids[role].cast(pl.String).str.strip_chars() == "")
+    if empty.any():
+        raise DataError(path, f"the {role} column has empty values")
+    return ids
 
 
 def check_path(path: Path, format: str, formats: tuple[str, ...]) -> str:

@@ -57,22 +57,32 @@ def build_sequences(
 
     Without timestamps the file order is the time order. A given item vocabulary is kept (items
     outside it are dropped); otherwise one is built with items in order of first appearance.
+    A scanned log (integer codes, see `scan_interactions`) comes out with its raw ids.
     """
-    frame = interactions.frame.with_row_index("_row")
+    coded = interactions.item_ids is not None
+    if coded and item_vocab is not None:
+        raise ValueError("a given item vocabulary needs a log of raw ids, not a scanned one")
     if item_vocab is None:
-        item_vocab = Vocabulary(frame["item"].unique(maintain_order=True).to_list())
-    mapping = pl.DataFrame(
-        {"item": item_vocab.ids, "_index": np.arange(1, len(item_vocab) + 1, dtype=np.int64)}
-    )
-    frame = frame.join(mapping, on="item", how="inner")
-    first_seen = frame.group_by("user").agg(pl.col("_row").min().alias("_first"))
+        item_vocab = Vocabulary(interactions.frame["item"].unique(maintain_order=True).to_list())
+    dtype = interactions.frame.schema["item"]
+    mapping = pl.LazyFrame({
+        "item": pl.Series(item_vocab.ids, dtype=dtype),
+        "_index": np.arange(1, len(item_vocab) + 1, dtype=np.int64),
+    })
+    # one lazy query, so that only the columns kept are materialised (memory for large logs)
+    rows = interactions.frame.lazy().with_row_index("_row").join(mapping, on="item", how="inner")
+    first_seen = rows.group_by("user").agg(pl.col("_row").min().alias("_first"))
     order = ["_first", "timestamp", "_row"] if interactions.has_timestamp else ["_first", "_row"]
-    frame = frame.join(first_seen, on="user").sort(order)
+    kept = ["user", "_index", "timestamp"] if interactions.has_timestamp else ["user", "_index"]
+    frame = rows.join(first_seen, on="user").sort(order).select(kept).collect()
     users_col = frame["user"]
     boundaries = np.flatnonzero(users_col.ne(users_col.shift(1)).fill_null(True).to_numpy())
     offsets = np.append(boundaries, frame.height).astype(np.int64)
     users = users_col.gather(boundaries).to_list()
     timestamps = frame["timestamp"].to_numpy().astype(np.int64) if interactions.has_timestamp else None
+    if coded:
+        users = [interactions.user_ids[c] for c in users]
+        item_vocab = Vocabulary(interactions.item_ids[c] for c in item_vocab.ids)
     return Sequences(users, offsets, frame["_index"].to_numpy().astype(np.int64), timestamps), item_vocab
 
 

@@ -1,0 +1,97 @@
+"""Logs larger than memory: lazy scans give the same sequences as the in-memory reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from attnsight.data.cleaning import CleaningConfig, clean_interactions
+from attnsight.data.readers import read_interactions, scan_interactions
+from attnsight.data.sequences import build_sequences
+from attnsight.errors import DataError
+
+
+def _log(seed: int = 0, n: int = 600) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pl.DataFrame({
+        "uid": [f"u{u}" for u in rng.integers(0, 40, n)],
+        "sku": rng.integers(0, 60, n).astype(str),
+        "ts": rng.integers(1_000, 1_200, n),  # narrow: ties and exact duplicates happen
+    })
+    return pl.concat([frame, frame.head(20)])  # 20 duplicate events at the end
+
+
+def _sequences(interactions, config: CleaningConfig):
+    clean, report = clean_interactions(interactions, config)
+    sequences, vocab = build_sequences(clean)
+    return sequences, vocab, report
+
+
+def _same(a, b) -> None:
+    (sa, va, ra), (sb, vb, rb) = a, b
+    assert ra == rb
+    assert sa.users == sb.users
+    assert va.ids == vb.ids
+    assert np.array_equal(sa.offsets, sb.offsets)
+    assert np.array_equal(sa.items, sb.items)
+    assert np.array_equal(sa.timestamps, sb.timestamps)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_a_scanned_log_gives_the_sequences_of_a_read_one(tmp_path: Path, fmt: str) -> None:
+    frame = _log()
+    path = tmp_path / f"log.{fmt}"
+    {"csv": lambda: frame.write_csv(path), "tsv": lambda: frame.write_csv(path, separator="\t"),
+     "jsonl": lambda: frame.write_ndjson(path), "parquet": lambda: frame.write_parquet(path)}[fmt]()
+    config = CleaningConfig(min_user_events=5, min_item_events=11)
+    read = read_interactions(path, user_col="uid", item_col="sku", time_col="ts")
+    scanned = scan_interactions(path, user_col="uid", item_col="sku", time_col="ts")
+    assert scanned.frame.schema["user"] == pl.UInt32  # codes, not strings
+    result = _sequences(scanned, config)
+    assert result[2].duplicates == 20 and result[2].dropped_by_item_filter > 0  # the comparison is not vacuous
+    _same(_sequences(read, config), result)
+
+
+def test_a_folder_or_glob_of_parquet_parts_with_integer_ids(tmp_path: Path) -> None:
+    frame = _log(1).with_columns(pl.col("uid").str.slice(1).cast(pl.Int64), pl.col("sku").cast(pl.Int64))
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, part in enumerate(frame.iter_slices(200)):
+        part.write_parquet(parts / f"part-{i}.parquet")
+    frame.write_csv(tmp_path / "whole.csv")
+    expected = _sequences(read_interactions(tmp_path / "whole.csv", user_col="uid", item_col="sku", time_col="ts"),
+                          CleaningConfig())
+    for path in (parts, parts / "part-*.parquet"):
+        _same(expected, _sequences(scan_interactions(path, user_col="uid", item_col="sku", time_col="ts"),
+                                   CleaningConfig()))
+
+
+def test_dates_and_no_timestamp(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"user": ["a", "a", "b", "b", "a"], "item": ["x", "y", "x", "z", "z"],
+                          "when": pl.Series([3000, 1000, 2000, 5000, 2000]).cast(pl.Datetime("ms"))})
+    frame.write_parquet(tmp_path / "dated.parquet")
+    seqs, vocab = build_sequences(scan_interactions(tmp_path / "dated.parquet", time_col="when"))
+    assert seqs.users == ["a", "b"]
+    assert vocab.decode(seqs[0]) == ["y", "z", "x"]  # by time, not by file order
+    seqs, vocab = build_sequences(scan_interactions(tmp_path / "dated.parquet", time_col=None))
+    assert vocab.decode(seqs[0]) == ["x", "y", "z"] and seqs.timestamps is None  # file order
+
+
+def test_errors_name_the_file_and_column(tmp_path: Path) -> None:
+    _log().write_parquet(tmp_path / "log.parquet")
+    with pytest.raises(DataError, match=r"log\.parquet.*no user column 'user'.*uid, sku, ts"):
+        scan_interactions(tmp_path / "log.parquet")
+    with pytest.raises(DataError, match="no such file"):
+        scan_interactions(tmp_path / "missing.parquet")
+    pl.DataFrame({"user": ["a"], "item": ["b"], "timestamp": ["yesterday"]}).write_csv(tmp_path / "t.csv")
+    with pytest.raises(DataError, match="'timestamp'.*numbers or dates"):
+        scan_interactions(tmp_path / "t.csv")
+    pl.DataFrame({"user": ["a", None], "item": ["b", "c"]}).write_parquet(tmp_path / "null.parquet")
+    with pytest.raises(DataError, match="user column has empty values"):
+        scan_interactions(tmp_path / "null.parquet")
+    (tmp_path / "log.csv.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(DataError, match="uncompressed"):
+        scan_interactions(tmp_path / "log.csv.gz")
