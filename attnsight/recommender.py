@@ -288,12 +288,16 @@ class SequentialRecommender:
         self.model_.eval()
         return self.model_.predict(self._batch(histories)).hidden
 
-    def _item_index(self) -> ItemIndex:
-        """Top-k search over the item embeddings (items 1..V are its rows 0..V-1), built on first use."""
+    def item_index(self) -> ItemIndex:
+        """Top-k search over the item embeddings (items 1..V are its rows 0..V-1), built on first use:
+        exact below `index_threshold` items, faiss from there on; not saved in the bundle."""
+        self._check_fitted()
         if self._index is None:
-            table = self.model_.item_embedding.weight[1 : len(self.item_vocab_) + 1]
-            self._index = ItemIndex(table, self.index_threshold)
+            self._index = ItemIndex(self._item_rows(), self.index_threshold)
         return self._index
+
+    def _item_rows(self) -> Tensor:
+        return self.model_.item_embedding.weight[1 : len(self.item_vocab_) + 1]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -366,7 +370,7 @@ class SequentialRecommender:
         explains = [explain] * n if isinstance(explain, int) else list(explain)
         hidden, attention = self._read(histories)
         seen = [h - 1 if x else None for h, x in zip(histories, exclude)]  # as rows of the index
-        top_scores, top_rows = self._item_index().search(hidden, max(k), seen)
+        top_scores, top_rows = self.item_index().search(hidden, max(k), seen)
         item_emb = torch.nn.functional.normalize(self.model_.item_embedding.weight, dim=-1)
         results = []
         for row, indices in enumerate(histories):
@@ -431,8 +435,8 @@ class SequentialRecommender:
         if self.profile_ is None:
             rows = np.random.default_rng(self.seed).permutation(len(self.sequences_))[:sample]
             histories = [self.sequences_[r] for r in rows]
-            index = self._item_index()
-            top = torch.cat([index.search(self._predict(histories[i : i + 256]), 1)[0][:, 0]
+            exact = ItemIndex(self._item_rows(), backend="exact")  # the true top score; no index to build
+            top = torch.cat([exact.search(self._predict(histories[i : i + 256]), 1)[0][:, 0]
                              for i in range(0, len(rows), 256)])
             self.profile_ = {
                 "history_length": numeric_reference(self.sequences_.lengths),

@@ -85,7 +85,7 @@ FORBIDDEN_FOR_DATA = ("attnsight.nn", "attnsight.models", "attnsight.train", "at
                       "attnsight.explain", "attnsight.recommender", "attnsight.classifier", "attnsight.scorer", "attnsight.cli",
                       "attnsight.serve", "attnsight.inference", "attnsight.report", "attnsight.tune")
 ABOVE_LEARN = ("attnsight.recommender", "attnsight.classifier", "attnsight.scorer", "attnsight.explain",
-               "attnsight.cli", "attnsight.serve", "attnsight.inference", "attnsight.report")
+               "attnsight.index", "attnsight.cli", "attnsight.serve", "attnsight.inference", "attnsight.report")
 
 
 def test_data_layer() -> None:
@@ -125,7 +125,7 @@ def test_learn_layer() -> None:
 
 def test_use_layer() -> None:
     for module, imports in _of("attnsight.recommender", "attnsight.classifier", "attnsight.scorer",
-                               "attnsight.explain").items():
+                               "attnsight.explain", "attnsight.index").items():
         bad = {i for i in _own(imports) if _in(i, "attnsight.cli", "attnsight.serve")}
         assert not bad, f"{module} imports {bad}"
 

@@ -180,9 +180,9 @@ def test_sampled_softmax_trains(audience, monkeypatch: pytest.MonkeyPatch) -> No
     calls = []
     original = SASRec.sampled_loss
 
-    def counting(self, hidden, targets, negatives):
+    def counting(self, hidden, targets, negatives, *rest):
         calls.append(len(negatives))
-        return original(self, hidden, targets, negatives)
+        return original(self, hidden, targets, negatives, *rest)
 
     monkeypatch.setattr(SASRec, "sampled_loss", counting)
     rec = SequentialRecommender(epochs=8, negatives=8, **TINY).fit(audience.interactions)

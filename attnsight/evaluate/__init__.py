@@ -2,10 +2,11 @@
 
 from attnsight.evaluate.classification import classification_metrics, classification_report
 from attnsight.evaluate.metrics import DEFAULT_KS, hit_rate, mrr, ndcg, ranking_metrics, target_ranks
-from attnsight.evaluate.ranking import evaluate_ranking, popularity_scorer, seen_mask
+from attnsight.evaluate.ranking import DotScorer, evaluate_ranking, popularity_scorer, seen_mask
 
 __all__ = [
     "DEFAULT_KS",
+    "DotScorer",
     "classification_metrics",
     "classification_report",
     "evaluate_ranking",

@@ -88,14 +88,20 @@ class SASRec(PretrainedModel):
         logits[..., 0] = float("-inf")
         return logits
 
-    def sampled_loss(self, hidden: Tensor, targets: Tensor, negatives: Tensor) -> Tensor:
-        """Cross-entropy of each target against shared negatives (K,) sampled uniformly.
+    def sampled_loss(self, hidden: Tensor, targets: Tensor, negatives: Tensor, log_q: Tensor | None = None) -> Tensor:
+        """Cross-entropy of each target against negatives (K,) shared by the batch.
 
-        hidden (N, C), targets (N,). With uniform sampling the logQ correction is a constant and
-        drops out; accidental hits (a negative equal to the target) are masked.
+        hidden (N, C), targets (N,). `log_q` (num_items + 1,) is the log-probability that the
+        sampler draws each item; None means uniform, where it is a constant that cancels.
+        Accidental hits (a negative equal to the target) are masked.
         """
         pos = (hidden * self.item_embedding(targets)).sum(-1, keepdim=True)  # (N, 1)
         neg = hidden @ self.item_embedding(negatives).T  # (N, K)
+        if log_q is not None:
+            # logQ correction of every candidate logit, the target's included: Jean et al. 2015
+            # (eq. 10), TensorFlow's sampled_softmax_loss (subtract_log_q), Yi et al. 2019 (eq. 3)
+            pos = pos - log_q[targets, None]
+            neg = neg - log_q[negatives]
         neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
         logits = torch.cat([pos, neg], dim=1)
         return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=hidden.device))

@@ -9,6 +9,7 @@ from attnsight.train.objectives import (
     NextItemObjective,
     RiskObjective,
 )
+from attnsight.train.sampling import SAMPLERS, NegativeSampler
 from attnsight.train.trainer import Callback, Trainer, TrainerConfig, TrainResult, resolve_device
 
 __all__ = [
@@ -18,8 +19,10 @@ __all__ = [
     "EventBatcher",
     "MaskedEventObjective",
     "MaskedTokenObjective",
+    "NegativeSampler",
     "NextItemObjective",
     "RiskObjective",
+    "SAMPLERS",
     "SequenceBatcher",
     "TokenBatcher",
     "TrainResult",

@@ -52,7 +52,9 @@ def init(device: torch.device) -> bool:
 
 
 def _shutdown() -> None:
+    # together: a rank that tears its group down while another still writes can abort in gloo
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

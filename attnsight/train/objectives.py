@@ -12,6 +12,7 @@ from attnsight.models.risk import RiskTransformer
 from attnsight.models.sasrec import SASRec
 from attnsight.models.text import TextTransformer
 from attnsight.train.batches import Batch
+from attnsight.train.sampling import NegativeSampler
 
 
 @dataclass
@@ -19,18 +20,22 @@ class NextItemObjective:
     """Predict every next item with causal attention (all positions, SASRec+).
 
     negatives = 0: full-softmax cross-entropy over the catalogue. negatives = K: sampled softmax
-    against K uniformly drawn items shared by the batch, for catalogues too large to score whole.
+    against K items shared by the batch, drawn by `sampler` (uniform when None) and corrected by
+    their log Q, for catalogues too large to score whole.
     """
 
     negatives: int = 0
+    sampler: NegativeSampler | None = None
 
     def __call__(self, model: SASRec, batch: Batch) -> Tensor:
         if self.negatives <= 0:
             return model(batch["items"], batch["targets"]).loss
         hidden = model(batch["items"]).hidden
         at = batch["targets"] != 0
-        negatives = torch.randint(1, model.config.num_items + 1, (self.negatives,), device=hidden.device)
-        return model.sampled_loss(hidden[at], batch["targets"][at], negatives)
+        targets = batch["targets"][at]
+        sampler = self.sampler or NegativeSampler("uniform", model.config.num_items)
+        negatives = sampler.draw(self.negatives, targets)
+        return model.sampled_loss(hidden[at], targets, negatives, sampler.log_q(hidden.device))
 
 
 @dataclass
