@@ -14,6 +14,7 @@ from attnsight.cli.recsys import app as recsys_app
 from attnsight.cli.risk import app as risk_app
 from attnsight.cli.serve import serve
 from attnsight.cli.text import app as text_app
+from attnsight.cli.tune import app as tune_app
 from attnsight.errors import AttnsightError
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.command(help="Generate a synthetic audience, train the recommender (~1 min),
 app.add_typer(recsys_app, name="recsys", help="Sequential recommendation: train, evaluate, recommend, audience.")
 app.add_typer(text_app, name="text", help="Text analytics (Chinese, English): pretrain, train, evaluate, predict, explain.")
 app.add_typer(risk_app, name="risk", help="Risk scores from attention over event histories: train, evaluate, score, explain.")
+app.add_typer(tune_app, name="tune", help="Hyperparameter search (Optuna): resumable, pruned, shared by parallel workers.")
 app.command(help="Serve bundles over REST with live events, explanations, metrics and drift.")(serve)
 
 

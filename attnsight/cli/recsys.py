@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from attnsight.cli.options import ConfigFile, run_dirs
 from attnsight.cli.render import cleaning_table, console, item_label, metrics_table, print_json, progress
 from attnsight.errors import AttnsightError
+
+if TYPE_CHECKING:
+    from attnsight.data.cleaning import CleaningConfig
+    from attnsight.data.readers import Interactions
+    from attnsight.recommender import SequentialRecommender
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
 ModelDir = Annotated[Path, typer.Option("--model", help="Bundle folder written by `recsys train`.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+
+# what `train` and `tune recsys` read, and how they clean, split and seed it
+Data = Annotated[Path, typer.Option(help="Interactions: csv/tsv/jsonl/parquet, .dat, pairs or sequences; .gz too.")]
+Format = Annotated[str, typer.Option(help="auto|csv|tsv|jsonl|parquet|dat|pairs|sequences")]
+UserCol = Annotated[str, typer.Option(help="User id column (tabular formats).")]
+ItemCol = Annotated[str, typer.Option(help="Item id column (tabular formats).")]
+TimeCol = Annotated[str, typer.Option(help="Timestamp column: numbers or dates (used when present).")]
+RatingCol = Annotated[str, typer.Option(help="Rating column (used when present).")]
+Encoding = Annotated[str, typer.Option(help="Text encoding of the file.")]
+MinRating = Annotated[Optional[float], typer.Option(help="Keep events rated at least this (explicit → implicit).")]
+MinUserEvents = Annotated[int, typer.Option(help="k-core: minimum events per user.")]
+MinItemEvents = Annotated[int, typer.Option(help="k-core: minimum events per item.")]
+MinLen = Annotated[int, typer.Option(help="Minimum sequence length (3 = one train, valid and test item).")]
+KeepDuplicates = Annotated[bool, typer.Option(help="Keep repeated identical events.")]
+Split = Annotated[str, typer.Option(help="loo (leave-one-out) | temporal (global time cuts).")]
+Epochs = Annotated[int, typer.Option(help="Most next-item epochs (early stopping ends sooner).")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
 
 
 def _load(model: Path, device: str):  # -> SequentialRecommender
@@ -31,28 +55,59 @@ def _result_rows(metrics: dict[str, Any], split: str) -> dict[str, dict[str, flo
     return rows
 
 
+def load_inputs(options: Mapping[str, Any]) -> tuple[Interactions, CleaningConfig]:
+    """The log `train` reads and how it cleans it, from its option values by name."""
+    from attnsight.data.cleaning import CleaningConfig
+    from attnsight.data.readers import read_interactions
+
+    o = options
+    interactions = read_interactions(Path(o["data"]), o["format"], o["user_col"], o["item_col"], o["time_col"],
+                                     o["rating_col"], o["encoding"])
+    cleaning = CleaningConfig(o["min_rating"], not o["keep_duplicates"], o["min_user_events"], o["min_item_events"],
+                              o["min_len"])
+    return interactions, cleaning
+
+
+def fit_model(inputs: tuple[Interactions, CleaningConfig], options: Mapping[str, Any], out: Optional[Path],
+              callbacks: Sequence[Any]) -> SequentialRecommender:
+    """The recommender `train` fits (and each `tune recsys` trial, with out=None), from option values by name."""
+    from attnsight.recommender import SequentialRecommender
+
+    o = options
+    rec = SequentialRecommender(
+        max_len=o["max_len"], dim=o["dim"], num_layers=o["layers"], num_heads=o["heads"], dropout=o["dropout"],
+        epochs=o["epochs"], pretrain_epochs=o["pretrain_epochs"], batch_size=o["batch_size"], lr=o["lr"],
+        negatives=o["negatives"], windows=o["windows"], patience=o["patience"], time_budget=o["time_budget"],
+        split=o["split"], device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
+    )
+    interactions, cleaning = inputs
+    return rec.fit(interactions, cleaning, callbacks=callbacks, dataset=Path(o["data"]).name)
+
+
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="Interactions: csv/tsv/jsonl/parquet, .dat, pairs or sequences; .gz too.")],
+    ctx: typer.Context,
+    data: Data,
     out: Annotated[Path, typer.Option(help="Folder for the bundle (created).")],
-    format: Annotated[str, typer.Option(help="auto|csv|tsv|jsonl|parquet|dat|pairs|sequences")] = "auto",
-    user_col: Annotated[str, typer.Option(help="User id column (tabular formats).")] = "user",
-    item_col: Annotated[str, typer.Option(help="Item id column (tabular formats).")] = "item",
-    time_col: Annotated[str, typer.Option(help="Timestamp column: numbers or dates (used when present).")] = "timestamp",
-    rating_col: Annotated[str, typer.Option(help="Rating column (used when present).")] = "rating",
-    encoding: Annotated[str, typer.Option(help="Text encoding of the file.")] = "utf-8",
-    min_rating: Annotated[Optional[float], typer.Option(help="Keep events rated at least this (explicit → implicit).")] = None,
-    min_user_events: Annotated[int, typer.Option(help="k-core: minimum events per user.")] = 1,
-    min_item_events: Annotated[int, typer.Option(help="k-core: minimum events per item.")] = 1,
-    min_len: Annotated[int, typer.Option(help="Minimum sequence length (3 = one train, valid and test item).")] = 3,
-    keep_duplicates: Annotated[bool, typer.Option(help="Keep repeated identical events.")] = False,
-    split: Annotated[str, typer.Option(help="loo (leave-one-out) | temporal (global time cuts).")] = "loo",
+    config: ConfigFile = None,
+    format: Format = "auto",
+    user_col: UserCol = "user",
+    item_col: ItemCol = "item",
+    time_col: TimeCol = "timestamp",
+    rating_col: RatingCol = "rating",
+    encoding: Encoding = "utf-8",
+    min_rating: MinRating = None,
+    min_user_events: MinUserEvents = 1,
+    min_item_events: MinItemEvents = 1,
+    min_len: MinLen = 3,
+    keep_duplicates: KeepDuplicates = False,
+    split: Split = "loo",
     max_len: Annotated[int, typer.Option(help="Longest history the model reads.")] = 200,
     dim: Annotated[int, typer.Option(help="Hidden size.")] = 64,
     layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.2,
-    epochs: Annotated[int, typer.Option(help="Most next-item epochs (early stopping ends sooner).")] = 200,
+    epochs: Epochs = 200,
     pretrain_epochs: Annotated[int, typer.Option(help="Masked-item (cloze) pretraining epochs first.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
@@ -61,28 +116,15 @@ def train(
     patience: Annotated[int, typer.Option(help="Epochs without validation NDCG@10 gain before stopping.")] = 10,
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
     device: Device = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    seed: Seed = 42,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoints in OUT/checkpoints.")] = False,
     json_out: Json = False,
 ) -> None:
     """Train a recommender from a behaviour log and write a bundle to OUT."""
-    from attnsight.data.cleaning import CleaningConfig
-    from attnsight.data.readers import read_interactions
-    from attnsight.recommender import SequentialRecommender
-
-    interactions = read_interactions(data, format, user_col, item_col, time_col, rating_col, encoding)
-    cleaning = CleaningConfig(min_rating, not keep_duplicates, min_user_events, min_item_events, min_len)
-    rec = SequentialRecommender(
-        max_len=max_len, dim=dim, num_layers=layers, num_heads=heads, dropout=dropout, epochs=epochs,
-        pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr, negatives=negatives, windows=windows,
-        patience=patience,
-        time_budget=time_budget, split=split, device=device, seed=seed,
-        checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
-    )
-    callbacks = progress(json_out)
+    inputs = load_inputs(ctx.params)  # every option by name, as `tune recsys` builds its trials
     if not json_out:
-        console.print(f"read {len(interactions):,} events from {data}")
-    rec.fit(interactions, cleaning, callbacks=callbacks, dataset=data.name)
+        console.print(f"read {len(inputs[0]):,} events from {data}")
+    rec = fit_model(inputs, ctx.params, out, progress(json_out))
     rec.save_pretrained(out)
     if json_out:
         print_json(rec.metrics_)

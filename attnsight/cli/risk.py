@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from attnsight.cli.options import ConfigFile, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
+
+if TYPE_CHECKING:
+    from attnsight.data.events import Events
+    from attnsight.scorer import RiskScorer
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -18,6 +24,25 @@ Since = Annotated[Optional[str], typer.Option(help="Only events on or after this
                                                    "earlier rows serve as history.")]
 History = Annotated[Optional[Path], typer.Option(help="Earlier events (same columns) read before --data, as history.")]
 RISK_METRICS = ("roc_auc", "average_precision", "precision@100", "card_precision@100")
+
+# what `train` and `tune risk` read, and how they split it by time and seed it
+Labelled = Annotated[Path, typer.Option(help="Labelled events: csv/tsv/jsonl/parquet, .gz too.")]
+AccountCol = Annotated[str, typer.Option(help="Account (card, user) id column.")]
+TimeCol = Annotated[str, typer.Option(help="Timestamp column: epoch seconds or ISO dates.")]
+LabelCol = Annotated[str, typer.Option(help="0/1 label column (1: the risk to score, e.g. fraud).")]
+Numeric = Annotated[Optional[list[str]], typer.Option(help="Numeric column(s), repeatable or comma-separated.")]
+Categorical = Annotated[Optional[list[str]], typer.Option(help="Categorical column(s), likewise.")]
+EntityCol = Annotated[Optional[str], typer.Option(help="A second entity to attend over (terminal, merchant).")]
+IdCol = Annotated[Optional[str], typer.Option(help="Event id column, shown by score and explain.")]
+LabelDelayDays = Annotated[int, typer.Option(help="Days before a label is known (used as input only then).")]
+TrainDays = Annotated[Optional[int], typer.Option(help="Training days (default: all before validation).")]
+ValidDays = Annotated[int, typer.Option(help="Validation days (model selection), after training.")]
+GapDays = Annotated[int, typer.Option(help="Days between validation and test.")]
+TestDays = Annotated[int, typer.Option(help="Test days.")]
+TestStart = Annotated[Optional[str], typer.Option(help="First test day, YYYY-MM-DD (default: the last days).")]
+KeepKnown = Annotated[bool, typer.Option(help="Keep accounts already known compromised in validation and test.")]
+Epochs = Annotated[int, typer.Option(help="Most epochs (early stopping on validation average precision).")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
 
 
 def _names(values: Optional[list[str]]) -> tuple[str, ...]:
@@ -44,30 +69,58 @@ def _events(scorer: Any, data: Path, history: Optional[Path], since: Optional[st
     return events, rows
 
 
+def load_inputs(options: Mapping[str, Any]) -> Events:
+    """The event table `train` reads, from its option values by name."""
+    from attnsight.data.events import EventSchema, read_events
+
+    o = options
+    schema = EventSchema(o["account_col"], o["time_col"], _names(o["numeric"]), _names(o["categorical"]),
+                         o["label_col"], o["entity_col"], o["id_col"])
+    return read_events(Path(o["data"]), schema, require_labels=True)
+
+
+def fit_model(events: Events, options: Mapping[str, Any], out: Optional[Path], callbacks: Sequence[Any]) -> RiskScorer:
+    """The scorer `train` fits (and each `tune risk` trial, with out=None), from option values by name."""
+    from attnsight.scorer import RiskScorer
+
+    o = options
+    scorer = RiskScorer(
+        history_len=o["history_len"], label_delay_days=o["label_delay_days"], dim=o["dim"], num_layers=o["layers"],
+        num_heads=o["heads"], dropout=o["dropout"], epochs=o["epochs"], pretrain_epochs=o["pretrain_epochs"],
+        batch_size=o["batch_size"], lr=o["lr"], pos_weight=o["pos_weight"], negative_rate=o["negative_rate"],
+        patience=o["patience"], time_budget=o["time_budget"], train_days=o["train_days"], valid_days=o["valid_days"],
+        gap_days=o["gap_days"], test_days=o["test_days"], test_start=o["test_start"], exclude_known=not o["keep_known"],
+        baseline=o["baseline"], device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
+    )
+    return scorer.fit(events, callbacks=callbacks, dataset=Path(o["data"]).name)
+
+
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="Labelled events: csv/tsv/jsonl/parquet, .gz too.")],
+    ctx: typer.Context,
+    data: Labelled,
     out: Annotated[Path, typer.Option(help="Folder for the bundle (created).")],
-    account_col: Annotated[str, typer.Option(help="Account (card, user) id column.")] = "account",
-    time_col: Annotated[str, typer.Option(help="Timestamp column: epoch seconds or ISO dates.")] = "timestamp",
-    label_col: Annotated[str, typer.Option(help="0/1 label column (1: the risk to score, e.g. fraud).")] = "label",
-    numeric: Annotated[Optional[list[str]], typer.Option(help="Numeric column(s), repeatable or comma-separated.")] = None,
-    categorical: Annotated[Optional[list[str]], typer.Option(help="Categorical column(s), likewise.")] = None,
-    entity_col: Annotated[Optional[str], typer.Option(help="A second entity to attend over (terminal, merchant).")] = None,
-    id_col: Annotated[Optional[str], typer.Option(help="Event id column, shown by score and explain.")] = None,
+    config: ConfigFile = None,
+    account_col: AccountCol = "account",
+    time_col: TimeCol = "timestamp",
+    label_col: LabelCol = "label",
+    numeric: Numeric = None,
+    categorical: Categorical = None,
+    entity_col: EntityCol = None,
+    id_col: IdCol = None,
     history_len: Annotated[int, typer.Option(help="Previous events read per account (and per entity).")] = 32,
-    label_delay_days: Annotated[int, typer.Option(help="Days before a label is known (used as input only then).")] = 7,
-    train_days: Annotated[Optional[int], typer.Option(help="Training days (default: all before validation).")] = None,
-    valid_days: Annotated[int, typer.Option(help="Validation days (model selection), after training.")] = 7,
-    gap_days: Annotated[int, typer.Option(help="Days between validation and test.")] = 7,
-    test_days: Annotated[int, typer.Option(help="Test days.")] = 7,
-    test_start: Annotated[Optional[str], typer.Option(help="First test day, YYYY-MM-DD (default: the last days).")] = None,
-    keep_known: Annotated[bool, typer.Option(help="Keep accounts already known compromised in validation and test.")] = False,
+    label_delay_days: LabelDelayDays = 7,
+    train_days: TrainDays = None,
+    valid_days: ValidDays = 7,
+    gap_days: GapDays = 7,
+    test_days: TestDays = 7,
+    test_start: TestStart = None,
+    keep_known: KeepKnown = False,
     dim: Annotated[int, typer.Option(help="Hidden size.")] = 64,
     layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation average precision).")] = 20,
+    epochs: Epochs = 20,
     pretrain_epochs: Annotated[int, typer.Option(help="Masked-feature pretraining epochs first (0: none).")] = 0,
     batch_size: Annotated[int, typer.Option(help="Events per batch.")] = 256,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
@@ -77,27 +130,15 @@ def train(
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
     baseline: Annotated[bool, typer.Option(help="Also train the gradient-boosting baseline.")] = True,
     device: Device = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    seed: Seed = 42,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoints in OUT/checkpoints.")] = False,
     json_out: Json = False,
 ) -> None:
     """Train a risk scorer on an event table, split by time, and write a bundle to OUT."""
-    from attnsight.data.events import EventSchema, read_events
-    from attnsight.scorer import RiskScorer
-
-    schema = EventSchema(account_col, time_col, _names(numeric), _names(categorical), label_col, entity_col, id_col)
-    events = read_events(data, schema, require_labels=True)
+    events = load_inputs(ctx.params)  # every option by name, as `tune risk` builds its trials
     if not json_out:
         console.print(f"read {len(events):,} events of {len(events.accounts):,} accounts from {data}")
-    scorer = RiskScorer(
-        history_len=history_len, label_delay_days=label_delay_days, dim=dim, num_layers=layers, num_heads=heads,
-        dropout=dropout, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
-        pos_weight=pos_weight, negative_rate=negative_rate, patience=patience, time_budget=time_budget,
-        train_days=train_days, valid_days=valid_days, gap_days=gap_days, test_days=test_days, test_start=test_start,
-        exclude_known=not keep_known, baseline=baseline, device=device, seed=seed,
-        checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
-    )
-    scorer.fit(events, callbacks=progress(json_out), dataset=data.name)
+    scorer = fit_model(events, ctx.params, out, progress(json_out))
     scorer.save_pretrained(out)
     metrics = scorer.metrics_
     if json_out:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from attnsight.cli.options import ConfigFile, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
 from attnsight.errors import AttnsightError
+
+if TYPE_CHECKING:
+    from attnsight.classifier import TextClassifier
+    from attnsight.data.texts import Texts
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -19,6 +25,15 @@ TextCol = Annotated[str, typer.Option(help="Column holding the text.")]
 LabelCol = Annotated[str, typer.Option(help="Column holding the label (strings or integers).")]
 Format = Annotated[str, typer.Option(help="auto|csv|tsv|jsonl|parquet (.gz too).")]
 Encoding = Annotated[str, typer.Option(help="Text encoding of the file.")]
+
+# what `train` and `tune text` read, and how they split and seed it
+Labelled = Annotated[Path, typer.Option(help="Labelled texts: csv/tsv/jsonl/parquet, .gz too.")]
+ValidFile = Annotated[Optional[Path], typer.Option(help="Validation file (default: a stratified share of DATA).")]
+TestFile = Annotated[Optional[Path], typer.Option(help="Test file (default: a stratified share of DATA).")]
+ValidSize = Annotated[float, typer.Option(help="Validation share when --valid is not given.")]
+TestSize = Annotated[float, typer.Option(help="Test share when --test is not given.")]
+Epochs = Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")]
+Seed = Annotated[int, typer.Option(help="Random seed (also of the split).")]
 CLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
 
 
@@ -93,12 +108,45 @@ def pretrain(
                   f"({result['epochs']} epochs, {result['seconds']:.0f} s); encoder written to [bold]{out}[/]")
 
 
+def load_inputs(options: Mapping[str, Any]) -> tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]]:
+    """The labelled texts `train` reads (training, validation, test; any extra corpus), from its
+    option values by name."""
+    o = options
+
+    def read(path: Any, label_col: Optional[str]) -> Texts:
+        return _read(Path(path), o["text_col"], label_col, o["format"], o["encoding"], labels=label_col is not None)
+
+    return (read(o["data"], o["label_col"]), read(o["valid"], o["label_col"]) if o["valid"] else None,
+            read(o["test"], o["label_col"]) if o["test"] else None, [read(p, None) for p in o["corpus"] or []])
+
+
+def fit_model(inputs: tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]], options: Mapping[str, Any],
+              out: Optional[Path], callbacks: Sequence[Any]) -> TextClassifier:
+    """The classifier `train` fits (and each `tune text` trial, with out=None), from option values by name."""
+    from attnsight.classifier import TextClassifier
+
+    o = options
+    clf = TextClassifier(
+        encoder=o["encoder"], init=str(o["init"]) if o["init"] else None, max_len=o["max_len"], dim=o["dim"],
+        num_layers=o["layers"], num_heads=o["heads"], dropout=o["dropout"], pooling=o["pooling"],
+        vocab_size=o["vocab_size"], epochs=o["epochs"], pretrain_epochs=o["pretrain_epochs"],
+        whole_word_masking=o["whole_word_masking"], batch_size=o["batch_size"], lr=o["lr"],
+        weight_decay=o["weight_decay"], class_weights=o["class_weights"], label_smoothing=o["label_smoothing"],
+        patience=o["patience"], time_budget=o["time_budget"], valid_size=o["valid_size"], test_size=o["test_size"],
+        device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
+    )
+    train_set, valid, test, corpus = inputs
+    return clf.fit(train_set, valid, test, corpus=corpus, callbacks=callbacks, dataset=Path(o["data"]).name)
+
+
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="Labelled texts: csv/tsv/jsonl/parquet, .gz too.")],
+    ctx: typer.Context,
+    data: Labelled,
     out: Annotated[Path, typer.Option(help="Folder for the bundle (created).")],
-    valid: Annotated[Optional[Path], typer.Option(help="Validation file (default: a stratified share of DATA).")] = None,
-    test: Annotated[Optional[Path], typer.Option(help="Test file (default: a stratified share of DATA).")] = None,
+    config: ConfigFile = None,
+    valid: ValidFile = None,
+    test: TestFile = None,
     text_col: TextCol = "text",
     label_col: LabelCol = "label",
     format: Format = "auto",
@@ -115,7 +163,7 @@ def train(
     heads: Annotated[int, typer.Option(help="Attention heads (scratch).")] = 4,
     dropout: Annotated[float, typer.Option(help="Dropout rate.")] = 0.1,
     pooling: Annotated[Optional[str], typer.Option(help="cls | mean (default: cls scratch, mean MiniLM).")] = None,
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = 20,
+    epochs: Epochs = 20,
     batch_size: Annotated[int, typer.Option(help="Texts per batch.")] = 32,
     lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (default 5e-4 scratch, 5e-5 pretrained).")] = None,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
@@ -123,32 +171,18 @@ def train(
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.0,
     patience: Annotated[int, typer.Option(help="Epochs without validation macro-F1 gain before stopping.")] = 3,
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
-    valid_size: Annotated[float, typer.Option(help="Validation share when --valid is not given.")] = 0.1,
-    test_size: Annotated[float, typer.Option(help="Test share when --test is not given.")] = 0.1,
+    valid_size: ValidSize = 0.1,
+    test_size: TestSize = 0.1,
     device: Device = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed (also of the split).")] = 42,
+    seed: Seed = 42,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoints in OUT/checkpoints.")] = False,
     json_out: Json = False,
 ) -> None:
     """Train a text classifier (sentiment, intent, topic) and write a bundle to OUT."""
-    from attnsight.classifier import TextClassifier
-
-    clf = TextClassifier(
-        encoder=encoder, init=str(init) if init else None, max_len=max_len, dim=dim, num_layers=layers,
-        num_heads=heads, dropout=dropout, pooling=pooling, vocab_size=vocab_size, epochs=epochs,
-        pretrain_epochs=pretrain_epochs, whole_word_masking=whole_word_masking, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay,
-        class_weights=class_weights, label_smoothing=label_smoothing, patience=patience, time_budget=time_budget,
-        valid_size=valid_size, test_size=test_size, device=device, seed=seed,
-        checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
-    )
-    train_set = _read(data, text_col, label_col, format, encoding, labels=True)
-    parts = {name: _read(p, text_col, label_col, format, encoding, labels=True) if p else None
-             for name, p in (("valid", valid), ("test", test))}
-    extra = [_read(p, text_col, None, format, encoding) for p in corpus or []]
+    inputs = load_inputs(ctx.params)  # every option by name, as `tune text` builds its trials
     if not json_out:
-        console.print(f"read {len(train_set):,} labelled texts from {data}")
-    clf.fit(train_set, parts["valid"], parts["test"], corpus=extra, callbacks=progress(json_out), dataset=data.name)
+        console.print(f"read {len(inputs[0]):,} labelled texts from {data}")
+    clf = fit_model(inputs, ctx.params, out, progress(json_out))
     clf.save_pretrained(out)
     metrics = clf.metrics_
     if json_out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -32,9 +33,11 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and rename, so a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write JSON through a temporary file and rename, so a crash never leaves half a file; the
+    temporary file is this writer's own, so processes writing the same path each leave it whole."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
 
 

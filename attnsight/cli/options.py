@@ -1,0 +1,55 @@
+"""Option values by name: the vocabulary `train`, `--config FILE` and `tune` share.
+
+A train command's options, keyed by their Python names (`--max-len` is `max_len`), build its
+model; `tune` builds each trial from the same names and writes the best as a config file whose
+"params" the train commands take back with `--config`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from attnsight.errors import DataError
+
+
+def _load_config(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
+    """Eager, so it runs before the other options: the file's "params" become the command's
+    defaults, and a flag given on the command line still wins over them."""
+    if value is None:
+        return None
+    try:
+        payload = json.loads(value.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataError(value, f"not JSON: {exc}") from None
+    params = payload.get("params") if isinstance(payload, dict) else None
+    if not isinstance(params, dict):
+        raise DataError(value, 'no "params" object of option values (as `attnsight tune` writes)')
+    known = {p.name for p in ctx.command.params} - {"config"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise DataError(value, f"unknown option {unknown[0]!r} in params (not an option of this command)")
+    ctx.default_map = {**(ctx.default_map or {}), **params}
+    return value
+
+
+ConfigFile = Annotated[Optional[Path], typer.Option(
+    "--config", is_eager=True, callback=_load_config,
+    help='JSON whose "params" set option defaults (best.json of `attnsight tune`); flags given win.',
+)]
+
+
+def defaults(command: Callable[..., Any]) -> dict[str, Any]:
+    """A command's option defaults by name (Typer's Annotated style keeps them as Python defaults)."""
+    return {name: p.default for name, p in inspect.signature(command).parameters.items() if p.default is not p.empty}
+
+
+def run_dirs(out: Optional[Path]) -> dict[str, str]:
+    """Checkpoint and TensorBoard folders of a bundle; none for a `tune` trial (out=None), whose
+    model is thrown away, and a pruned one leaves nothing behind."""
+    return {"checkpoint_dir": str(out / "checkpoints"), "log_dir": str(out / "logs")} if out else {}

@@ -1,0 +1,177 @@
+"""Optuna searches over a task model's options.
+
+A study lives in an RDB storage (SQLite on one machine, PostgreSQL or MySQL across machines):
+a re-run of the same search resumes it, and any number of workers pointed at the same storage
+and study name share it. Trials are judged on the validation metric the task's Trainer selects
+on, reported after every epoch so that the median pruner can stop weak ones early; the test
+split is recorded beside each trial for the report, never used to select.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from attnsight.errors import AttnsightError
+from attnsight.train.trainer import Callback, Trainer, TrainResult
+from attnsight.tune.space import METRICS, SPACES, Space, suggest
+
+try:
+    import optuna
+    from optuna.trial import FrozenTrial, TrialState
+except ImportError:  # the optional `tune` extra
+    raise AttnsightError("attnsight tune needs Optuna: pip install 'attnsight[tune]'") from None
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # what a search's trial count counts
+HEARTBEAT_SECONDS = 30  # a running trial marks itself alive this often ...
+GRACE_SECONDS = 90  # ... and one silent for this long belongs to a killed worker: failed, then run again once
+
+# Trains one model from option values by name (the trial's and the search's fixed ones) with these
+# Trainer callbacks, and returns its metrics: {"valid": {...}, "test": {...}, ...}.
+Fit = Callable[[dict[str, Any], Sequence[Callback]], Mapping[str, Any]]
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+
+class PruningCallback:
+    """Trainer callback: reports the validation metric to the trial after every epoch and stops
+    the trial (optuna.TrialPruned, out of Trainer.fit and the model's fit) when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial = trial
+        self.metric = metric
+
+    def on_train_start(self, trainer: Trainer, epochs: int, steps_per_epoch: int) -> None:
+        pass
+
+    def on_step(self, trainer: Trainer, epoch: int, step: int, loss: float) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        # pretraining counts its own epochs from 1 and selects on another metric: only the task's
+        # training is compared across trials
+        value = logs.get(f"valid_{self.metric}")
+        if trainer.name != "train" or value is None or math.isnan(value):
+            return
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"validation {self.metric} {value:.4f} at epoch {epoch}")
+
+    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+        pass
+
+
+def redact(url: str) -> str:
+    """A storage URL with its password hidden, for messages and reports."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def open_study(
+    storage: str, name: str, task: str, seed: int = 42, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS
+) -> optuna.Study:
+    """The study `name` in `storage`, created on first use and loaded by every later run or worker.
+
+    It maximises the task's validation metric with median pruning: from the sixth trial on, a
+    trial whose best value so far is below the median of earlier trials at the same epoch stops
+    there (never before its third epoch). A worker killed mid-trial leaves a trial that the next
+    worker to start a trial fails after `grace` seconds without a heartbeat and queues once more.
+    """
+    study = optuna.create_study(
+        storage=_storage(storage, heartbeat, grace), study_name=name, direction="maximize", load_if_exists=True,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3),
+    )
+    started = study.user_attrs.get("task")
+    if started is None:
+        study.set_user_attr("task", task)
+    elif started != task:
+        raise AttnsightError(f"study {name!r} in {redact(storage)} tunes {started}, not {task}: name another study")
+    # TPE's random start differs for each resumed run and each worker that joins later, and a
+    # fresh search with the same seed repeats itself
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
+    return study
+
+
+def _storage(url: str, heartbeat: int, grace: int) -> optuna.storages.RDBStorage:
+    import sqlalchemy.exc
+
+    for _ in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is experimental
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=heartbeat, grace_period=grace,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+                )
+        except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError) as exc:
+            reason = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+            # workers started together race to create a new storage's tables (optuna#1092): the
+            # loser finds them made a moment later
+            if not (isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(reason)):
+                break
+            time.sleep(0.5)
+    raise AttnsightError(f"storage {redact(url)}: {str(reason).splitlines()[0]}")
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Complete and pruned trials: what `trials` counts (not running, failed or queued ones)."""
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def optimize(
+    study: optuna.Study,
+    task: str,
+    fit: Fit,
+    options: Mapping[str, Any],
+    trials: int,
+    timeout: float | None = None,
+    callbacks: Iterable[TrialCallback] = (),
+    space: Space | None = None,
+) -> None:
+    """Run trials until the study holds `trials` finished ones, counting those of earlier runs and
+    of other workers, or until `timeout` seconds have passed (a running trial ends first).
+
+    Each trial fits `{**options, **its values}`; `options` (JSON values) are stored with the trial
+    so that the best one can be trained again whichever worker ran it.
+    """
+    space = SPACES[task] if space is None else space
+    metric = METRICS[task]
+    missing = trials - len(finished_trials(study))
+    if missing <= 0:
+        return
+
+    def objective(trial: optuna.Trial) -> float:
+        values = suggest(trial, space)
+        trial.set_user_attr("options", dict(options))
+        metrics = fit({**options, **values}, [PruningCallback(trial, metric)])
+        trial.set_user_attr("test", {k: v for k, v in metrics["test"].items() if isinstance(v, (int, float))})
+        return metrics["valid"].get(metric, math.nan)  # no validation at all: a failed trial
+
+    # each worker stops once the study is full, whoever ran the trials
+    done = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
+    study.optimize(objective, n_trials=missing, timeout=timeout, callbacks=[done, *callbacks])
+
+
+def best_config(study: optuna.Study, task: str) -> dict[str, Any]:
+    """The best complete trial: its number, validation value, option values (the search's and its
+    own: what `<task> train --config` takes) and, for information only, its test metrics."""
+    try:
+        best = study.best_trial
+    except ValueError:  # no complete trial
+        raise AttnsightError(f"study {study.study_name!r} has no complete trial yet: run more trials") from None
+    return {
+        "task": task,
+        "study": study.study_name,
+        "trial": best.number,
+        "metric": METRICS[task],
+        "value": best.value,
+        "params": {**best.user_attrs.get("options", {}), **best.params},
+        "test": best.user_attrs.get("test", {}),
+    }
