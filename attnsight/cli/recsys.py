@@ -58,11 +58,15 @@ def _result_rows(metrics: dict[str, Any], split: str) -> dict[str, dict[str, flo
 def load_inputs(options: Mapping[str, Any]) -> tuple[Interactions, CleaningConfig]:
     """The log `train` reads and how it cleans it, from its option values by name."""
     from attnsight.data.cleaning import CleaningConfig
-    from attnsight.data.readers import read_interactions
+    from attnsight.data.readers import read_interactions, scan_interactions
 
     o = options
-    interactions = read_interactions(Path(o["data"]), o["format"], o["user_col"], o["item_col"], o["time_col"],
-                                     o["rating_col"], o["encoding"])
+    if o.get("stream"):
+        interactions = scan_interactions(Path(o["data"]), o["format"], o["user_col"], o["item_col"], o["time_col"],
+                                         o["rating_col"])
+    else:
+        interactions = read_interactions(Path(o["data"]), o["format"], o["user_col"], o["item_col"], o["time_col"],
+                                         o["rating_col"], o["encoding"])
     cleaning = CleaningConfig(o["min_rating"], not o["keep_duplicates"], o["min_user_events"], o["min_item_events"],
                               o["min_len"])
     return interactions, cleaning
@@ -77,7 +81,7 @@ def fit_model(inputs: tuple[Interactions, CleaningConfig], options: Mapping[str,
     rec = SequentialRecommender(
         max_len=o["max_len"], dim=o["dim"], num_layers=o["layers"], num_heads=o["heads"], dropout=o["dropout"],
         epochs=o["epochs"], pretrain_epochs=o["pretrain_epochs"], batch_size=o["batch_size"], lr=o["lr"],
-        negatives=o["negatives"], windows=o["windows"], patience=o["patience"], time_budget=o["time_budget"],
+        negatives=o["negatives"], sampler=o["sampler"], windows=o["windows"], patience=o["patience"], time_budget=o["time_budget"],
         split=o["split"], device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
     )
     interactions, cleaning = inputs
@@ -101,6 +105,9 @@ def train(
     min_item_events: MinItemEvents = 1,
     min_len: MinLen = 3,
     keep_duplicates: KeepDuplicates = False,
+    stream: Annotated[bool, typer.Option(
+        help="Read with polars lazy scans in bounded memory (a log larger than memory: uncompressed "
+             "csv/tsv/jsonl/parquet, or a folder or glob of Parquet parts).")] = False,
     split: Split = "loo",
     max_len: Annotated[int, typer.Option(help="Longest history the model reads.")] = 200,
     dim: Annotated[int, typer.Option(help="Hidden size.")] = 64,
@@ -112,6 +119,9 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
     negatives: Annotated[int, typer.Option(help="0 = full softmax; N = sampled softmax with N negatives.")] = 0,
+    sampler: Annotated[str, typer.Option(
+        help="Negatives for --negatives N: uniform | log-uniform (by popularity) | in-batch; logQ-corrected.")
+    ] = "uniform",
     windows: Annotated[bool, typer.Option(help="Train on every max-len window of longer histories.")] = False,
     patience: Annotated[int, typer.Option(help="Epochs without validation NDCG@10 gain before stopping.")] = 10,
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,

@@ -142,9 +142,7 @@ def scan_interactions(
         schema = frame.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(path, f"cannot scan: {str(exc).splitlines()[0]}") from None
-    for role, name in (("user", user_col), ("item", item_col)):
-        if name not in schema:
-            raise DataError(path, f"no {role} column {name!r} (columns: {', '.join(schema)}); name it with --{role}-col")
+    _require_ids(path, list(schema), user_col, item_col)
     columns = [pl.col(user_col).alias("user"), pl.col(item_col).alias("item")]
     if time_col and time_col in schema:
         dtype = schema[time_col]
@@ -296,6 +294,12 @@ def _read_parquet(path: Path) -> pl.DataFrame:
     return frame.with_columns(pl.all().cast(pl.String))
 
 
+def _require_ids(path: Path, columns: list[str], user_col: str, item_col: str) -> None:
+    for role, name in (("user", user_col), ("item", item_col)):
+        if name not in columns:
+            raise DataError(path, f"no {role} column {name!r} (columns: {', '.join(columns)}); name it with --{role}-col")
+
+
 def _canonical(
     path: Path,
     frame: pl.DataFrame,
@@ -305,11 +309,7 @@ def _canonical(
     time_col: str | None,
     rating_col: str | None,
 ) -> pl.DataFrame:
-    for role, name in (("user", user_col), ("item", item_col)):
-        if name not in frame.columns:
-            raise DataError(
-                path, f"no {role} column {name!r} (columns: {', '.join(frame.columns)}); name it with --{role}-col"
-            )
+    _require_ids(path, frame.columns, user_col, item_col)
     columns = {"user": pl.col(user_col).str.strip_chars(), "item": pl.col(item_col).str.strip_chars()}
     out = frame.select(**columns)
     for name in ("user", "item"):
