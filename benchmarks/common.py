@@ -40,13 +40,14 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def update_results(name: str, update: dict[str, Any]) -> Path:
-    """Merge `update` into benchmarks/results/<name>.json (one key per run) and write it atomically."""
+def update_results(name: str, update: dict[str, Any], merge: bool = True) -> Path:
+    """Merge `update` into benchmarks/results/<name>.json (one key per run) and write it atomically;
+    `merge=False` replaces each key's value whole instead of updating a dict value."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     current = json.loads(path.read_text()) if path.is_file() else {}
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(current.get(key), dict):
+        if merge and isinstance(value, dict) and isinstance(current.get(key), dict):
             current[key].update(value)
         else:
             current[key] = value

@@ -114,6 +114,27 @@ def serve_rows(name: str) -> list[str]:
     return rows
 
 
+def scale_rows(name: str) -> list[str]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    g, i, t = r["generate"], r["ingest"], r["train"]
+    rows = [f"| ingest {g['events'] / 1e6:.0f}M events, {i['users'] / 1e6:.1f}M users, {i['items'] / 1e6:.1f}M items "
+            f"(lazy scan → cleaning → sequences) | {i['seconds']:.0f} s | **{i['peak_rss_mb'] / 1024:.1f} GB** peak RSS "
+            f"(goal < 6 GB) |"]
+    for kind, x in t["samplers"].items():
+        rows.append(f"| train step, sampled softmax ({t['negatives']} {kind} negatives), {t['items'] / 1e6:.1f}M items, "
+                    f"{x['positions_per_step']:,} positions | {x['seconds_per_step']:.2f} s / step "
+                    f"| {t['peak_rss_mb'] / 1024:.1f} GB peak RSS |")
+    for table, x in r["serve"].items():
+        if isinstance(x, dict) and "items" in x:
+            rows.append(f"| top-10, faiss IVF vs exact, {x['items'] / 1e6:.1f}M × {x['dim']} ({table.replace('_', ' ')}) "
+                        f"| p50 / p99 {x['index_p50_ms']:.1f} / **{x['index_p99_ms']:.1f} ms** vs exact "
+                        f"{x['exact_p50_ms']:.1f} / {x['exact_p99_ms']:.1f} ms | recall@10 **{x['recall_at_10']:.3f}** |")
+    return rows
+
+
 def main() -> None:
     print("| dataset | model | epochs | s / epoch | training | peak RSS | valid NDCG@10 / HR@10 | test NDCG@10 / HR@10 |")
     print("|---|---|---|---|---|---|---|---|")
@@ -133,6 +154,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for row in serve_rows("serve_load"):
         print(row)
+    rows = scale_rows("scale")
+    if rows:
+        print("\n| scale (generated data) | time | memory / quality |")
+        print("|---|---|---|")
+        print("\n".join(rows))
     attention = RESULTS / "attention_cpu.json"
     if attention.is_file():
         a = json.loads(attention.read_text())
