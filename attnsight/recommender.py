@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from scipy import sparse
 from torch import Tensor
 
 from attnsight import __version__
@@ -31,6 +32,7 @@ from attnsight.errors import AttnsightError
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.ranking import DotScorer, ScoreFn, evaluate_ranking, popularity_scorer
 from attnsight.explain.attention import attention_rollout
+from attnsight.explain.segments import Segmentation, segment_users
 from attnsight.index import DEFAULT_THRESHOLD, ItemIndex
 from attnsight.models.base import read_bundle_config, write_json_atomic
 from attnsight.models.sasrec import SASRec, SASRecConfig
@@ -456,6 +458,28 @@ class SequentialRecommender:
                 chunks.append(self.model_.predict(self._batch([self.sequences_[r] for r in rows])).hidden)
             self._user_vectors = torch.cat(chunks)
         return self._user_vectors
+
+    @torch.no_grad()
+    def segments(self, k: int | None = None, top: int = 5, seed: int = 0, batch_size: int = 256) -> Segmentation:
+        """Audience segments: known users clustered (k-means; k by silhouette when None) by the
+        representation that scores their next item, each described by the items and categories
+        its members' predictions attend to, beside the whole audience's attention (lift)."""
+        self._check_fitted()
+        hidden, rows, cols, weights = [], [], [], []
+        for start in range(0, len(self.sequences_), batch_size):
+            users = range(start, min(start + batch_size, len(self.sequences_)))
+            histories = [self.sequences_[u] for u in users]
+            vectors, attention = self._read(histories)
+            hidden.append(vectors.float().cpu())
+            for u, history, w in zip(users, histories, attention):
+                rows.append(np.full(len(w), u))
+                cols.append(history[-len(w):] - 1)  # item index → column
+                weights.append(w.float().cpu().numpy())
+        shape = (len(self.sequences_), len(self.item_vocab_))
+        matrix = sparse.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape)
+        categories = [self.item_info_.get(i, {}).get("category") for i in self.item_vocab_.ids]
+        return segment_users(torch.cat(hidden).numpy(), matrix, self.sequences_.users, self.item_vocab_.ids,
+                             categories if any(c is not None for c in categories) else None, k, top, seed=seed)
 
     @torch.no_grad()
     def audience(self, item: object, k: int = 100, exclude_seen: bool = True) -> list[tuple[str, float]]:

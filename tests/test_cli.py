@@ -42,7 +42,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     [
         ([], ["demo", "recsys", "text", "risk"]),
         (["demo"], ["--users", "--items", "--time-budget", "--text-budget", "--risk-budget", "--out", "--json"]),
-        (["recsys"], ["train", "evaluate", "recommend", "audience"]),
+        (["recsys"], ["train", "evaluate", "recommend", "audience", "segments"]),
         (["recsys", "train"], ["--data", "--out", "--format", "--user-col", "--encoding", "--min-rating", "--split",
                                  "--stream", "--negatives", "--sampler", "--config"]),
         (["recsys", "evaluate"], ["--model", "--split", "--json"]),
@@ -270,3 +270,16 @@ def test_demo(tmp_path):
     [explanation] = risk["explanations"]
     assert 1 <= len(explanation["attended"]) <= 3
     assert all(a["seconds_before"] >= 0 and a["source"] in ("account", "entity") for a in explanation["attended"])
+
+
+def test_segments(workspace):
+    result = attnsight("recsys", "segments", "--model", workspace["bundle"], "--k", 3, "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["k"] == 3 and len(payload["segments"]) == 3
+    assert sum(s["users"] for s in payload["segments"]) == 60
+    for s in payload["segments"]:
+        assert s["items"] and sum(x["attention"] for x in s["items"]) <= 1 + 1e-6
+    chosen = attnsight("recsys", "segments", "--model", workspace["bundle"])
+    assert chosen.returncode == 0 and "chosen by silhouette" in chosen.stdout
+    assert_one_line_error(attnsight("recsys", "segments", "--model", workspace["bundle"], "--k", 0), "--k must be")

@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(help="Generate a synthetic audience, train the recommender (~1 min), show what it learned.")(demo)
-app.add_typer(recsys_app, name="recsys", help="Sequential recommendation: train, evaluate, recommend, audience.")
+app.add_typer(recsys_app, name="recsys", help="Sequential recommendation: train, evaluate, recommend, audience, segments.")
 app.add_typer(text_app, name="text", help="Text analytics (Chinese, English): pretrain, train, evaluate, predict, explain.")
 app.add_typer(risk_app, name="risk", help="Risk scores from attention over event histories: train, evaluate, score, explain.")
 app.add_typer(tune_app, name="tune", help="Hyperparameter search (Optuna): resumable, pruned, shared by parallel workers.")

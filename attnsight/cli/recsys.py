@@ -222,3 +222,39 @@ def audience(
     for rank, (u, s) in enumerate(users, start=1):
         table.add_row(str(rank), u, f"{s:.2f}")
     console.print(table)
+
+
+@app.command()
+def segments(
+    model: ModelDir,
+    k: Annotated[Optional[int], typer.Option(help="Number of segments (default: chosen by silhouette, 2-10).")] = None,
+    top: Annotated[int, typer.Option(help="Items and categories shown per segment.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed of k-means.")] = 0,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Audience segments: users clustered by what their predictions attend to, and what sets each apart."""
+    rec = _load(model, device)
+    if k is not None and not 1 <= k <= len(rec.sequences_):
+        raise AttnsightError(f"--k must be between 1 and the number of users ({len(rec.sequences_)}), not {k}")
+    result = rec.segments(k=k, top=top, seed=seed)
+    if json_out:
+        print_json(dataclasses.asdict(result))
+        return
+    from rich.table import Table
+
+    chosen = "chosen by silhouette" if result.silhouettes else "given"
+    table = Table(title=f"{result.k} segments of {len(rec.sequences_):,} users (k {chosen}; silhouette "
+                        f"{result.silhouette:.3f})", title_justify="left", show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("users", justify="right")
+    table.add_column("attends to (lift vs all users)")
+    table.add_column("most distinctive items (lift)")
+    for s in result.segments:
+        focus = s.categories or s.items
+        table.add_row(
+            str(s.segment), f"{s.users:,}\n{s.share:.0%}",
+            "\n".join(f"{a.name} {a.attention:.0%} (×{a.lift:.1f})" for a in focus),
+            "\n".join(f"{item_label(a.name, rec.item_info_)} ×{a.lift:.1f}" for a in s.distinctive),
+        )
+    console.print(table)
