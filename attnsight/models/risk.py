@@ -97,10 +97,13 @@ class RiskTransformer(PretrainedModel):
         batch: dict[str, Tensor],
         feature_mask: Tensor | None = None,
         output_attentions: bool = False,
+        tokens: Tensor | None = None,
     ) -> RiskOutput:
         """batch: numeric (B, T, F), categorical (B, T, C), delta (B, T) seconds before the current
-        event, known (B, T), source (B, T), valid (B, T); token 0 is the current event."""
-        x = self.features(batch["numeric"], batch["categorical"], feature_mask)
+        event, known (B, T), source (B, T), valid (B, T); token 0 is the current event. `tokens`
+        (B, T, dim): the events' feature embeddings given instead of computed from the batch
+        (integrated gradients interpolate them)."""
+        x = self.features(batch["numeric"], batch["categorical"], feature_mask) if tokens is None else tokens
         delta = time_bucket(batch["delta"])
         delta[:, 0] = 0
         x = x + self.delta(delta) + self.known(batch["known"]) + self.source(batch["source"])
