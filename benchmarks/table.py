@@ -135,6 +135,23 @@ def scale_rows(name: str) -> list[str]:
     return rows
 
 
+def faithfulness_rows(name: str) -> list[str]:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text())
+    rows = []
+    for task in ("recsys", "text", "risk"):
+        for model, entry in r.get(task, {}).items():
+            if not isinstance(entry, dict) or "runs" not in entry:
+                continue
+            for k, x in entry["runs"].items():
+                d = x["drop"]
+                rows.append(f"| {task} | {model} | {k[2:]} | {x['mean_probability']:.3f} | {d['attention']:.3f} "
+                            f"| {d['integrated_gradients']:.3f} | {d['random']:.3f} | {x['most_faithful'].replace('_', ' ')} |")
+    return rows
+
+
 def main() -> None:
     print("| dataset | model | epochs | s / epoch | training | peak RSS | valid NDCG@10 / HR@10 | test NDCG@10 / HR@10 |")
     print("|---|---|---|---|---|---|---|---|")
@@ -154,6 +171,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for row in serve_rows("serve_load"):
         print(row)
+    rows = faithfulness_rows("explain_faithfulness")
+    if rows:
+        print("\n| explanation faithfulness | bundle | k deleted | p before | drop: attention | drop: integrated gradients "
+              "| drop: random | most faithful |")
+        print("|---|---|---|---|---|---|---|---|")
+        print("\n".join(rows))
     rows = scale_rows("scale")
     if rows:
         print("\n| scale (generated data) | time | memory / quality |")
