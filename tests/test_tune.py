@@ -237,6 +237,8 @@ def test_two_workers_share_one_study(tmp_path):
     assert all(t.user_attrs["test"] == {"ndcg@10": 0.5} for t in trials)  # numbers only
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # retried_trial_number
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # the test plays a worker by hand
 def test_a_killed_workers_trial_is_failed_and_retried(tmp_path):
     storage = f"sqlite:///{tmp_path / 'stale.db'}"
     study = open_study(storage, "stale", "recsys", heartbeat=1, grace=1)
