@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 # (examples, keep masks: one bool per input unit) -> probability of each example's predicted outcome
 Predict = Callable[[Sequence[int], Sequence[np.ndarray]], np.ndarray]
+# each explanation's weights per example and unit, and the predictor they explain: built once, then
+# tested at every k
+Explained = tuple[dict[str, list[np.ndarray]], Predict]
 
 
 def deletion_test(
@@ -54,6 +57,13 @@ def deletion_test(
             "most_faithful": max((m for m in drops if m != "random"), key=drops.get)}
 
 
+def _in_batches(rows: Sequence[int], keeps: Sequence[np.ndarray], batch_size: int,
+                part: Callable[[list[int], list[np.ndarray]], np.ndarray]) -> np.ndarray:
+    """`part(rows, keeps)` over consecutive slices of `batch_size` examples, concatenated."""
+    return np.concatenate([part(list(rows[i : i + batch_size]), list(keeps[i : i + batch_size]))
+                           for i in range(0, len(rows), batch_size)])
+
+
 def integrated_gradients(
     forward: Callable[[torch.Tensor], torch.Tensor], embedding: torch.nn.Module, inputs: torch.Tensor, steps: int = 32,
     baseline: int = 0,
@@ -75,6 +85,12 @@ def recommender_faithfulness(
 ) -> dict[str, Any]:
     """The deletion test on a sample of known users' next-item predictions (each user's top item,
     seen items excluded): attention rollout vs integrated gradients vs random history items."""
+    return deletion_test(*recommender_explanations(rec, users, seed, batch_size), k, seed=seed)
+
+
+def recommender_explanations(rec: SequentialRecommender, users: int = 500, seed: int = 0,
+                             batch_size: int = 16) -> Explained:
+    """Rollout and integrated-gradient weights of the history items behind each sampled user's top item."""
     model = rec.model_
     if model.config.mode != "causal":
         raise ValueError("the deletion test reads next-item (causal) models")
@@ -102,17 +118,14 @@ def recommender_faithfulness(
             attention.append(rolled[row].float().cpu().numpy())
             gradient.append(ig[row, -len(history):].cpu().numpy())
 
-    def predict(rows: Sequence[int], keeps: Sequence[np.ndarray]) -> np.ndarray:
-        out = []
-        for start in range(0, len(rows), batch_size):
-            part = range(start, min(start + batch_size, len(rows)))
-            kept = [histories[rows[i]][keeps[i]] for i in part]
-            with torch.no_grad():
-                probs = torch.softmax(model.score(rec._predict(kept)).float(), -1)
-            out.append(probs[torch.arange(len(kept)), torch.as_tensor([targets[rows[i]] for i in part])].cpu().numpy())
-        return np.concatenate(out)
+    @torch.no_grad()
+    def part(rows: list[int], keeps: list[np.ndarray]) -> np.ndarray:
+        hidden = rec._predict([histories[r][keep] for r, keep in zip(rows, keeps)])
+        probs = torch.softmax(model.score(hidden).float(), -1)
+        return probs[torch.arange(len(rows)), torch.as_tensor([targets[r] for r in rows])].cpu().numpy()
 
-    return deletion_test({"attention": attention, "integrated_gradients": gradient}, predict, k, seed=seed)
+    return ({"attention": attention, "integrated_gradients": gradient},
+            lambda rows, keeps: _in_batches(rows, keeps, batch_size, part))
 
 
 def classifier_faithfulness(
@@ -121,6 +134,11 @@ def classifier_faithfulness(
     """The deletion test on text classifications (the predicted class of each text): tokens ranked by
     the pooled representation's attention rollout vs integrated gradients vs random tokens; special
     tokens ([CLS], [SEP]) are never deleted."""
+    return deletion_test(*classifier_explanations(clf, texts, batch_size), k, seed=seed)
+
+
+def classifier_explanations(clf: TextClassifier, texts: Sequence[str], batch_size: int = 16) -> Explained:
+    """Rollout and integrated-gradient weights of each text's non-special tokens for its predicted class."""
     from attnsight.explain.text import pooled_attention
     from attnsight.train.batches import TokenBatcher
 
@@ -157,21 +175,14 @@ def classifier_faithfulness(
             attention.append(weights[row, at])
             gradient.append(ig[row, at].cpu().numpy())
 
-    def predict(rows: Sequence[int], keeps: Sequence[np.ndarray]) -> np.ndarray:
-        out = []
-        for start in range(0, len(rows), batch_size):
-            part = range(start, min(start + batch_size, len(rows)))
-            kept = []
-            for i in part:
-                drop = units[rows[i]][~keeps[i]]
-                kept.append(np.delete(ids[rows[i]], drop))
-            batch = batch_of(kept)
-            with torch.no_grad():
-                probs = torch.softmax(model(batch["input_ids"], batch["attention_mask"]).logits.float(), -1)
-            out.append(probs[torch.arange(len(kept)), torch.as_tensor([targets[rows[i]] for i in part])].cpu().numpy())
-        return np.concatenate(out)
+    @torch.no_grad()
+    def part(rows: list[int], keeps: list[np.ndarray]) -> np.ndarray:
+        batch = batch_of([np.delete(ids[r], units[r][~keep]) for r, keep in zip(rows, keeps)])
+        probs = torch.softmax(model(batch["input_ids"], batch["attention_mask"]).logits.float(), -1)
+        return probs[torch.arange(len(rows)), torch.as_tensor([targets[r] for r in rows])].cpu().numpy()
 
-    return deletion_test({"attention": attention, "integrated_gradients": gradient}, predict, k, seed=seed)
+    return ({"attention": attention, "integrated_gradients": gradient},
+            lambda rows, keeps: _in_batches(rows, keeps, batch_size, part))
 
 
 def scorer_faithfulness(
@@ -181,6 +192,12 @@ def scorer_faithfulness(
     """The deletion test on risk scores of `rows` (choose high-scoring ones: their evidence is what
     an analyst reads): past events ranked by the current event's attention rollout vs integrated
     gradients on the events' feature embeddings (baseline: a zero token) vs random past events."""
+    return deletion_test(*scorer_explanations(scorer, events, rows, batch_size, steps), k, seed=seed)
+
+
+def scorer_explanations(scorer: RiskScorer, events: Events, rows: np.ndarray, batch_size: int = 32,
+                        steps: int = 32) -> Explained:
+    """Rollout and integrated-gradient weights of the past events behind each chosen event's score."""
     from captum.attr import IntegratedGradients
 
     from attnsight.explain.attention import attention_rollout
@@ -209,16 +226,13 @@ def scorer_faithfulness(
             attention.append(weights[i, units[position]])
             gradient.append(ig[i, units[position]].detach().cpu().numpy())
 
-    def predict(chosen: Sequence[int], keeps: Sequence[np.ndarray]) -> np.ndarray:
-        out = []
-        for start in range(0, len(chosen), batch_size):
-            part = list(range(start, min(start + batch_size, len(chosen))))
-            batch = batcher.batch(np.asarray([chosen[i] for i in part]))
-            for j, i in enumerate(part):  # a deleted past event is one the current event cannot see
-                batch["valid"][j, units[chosen[i]][~keeps[i]]] = False
-            with torch.no_grad():
-                logits = model({key: value.to(device) for key, value in batch.items()}).logits
-            out.append(torch.sigmoid(logits.float()).cpu().numpy())
-        return np.concatenate(out)
+    @torch.no_grad()
+    def part(chosen: list[int], keeps: list[np.ndarray]) -> np.ndarray:
+        batch = batcher.batch(np.asarray(chosen))
+        for j, (position, keep) in enumerate(zip(chosen, keeps)):  # a deleted past event is one it cannot see
+            batch["valid"][j, units[position][~keep]] = False
+        logits = model({key: value.to(device) for key, value in batch.items()}).logits
+        return torch.sigmoid(logits.float()).cpu().numpy()
 
-    return deletion_test({"attention": attention, "integrated_gradients": gradient}, predict, k, seed=seed)
+    return ({"attention": attention, "integrated_gradients": gradient},
+            lambda rows, keeps: _in_batches(rows, keeps, batch_size, part))
