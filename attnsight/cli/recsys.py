@@ -239,7 +239,9 @@ def segments(
         raise AttnsightError(f"--k must be between 1 and the number of users ({len(rec.sequences_)}), not {k}")
     result = rec.segments(k=k, top=top, seed=seed)
     if json_out:
-        print_json(dataclasses.asdict(result))
+        out = dataclasses.asdict(result)
+        out["labels"] = dict(zip(rec.sequences_.users, result.labels))  # user → segment, for targeting
+        print_json(out)
         return
     from rich.table import Table
 

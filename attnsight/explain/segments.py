@@ -44,6 +44,7 @@ class Segmentation:
     silhouette: float  # of the chosen k, on the users it was measured on
     silhouettes: dict[int, float] = field(default_factory=dict)  # every k tried, when k was chosen
     segments: list[Segment] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)  # each user's segment number, in the order users were given
 
 
 def choose_k(vectors: np.ndarray, ks: Sequence[int] = range(2, 11), sample: int = 5000,
@@ -93,7 +94,9 @@ def segment_users(
     cat_matrix = _category_matrix(categories) if categories is not None else None
     overall_cat = overall @ cat_matrix[0] if cat_matrix is not None else None
     segments = []
+    number = np.zeros(k, dtype=int)  # k-means cluster → segment number
     for c in np.argsort(-np.bincount(labels, minlength=k), kind="stable"):  # largest first
+        number[c] = len(segments) + 1
         members = np.flatnonzero(labels == c)
         share = _shares(attention[members])
         lift = np.divide(share, overall, out=np.zeros_like(share), where=overall > 0)
@@ -116,7 +119,7 @@ def segment_users(
             distinctive=[Attended(items[i], float(share[i]), float(lift[i])) for i in distinctive],
             examples=[users[u] for u in closest],
         ))
-    return Segmentation(k, silhouette, silhouettes, segments)
+    return Segmentation(k, silhouette, silhouettes, segments, number[labels].tolist())
 
 
 def _shares(attention: sparse.csr_matrix) -> np.ndarray:

@@ -39,6 +39,7 @@ def test_two_groups_with_their_attention_and_lift() -> None:
     assert cats["y"].attention == pytest.approx(2.5 / 3) and cats["y"].lift == pytest.approx(2.0)
     assert cats["x"].lift == pytest.approx((0.5 / 3) / (3.5 / 6))
     assert group_b.distinctive[0].name == "c"  # highest lift among items it attends to
+    assert result.labels == [group_a.segment] * 3 + [group_b.segment] * 3  # each user's segment, in order
 
 
 def test_k_by_silhouette_finds_the_planted_clusters() -> None:
