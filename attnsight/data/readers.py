@@ -72,7 +72,7 @@ def detect_format(path: Path) -> str:
         suffixes.pop()
     if suffixes and suffixes[-1] in _EXTENSIONS:
         return _EXTENSIONS[suffixes[-1]]
-    lines = [ln for ln in _decode(path, _read_bytes(path), "utf-8").splitlines()[:200] if ln.strip()]
+    lines = [ln for ln in read_text(path).splitlines()[:200] if ln.strip()]
     if not lines:
         raise DataError(path, "file is empty")
     if any("::" in ln for ln in lines):
@@ -113,7 +113,7 @@ def read_interactions(
     if fmt in TABLE_FORMATS:
         frame, first_line = read_table(path, fmt, encoding)
         return Interactions(_canonical(path, frame, first_line, user_col, item_col, time_col, rating_col), str(path))
-    text = _decode(path, _read_bytes(path), encoding)
+    text = read_text(path, encoding)
     return Interactions(_read_lines(path, text, fmt), str(path))
 
 
@@ -214,7 +214,7 @@ def read_table(path: Path, fmt: str, encoding: str = "utf-8") -> tuple[pl.DataFr
     if fmt == "parquet":
         frame, first_line = _read_parquet(path), 1
     else:
-        frame, first_line = _read_table(path, _decode(path, _read_bytes(path), encoding), fmt)
+        frame, first_line = _read_table(path, read_text(path, encoding), fmt)
     if frame.height == 0:
         raise DataError(path, "no rows")
     return frame, first_line
@@ -230,7 +230,19 @@ def _read_bytes(path: Path) -> bytes:
     return raw
 
 
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """A text file's contents (gunzipped when gzip), decoded; see `_decode` for 'auto'."""
+    return _decode(path, _read_bytes(path), encoding)
+
+
 def _decode(path: Path, raw: bytes, encoding: str) -> str:
+    """'auto' is UTF-8, or Latin-1 when the bytes are not UTF-8 (MovieLens' .dat files are Latin-1)."""
+    if encoding == "auto":
+        try:
+            raw.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            encoding = "latin-1"
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
