@@ -24,15 +24,25 @@ from torch import Tensor
 
 from attnsight import __version__
 from attnsight.data.cleaning import CleaningConfig, CleaningReport, clean_interactions
+from attnsight.data.features import FeatureArrays, FeatureSpace
 from attnsight.data.readers import Interactions, read_interactions
 from attnsight.data.sequences import Sequences, build_sequences, pad_left
+from attnsight.data.side import SideTable, Vectors, match_ids
 from attnsight.data.splits import Part, Split, make_split
 from attnsight.data.vocab import Vocabulary
 from attnsight.errors import AttnsightError
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.ranking import DotScorer, ScoreFn, evaluate_ranking, popularity_scorer
 from attnsight.explain.attention import attention_rollout
-from attnsight.explain.segments import Segmentation, segment_users
+from attnsight.explain.influence import Influence, item_influence
+from attnsight.explain.segments import (
+    Segmentation,
+    Trends,
+    bound_labels,
+    segment_trends,
+    segment_users,
+    time_windows,
+)
 from attnsight.index import DEFAULT_THRESHOLD, ItemIndex
 from attnsight.models.base import read_bundle_config, write_json_atomic
 from attnsight.models.sasrec import SASRec, SASRecConfig
@@ -62,10 +72,21 @@ class Evidence:
 
 
 @dataclass
+class FeatureEvidence:
+    """A side feature of a recommended item that its `because` items share ("they are all Sci-Fi")."""
+
+    feature: str  # the column, e.g. genres
+    value: str  # e.g. Sci-Fi
+    weight: float  # the attention the recommended item's fusion gives this feature
+    shared: int  # how many of the `because` items have it too
+
+
+@dataclass
 class Recommendation:
     item: str
     score: float
     because: list[Evidence] = field(default_factory=list)
+    features: list[FeatureEvidence] = field(default_factory=list)  # with item features only
 
 
 @dataclass
@@ -96,6 +117,7 @@ class SequentialRecommender:
         num_heads: int = 2,
         ffn_dim: int | None = None,
         dropout: float = 0.2,
+        id_dropout: float = 0.1,
         epochs: int = 200,
         pretrain_epochs: int = 0,
         mask_prob: float = 0.2,
@@ -121,6 +143,7 @@ class SequentialRecommender:
         self.num_heads = num_heads
         self.ffn_dim = ffn_dim
         self.dropout = dropout
+        self.id_dropout = id_dropout
         self.epochs = epochs
         self.pretrain_epochs = pretrain_epochs
         self.mask_prob = mask_prob
@@ -159,10 +182,15 @@ class SequentialRecommender:
         item_info: dict[str, dict[str, str]] | None = None,
         callbacks: Sequence[Callback] = (),
         dataset: str | None = None,
+        item_features: SideTable | None = None,
+        item_vectors: Vectors | None = None,
     ) -> SequentialRecommender:
         """Clean, split, (pretrain,) train with early stopping on validation, test once.
 
         `item_info` maps raw item ids to display fields (title, category) kept in the bundle.
+        `item_features` (a side table) and `item_vectors` (precomputed embeddings) describe items
+        beyond their ids: each item is then the attention fusion of its id and its features, and
+        `id_dropout` of the ids are left out at every step so the features learn to stand alone.
         """
         interactions = _as_interactions(data)
         if self.sampler not in SAMPLERS:
@@ -177,6 +205,10 @@ class SequentialRecommender:
         split = make_split(self.sequences_, self.split)
         if len(split.valid) == 0 or len(split.test) == 0:
             raise AttnsightError(f"the {self.split} split left no users to validate or test on")
+        side = item_features is not None or item_vectors is not None
+        # vocabularies from the catalogue's own side rows (what a cold item brings is unseen, as in serving)
+        catalogue = item_features.subset(self.item_vocab_.ids) if item_features is not None else None
+        self.item_space_: FeatureSpace | None = FeatureSpace.fit(catalogue, item_vectors) if side else None
         self.model_ = SASRec(
             SASRecConfig(
                 num_items=len(self.item_vocab_),
@@ -187,12 +219,19 @@ class SequentialRecommender:
                 ffn_dim=self.ffn_dim or 4 * self.dim,
                 dropout=self.dropout,
                 mode="cloze" if self.epochs == 0 else "causal",
+                item_features=self.item_space_.sizes() if side else None,
+                id_dropout=self.id_dropout,
             )
         )
+        self.side_report_: dict[str, Any] = {}
+        if side:
+            self.side_report_ = self._set_item_features(item_features, item_vectors, split)
         self._user_vectors: Tensor | None = None
         self._rows: dict[str, int] | None = None
         self._item_counts: np.ndarray | None = None
         self._index: ItemIndex | None = None
+        self._items: Tensor | None = None
+        self._fusion: Tensor | None = None
         self.profile_: dict[str, Any] | None = None
         train_histories = split.histories(split.train)
 
@@ -217,6 +256,24 @@ class SequentialRecommender:
         self.model_.eval()
         self.metrics_ = self._final_metrics(split, results, dataset or Path(interactions.source).name)
         return self
+
+    def _set_item_features(self, table: SideTable | None, vectors: Vectors | None, split: Split) -> dict[str, Any]:
+        """Encode the catalogue's side features into the model; items absent from the training
+        histories get no id token. Returns how the side data matched the catalogue."""
+        ids = self.item_vocab_.ids
+        arrays = self.item_space_.transform(table, ids, vectors)
+        blank = self.item_space_.transform(None, [""])
+        self.model_.item_features.set_features(FeatureArrays.concat([blank, arrays, blank]))  # padding, items, [MASK]
+        trained = np.bincount(np.concatenate([*split.histories(split.train), [0]]), minlength=len(ids) + 2) > 0
+        trained[[0, len(ids) + 1]] = True
+        self.model_.has_id.copy_(torch.from_numpy(trained))
+        report: dict[str, Any] = {"features": self.item_space_.token_names,
+                                  "items_without_id": int((~trained).sum())}
+        if table is not None:
+            report["table"] = {"source": table.source, "repeated": table.repeated, **match_ids(table.ids, ids).as_dict()}
+        if vectors is not None:
+            report["vectors"] = {"source": vectors.source, "dim": vectors.dim, **match_ids(vectors.ids, ids).as_dict()}
+        return report
 
     def _negative_sampler(self, batcher: SequenceBatcher) -> NegativeSampler:
         """The sampler over this catalogue, its Q from how often each item is a training target."""
@@ -269,6 +326,7 @@ class SequentialRecommender:
             "seed": self.seed,
             "params": self.get_params(),
             "cleaning": self.cleaning_report_.as_dict(),
+            **({"side": self.side_report_} if self.side_report_ else {}),
             "history": {name: r.history for name, r in results.items()},
             "versions": {"attnsight": __version__, "torch": torch.__version__, "python": platform.python_version()},
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -290,6 +348,12 @@ class SequentialRecommender:
         self.model_.eval()
         return self.model_.predict(self._batch(histories)).hidden
 
+    def scores(self, histories: Sequence[np.ndarray]) -> Tensor:
+        """(B, V + 1) the score of every catalogue item after each history of catalogue indices
+        (column 0 is padding): what a ranking protocol of one's own (`evaluate_ranking`) needs."""
+        self._check_fitted()
+        return self._predict(histories) @ self._item_table()[: len(self.item_vocab_) + 1].T
+
     def item_index(self) -> ItemIndex:
         """Top-k search over the item embeddings (items 1..V are its rows 0..V-1), built on first use:
         exact below `index_threshold` items, faiss from there on; not saved in the bundle."""
@@ -298,8 +362,36 @@ class SequentialRecommender:
             self._index = ItemIndex(self._item_rows(), self.index_threshold)
         return self._index
 
+    def add_items(self, features: SideTable | None = None, vectors: Vectors | None = None) -> dict[str, Any]:
+        """Add brand-new items, known only by their side features, to the catalogue without
+        retraining: from now on they are recommended, have an audience and similar items. Ids
+        already in the catalogue are left as they are (counted). Needs a model trained with features."""
+        self._check_fitted()
+        if self.item_space_ is None:
+            raise AttnsightError("this model was trained without item features, so it cannot represent new items: "
+                                 "train it with --item-features or --item-vectors")
+        if features is None and vectors is None:
+            raise AttnsightError("give the new items' features or vectors")
+        given = list(dict.fromkeys([*(features.ids if features is not None else []),
+                                    *(vectors.ids if vectors is not None else [])]))
+        new = [i for i in given if i not in self.item_vocab_]
+        if new:
+            self.model_.add_items(self.item_space_.transform(features, new, vectors))
+            self.item_vocab_ = Vocabulary([*self.item_vocab_.ids, *new])
+            self._index, self._items, self._fusion, self._item_counts = None, None, None, None
+        return {"added": len(new), "already_known": len(given) - len(new), "items": len(self.item_vocab_)}
+
     def _item_rows(self) -> Tensor:
-        return self.model_.item_embedding.weight[1 : len(self.item_vocab_) + 1]
+        return self._item_table()[1 : len(self.item_vocab_) + 1]
+
+    @torch.no_grad()
+    def _item_table(self) -> Tensor:
+        """(V + 2, C) every item's vector as the trained model scores it (fused with its side
+        features when it has them), computed once."""
+        if self._items is None:
+            self.model_.eval()
+            self._items = self.model_.item_table()
+        return self._items
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -373,7 +465,7 @@ class SequentialRecommender:
         hidden, attention = self._read(histories)
         seen = [h - 1 if x else None for h, x in zip(histories, exclude)]  # as rows of the index
         top_scores, top_rows = self.item_index().search(hidden, max(k), seen)
-        item_emb = torch.nn.functional.normalize(self.model_.item_embedding.weight, dim=-1)
+        item_emb = torch.nn.functional.normalize(self._item_table(), dim=-1)
         results = []
         for row, indices in enumerate(histories):
             weights = attention[row]
@@ -385,10 +477,38 @@ class SequentialRecommender:
             drive = torch.where(drive.sum(-1, keepdim=True) > 0, drive, weights)
             order = torch.argsort(drive, dim=-1, descending=True)[:, : explains[row]].tolist()
             shown_ids, w = self.item_vocab_.decode(shown.tolist()), weights.tolist()
-            recs = [Recommendation(self.item_vocab_.ids[item - 1], score, [Evidence(shown_ids[j], w[j]) for j in why])
+            recs = [Recommendation(self.item_vocab_.ids[item - 1], score, [Evidence(shown_ids[j], w[j]) for j in why],
+                                   self._shared_features(item, shown[why]))
                     for item, score, why in zip(items.tolist(), values, order)]
             results.append(RecommendResult(recs, shown_ids, w, unknown[row] if unknown is not None else 0))
         return results
+
+    def _shared_features(self, item: int, because: np.ndarray, top: int = 3) -> list[FeatureEvidence]:
+        """The recommended item's categories and tags that its `because` items share, weighted by the
+        attention its fusion gives them (none without item features)."""
+        if self.item_space_ is None or len(because) == 0:
+            return []
+        features, weights = self.model_.item_features, self._fusion_weights()
+        found = []
+        for token, (name, value, key) in enumerate(self.item_space_.describe(
+                features.categorical[item].tolist(), features.tags[item].tolist())):
+            if key is None:
+                continue
+            column, code = key
+            source = features.categorical[:, column] if column >= 0 else features.tags
+            shared = int((source[torch.as_tensor(because, device=source.device)] == code).reshape(len(because), -1)
+                         .any(-1).sum())
+            if shared:
+                found.append(FeatureEvidence(name, value, float(weights[item, token + 1]), shared))
+        return sorted(found, key=lambda f: (-f.shared, -f.weight))[:top]
+
+    @torch.no_grad()
+    def _fusion_weights(self) -> Tensor:
+        """(V + 2, 1 + T) each item's fusion attention over [id, its feature tokens], computed once."""
+        if self._fusion is None:
+            self.model_.eval()
+            self._fusion = self.model_.fuse_items()[1]
+        return self._fusion
 
     def _read(self, histories: Sequence[np.ndarray]) -> tuple[Tensor, list[Tensor]]:
         """Each history's hidden state (N, C) and the predicting slot's rolled-out attention over the
@@ -418,7 +538,7 @@ class SequentialRecommender:
         index = self.item_vocab_.index(item)
         if index is None:
             raise AttnsightError(f"unknown item {item!r}")
-        emb = torch.nn.functional.normalize(self.model_.item_embedding.weight[1 : len(self.item_vocab_) + 1], dim=-1)
+        emb = torch.nn.functional.normalize(self._item_rows(), dim=-1)
         similarity = emb @ emb[index - 1]
         similarity[index - 1] = float("-inf")
         top = torch.topk(similarity, min(k, len(similarity) - 1))
@@ -465,21 +585,87 @@ class SequentialRecommender:
         representation that scores their next item, each described by the items and categories
         its members' predictions attend to, beside the whole audience's attention (lift)."""
         self._check_fitted()
+        hidden, matrix = self._attention_rows([self.sequences_[u] for u in range(len(self.sequences_))], batch_size)
+        return segment_users(hidden.numpy(), matrix, self.sequences_.users, self.item_vocab_.ids,
+                             self._categories(), k, top, seed=seed)
+
+    @torch.no_grad()
+    def trends(self, labels: Sequence[int], windows: int = 4, top: int = 5, users: int | None = 1000,
+               seed: int = 0, batch_size: int = 256) -> Trends:
+        """How each segment's attention shifts over time. The event timeline is cut into `windows`
+        windows of equal event counts (by timestamp; by position in each history without them); at
+        each window's end, the prediction of each of (a sample of `users`) known users from their
+        history up to then attends to categories (items without them), shared out per segment.
+
+        labels: each known user's segment, in the order of `sequences_.users` (`Segmentation.labels`).
+        """
+        self._check_fitted()
+        sequences = self.sequences_
+        if len(labels) != len(sequences):
+            raise AttnsightError(f"{len(labels)} segment labels for {len(sequences)} users")
+        if windows < 1:
+            raise AttnsightError(f"windows must be at least 1, not {windows}")
+        if sequences.timestamps is not None:
+            clock, kind = sequences.timestamps, "time"
+        else:  # an event's position as a share of its user's history: 1/n for the first, 1 for the last
+            lengths = np.repeat(sequences.lengths, sequences.lengths)
+            position = np.arange(len(sequences.items)) - np.repeat(sequences.offsets[:-1], sequences.lengths) + 1
+            clock, kind = position / lengths, "position"
+        bounds = time_windows(clock, windows)
+        sample, segment_of = self._sample_users(users, seed), np.asarray(labels)
+        attention, members = [], []
+        for end in bounds[1:]:
+            cuts = [np.searchsorted(clock[sequences.offsets[u] : sequences.offsets[u + 1]], end, side="right")
+                    for u in sample]
+            present = [(u, cut) for u, cut in zip(sample, cuts) if cut > 0]  # no events yet: nothing to read
+            _, matrix = self._attention_rows([sequences[u][:cut] for u, cut in present], batch_size)
+            attention.append(matrix)
+            members.append(segment_of[[u for u, _ in present]])
+        return segment_trends(attention, members, bound_labels(bounds, kind), self.item_vocab_.ids,
+                              self._categories(), top)
+
+    @torch.no_grad()
+    def influence(self, users: int | None = 1000, k: int = 10, top: int = 10, min_count: int = 3, seed: int = 0,
+                  batch_size: int = 256) -> Influence:
+        """Which history items drive the recommendation of which others: for (a sample of `users`)
+        known users, the attention of the prediction behind their top-k items (seen items excluded,
+        as `recommend` does) summed per (history item → recommended item) pair, judged against what
+        the items' popularity predicts; see `attnsight.explain.influence`."""
+        self._check_fitted()
+        histories = [self.sequences_[u] for u in self._sample_users(users, seed)]
+        hidden, attention = self._attention_rows(histories, batch_size)
+        _, top_rows = self.item_index().search(hidden.to(self._device()), k, [h - 1 for h in histories])
+        return item_influence(attention, top_rows.cpu().numpy(), self.item_vocab_.ids, top, min_count)
+
+    def _sample_users(self, users: int | None, seed: int) -> np.ndarray:
+        """Rows of `users` known users drawn at random (all of them for None), in row order."""
+        count = len(self.sequences_) if users is None else min(users, len(self.sequences_))
+        if count < 1:
+            raise AttnsightError(f"users must be at least 1, not {users}")
+        return np.sort(np.random.default_rng(seed).choice(len(self.sequences_), count, replace=False))
+
+    def _attention_rows(self, histories: Sequence[np.ndarray], batch_size: int) -> tuple[Tensor, sparse.csr_matrix]:
+        """Each history's hidden state (N, C) on the CPU, and its prediction's attention over the items
+        it read as a row over the catalogue (N, V), computed `batch_size` histories at a time."""
         hidden, rows, cols, weights = [], [], [], []
-        for start in range(0, len(self.sequences_), batch_size):
-            users = range(start, min(start + batch_size, len(self.sequences_)))
-            histories = [self.sequences_[u] for u in users]
-            vectors, attention = self._read(histories)
+        for start in range(0, len(histories), batch_size):
+            batch = histories[start : start + batch_size]
+            vectors, attention = self._read(batch)
             hidden.append(vectors.float().cpu())
-            for u, history, w in zip(users, histories, attention):
-                rows.append(np.full(len(w), u))
+            for row, (history, w) in enumerate(zip(batch, attention), start=start):
+                rows.append(np.full(len(w), row))
                 cols.append(history[-len(w):] - 1)  # item index → column
                 weights.append(w.float().cpu().numpy())
-        shape = (len(self.sequences_), len(self.item_vocab_))
+        shape = (len(histories), len(self.item_vocab_))
+        if not histories:
+            return torch.empty(0, self.model_.config.dim), sparse.csr_matrix(shape)
         matrix = sparse.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape)
+        return torch.cat(hidden), matrix
+
+    def _categories(self) -> list[str | None] | None:
+        """Each catalogue item's category from the item info, or None when no item has one."""
         categories = [self.item_info_.get(i, {}).get("category") for i in self.item_vocab_.ids]
-        return segment_users(torch.cat(hidden).numpy(), matrix, self.sequences_.users, self.item_vocab_.ids,
-                             categories if any(c is not None for c in categories) else None, k, top, seed=seed)
+        return categories if any(c is not None for c in categories) else None
 
     @torch.no_grad()
     def audience(self, item: object, k: int = 100, exclude_seen: bool = True) -> list[tuple[str, float]]:
@@ -488,7 +674,7 @@ class SequentialRecommender:
         index = self.item_vocab_.index(item)
         if index is None:
             raise AttnsightError(f"unknown item {item!r}")
-        scores = self.user_vectors() @ self.model_.item_embedding.weight[index]  # (U,)
+        scores = self.user_vectors() @ self._item_table()[index]  # (U,)
         if exclude_seen:
             owner = np.repeat(np.arange(len(self.sequences_)), self.sequences_.lengths)  # user row of each event
             scores[torch.from_numpy(owner[self.sequences_.items == index]).to(scores.device)] = float("-inf")
@@ -505,7 +691,8 @@ class SequentialRecommender:
     def _rank(self, split: Split, part: Part, scorer: ScoreFn | None = None) -> dict[str, float]:
         """Full-ranking metrics of the model (or another scorer) on one part of a split."""
         histories, targets = split.histories(part), split.targets(part)
-        items = self.model_.item_embedding.weight[: len(self.item_vocab_) + 1]
+        with torch.no_grad():  # during training: the table of the weights as they are now
+            items = self.model_.item_table()[: len(self.item_vocab_) + 1]
         return evaluate_ranking(scorer or DotScorer(self._predict, items), histories, targets, len(self.item_vocab_))
 
     # ----------------------------------------------------------------------------- bundle
@@ -523,6 +710,8 @@ class SequentialRecommender:
         write_json_atomic(path / USERS_FILE, self.sequences_.users)
         self.sequences_.save(path / HISTORIES_FILE)
         write_json_atomic(path / ITEM_INFO_FILE, self.item_info_)
+        if self.item_space_ is not None:
+            self.item_space_.save(path, "item")
         write_json_atomic(path / PROFILE_FILE, self.drift_profile())
         if hasattr(self, "metrics_"):
             write_json_atomic(path / METRICS_FILE, self.metrics_)
@@ -537,6 +726,7 @@ class SequentialRecommender:
         params = {**config.get("params", {}), "device": device}
         rec = cls(**{k: v for k, v in params.items() if k in _PARAMS})
         rec.model_ = SASRec.from_pretrained(path, device=resolve_device(device)).eval()
+        rec.item_space_ = FeatureSpace.load(path, "item") if rec.model_.item_features is not None else None
         rec.item_vocab_ = Vocabulary.load(path / ITEMS_FILE)
         users = json.loads((path / USERS_FILE).read_text(encoding="utf-8"))
         rec.sequences_ = Sequences.load(path / HISTORIES_FILE, users)
@@ -547,7 +737,7 @@ class SequentialRecommender:
         metrics = path / METRICS_FILE
         if metrics.is_file():
             rec.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
-        rec._user_vectors, rec._rows, rec._item_counts, rec._index = None, None, None, None
+        rec._user_vectors, rec._rows, rec._item_counts, rec._index, rec._items, rec._fusion = (None,) * 6
         profile = path / PROFILE_FILE
         rec.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
         return rec

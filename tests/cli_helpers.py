@@ -9,9 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from attnsight.cli import app, main
+from attnsight.cli.render import console
 
 
 def invoke(*args: object):
+    # the shared console measured its width when first imported, whatever the environment was then
+    console.width = 200
     result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"}, terminal_width=200)
     assert result.exit_code == 0, (result.output, result.exception)
     return result

@@ -1,4 +1,4 @@
-"""`attnsight recsys ...`: train, evaluate, recommend, audience."""
+"""`attnsight recsys ...`: train, evaluate, recommend, audience, segments (and their trends), influence."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ from attnsight.cli.render import cleaning_table, console, item_label, metrics_ta
 from attnsight.errors import AttnsightError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from attnsight.data.cleaning import CleaningConfig
     from attnsight.data.readers import Interactions
+    from attnsight.explain.influence import Pair
+    from attnsight.explain.segments import SegmentTrend, Trends
     from attnsight.recommender import SequentialRecommender
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -229,7 +233,10 @@ def segments(
     model: ModelDir,
     k: Annotated[Optional[int], typer.Option(help="Number of segments (default: chosen by silhouette, 2-10).")] = None,
     top: Annotated[int, typer.Option(help="Items and categories shown per segment.")] = 5,
-    seed: Annotated[int, typer.Option(help="Random seed of k-means.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of k-means (and of the users sampled for --windows).")] = 0,
+    windows: Annotated[Optional[int], typer.Option(
+        help="Also show how each segment's attention shifts over this many time windows of equal event counts.")
+    ] = None,
     device: Device = "auto",
     json_out: Json = False,
 ) -> None:
@@ -237,10 +244,15 @@ def segments(
     rec = _load(model, device)
     if k is not None and not 1 <= k <= len(rec.sequences_):
         raise AttnsightError(f"--k must be between 1 and the number of users ({len(rec.sequences_)}), not {k}")
+    if windows is not None and windows < 1:
+        raise AttnsightError(f"--windows must be at least 1, not {windows}")
     result = rec.segments(k=k, top=top, seed=seed)
+    trends = rec.trends(result.labels, windows=windows, top=top, seed=seed) if windows is not None else None
     if json_out:
         out = dataclasses.asdict(result)
         out["labels"] = dict(zip(rec.sequences_.users, result.labels))  # user → segment, for targeting
+        if trends is not None:
+            out["trends"] = dataclasses.asdict(trends)
         print_json(out)
         return
     from rich.table import Table
@@ -259,4 +271,94 @@ def segments(
             "\n".join(f"{a.name} {a.attention:.0%} (×{a.lift:.1f})" for a in focus),
             "\n".join(f"{item_label(a.name, rec.item_info_)} ×{a.lift:.1f}" for a in s.distinctive),
         )
+    console.print(table)
+    if trends is None:
+        return
+    sampled = trends.windows[-1].users
+    console.print(f"\nAttention by {trends.by} over {len(trends.windows)} windows of equal event counts: at each "
+                  f"window's end, the prediction of each of {sampled:,} sampled users from their history up to then")
+    for trend in trends.segments:
+        console.print(_trend_table(trend, trends, rec.item_info_))
+
+
+def _trend_table(trend: SegmentTrend, trends: Trends, info: dict[str, dict[str, str]]) -> Table:
+    """One segment: its share of attention per category (or item) at the end of each window."""
+    from rich.table import Table
+
+    def name(x: str) -> str:
+        return item_label(x, info) if trends.by == "item" else x
+
+    moves = [f"{word} {name(m.name)} {m.start:.1%} → {m.end:.1%} ({100 * m.change:+.1f} pts)"
+             for word, m in (("rising:", trend.riser), ("falling:", trend.faller)) if m is not None]
+    table = Table(title=f"Segment {trend.segment}", title_justify="left", caption="; ".join(moves) or None,
+                  caption_justify="left")
+    table.add_column(trends.by)
+    for window in trends.windows:
+        table.add_column(f"to {window.end}", justify="right")
+    table.add_column("change", justify="right")
+    table.add_row("[dim]members[/]", *(f"[dim]{n:,}[/]" for n in trend.users), "")
+    for label, shares in trend.shares.items():
+        known = [x for x in shares if x is not None]
+        table.add_row(name(label), *("–" if x is None else f"{x:.1%}" for x in shares),
+                      f"{100 * (known[-1] - known[0]):+.1f} pts")
+    return table
+
+
+@app.command()
+def influence(
+    model: ModelDir,
+    top: Annotated[int, typer.Option(help="Pairs shown (per list with --item).")] = 10,
+    users: Annotated[int, typer.Option(help="Known users sampled; their top-k recommendations are read.")] = 1000,
+    k: Annotated[int, typer.Option(help="Recommendations per user.")] = 10,
+    min_count: Annotated[int, typer.Option(help="Fewest recommendations behind a pair shown.")] = 3,
+    item: Annotated[Optional[str], typer.Option(help="Show what this item drives and what drives it.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the user sample.")] = 0,
+    device: Device = "auto",
+    json_out: Json = False,
+) -> None:
+    """Item influence: which history items most often drive the recommendation of which others."""
+    for option, value in (("--top", top), ("--users", users), ("--k", k), ("--min-count", min_count)):
+        if value < 1:
+            raise AttnsightError(f"{option} must be at least 1, not {value}")
+    rec = _load(model, device)
+    if item is not None and item not in rec.item_vocab_:
+        raise AttnsightError(f"unknown item {item!r}")
+    from attnsight.explain.influence import ItemInfluence
+
+    result = rec.influence(users=users, k=k, top=top, min_count=min_count, seed=seed)
+    found = result.items.get(item, ItemInfluence(item)) if item is not None else None
+    if json_out:  # what the tables show; every item's lists are in the Python result
+        print_json(found or {"users": result.users, "recommendations": result.recommendations,
+                             "pairs": result.pairs})
+        return
+    info = rec.item_info_
+    scope = f"{result.recommendations:,} recommendations (top {k}) to {result.users:,} sampled users"
+    if found is None:
+        _print_pairs(f"What drives recommendations: {scope}", result.pairs, info)
+        return
+    _print_pairs(f"What {item_label(item, info)} drives: {scope}", found.drives, info)
+    _print_pairs(f"What drives {item_label(item, info)}", found.driven_by, info)
+
+
+def _print_pairs(title: str, pairs: Sequence[Pair], info: dict[str, dict[str, str]]) -> None:
+    """Driver → recommended item, strongest first."""
+    from rich.table import Table
+
+    if not pairs:
+        console.print(f"{title}: no pair behind enough recommendations (--min-count) with a lift over 1")
+        return
+    table = Table(title=title, title_justify="left", caption_justify="left",
+                  caption="users: who had the driver and got the item; attention: its mean on the driver; share: "
+                          "of the attention behind the item's recommendations; lift: that share over the driver's "
+                          "share of all of it")
+    table.add_column("#", justify="right")
+    table.add_column("driver (in the history)")
+    table.add_column("recommended")
+    table.add_column("users", justify="right")
+    table.add_column("attention", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("lift", justify="right")
+    for rank, p in enumerate(pairs, start=1):
+        table.add_row(str(rank), item_label(p.source, info), item_label(p.target, info), f"{p.count:,}",
+                      f"{p.mean:.2f}", f"{p.share:.1%}", f"×{p.lift:.1f}")
     console.print(table)

@@ -54,6 +54,19 @@ class SideTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def subset(self, ids: Sequence[str]) -> SideTable:
+        """The rows of these ids (in this table's order); ids without a row are left out."""
+        wanted = set(map(str, ids))
+        rows = [r for r, i in enumerate(self.ids) if i in wanted]
+        return SideTable(
+            [self.ids[r] for r in rows], self.schema,
+            {k: [v[r] for r in rows] for k, v in self.text.items()},
+            {k: [v[r] for r in rows] for k, v in self.categorical.items()},
+            {k: [v[r] for r in rows] for k, v in self.tags.items()},
+            {k: v[rows] for k, v in self.numeric.items()},
+            self.source,
+        )
+
 
 @dataclass
 class SideMatch:

@@ -1,20 +1,25 @@
 """Audience segments: users clustered by their attention-based representations, each described by
-what its members attend to, and how that differs from the whole audience.
+what its members attend to, and how that differs from the whole audience; and trends: how each
+segment's attention shifts from one time window to the next.
 
 Pure functions over arrays: the recommender supplies each user's representation (the hidden
 state that scores their next item) and the rolled-out attention of that prediction over the
-items of their history.
+items of their history (for trends, of their history up to each window's end).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Literal
 
 import numpy as np
 from scipy import sparse
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
+
+_EPOCH_SECONDS = (1e8, 1e10)  # timestamps in this range (1973 to 2286) read as epoch seconds
 
 
 @dataclass
@@ -45,6 +50,39 @@ class Segmentation:
     silhouettes: dict[int, float] = field(default_factory=dict)  # every k tried, when k was chosen
     segments: list[Segment] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)  # each user's segment number, in the order users were given
+
+
+@dataclass
+class Window:
+    start: str
+    end: str
+    users: int  # users with events by its end: those whose attention it shows
+
+
+@dataclass
+class Shift:
+    """A category's (or item's) share of a segment's attention in its first and last window."""
+
+    name: str
+    start: float
+    end: float
+    change: float  # end - start, in share points
+
+
+@dataclass
+class SegmentTrend:
+    segment: int
+    users: list[int]  # members with events by each window's end
+    shares: dict[str, list[float | None]]  # most attended overall first: share per window (None: no members yet)
+    riser: Shift | None  # the biggest gain from first to last window, if any
+    faller: Shift | None  # the biggest loss, if any
+
+
+@dataclass
+class Trends:
+    by: str  # "category", or "item" without item categories
+    windows: list[Window]
+    segments: list[SegmentTrend]
 
 
 def choose_k(vectors: np.ndarray, ks: Sequence[int] = range(2, 11), sample: int = 5000,
@@ -120,6 +158,73 @@ def segment_users(
             examples=[users[u] for u in closest],
         ))
     return Segmentation(k, silhouette, silhouettes, segments, number[labels].tolist())
+
+
+def time_windows(times: np.ndarray, windows: int) -> np.ndarray:
+    """(W + 1,) boundaries of `windows` consecutive windows holding equal numbers of events: the first
+    time, then the w/W quantiles of the event times (actual event times, never interpolated)."""
+    if windows < 1:
+        raise ValueError(f"windows must be at least 1, not {windows}")
+    ends = np.quantile(times, np.arange(1, windows + 1) / windows, method="inverted_cdf")
+    return np.concatenate([[times.min()], ends])
+
+
+def bound_labels(bounds: np.ndarray, clock: Literal["time", "position"]) -> list[str]:
+    """Window boundaries as shown: UTC dates for epoch seconds (date-times where dates repeat), the
+    share of each user's history for positions, the numbers otherwise."""
+    if clock == "position":
+        return [f"{b:.0%} of history" for b in bounds]
+    if _EPOCH_SECONDS[0] <= bounds.min() and bounds.max() < _EPOCH_SECONDS[1]:
+        when = [datetime.fromtimestamp(int(b), tz=timezone.utc) for b in bounds]
+        dates = [w.strftime("%Y-%m-%d") for w in when]
+        return dates if len(set(dates)) == len(dates) else [w.strftime("%Y-%m-%d %H:%M") for w in when]
+    return [str(b) for b in bounds]
+
+
+def segment_trends(
+    attention: Sequence[sparse.csr_matrix],
+    labels: Sequence[np.ndarray],
+    bounds: Sequence[str],
+    items: Sequence[str],
+    categories: Sequence[str | None] | None = None,
+    top: int = 5,
+) -> Trends:
+    """Each segment's share of attention per category (per item without categories) in each window.
+
+    attention[w] (N_w, V): the attention of each user's prediction from their history up to the end
+    of window w, over item columns (rows sum to 1; users with no events by then left out);
+    labels[w] (N_w,): those users' segments; bounds (W + 1,): the window boundaries as shown.
+    """
+    if not len(attention) == len(labels) == len(bounds) - 1:
+        raise ValueError(f"{len(attention)} attention matrices and {len(labels)} label arrays for "
+                         f"{len(bounds) - 1} windows")
+    to_names, names = _category_matrix(categories) if categories is not None else (None, list(items))
+    windows = [Window(bounds[w], bounds[w + 1], len(labels[w])) for w in range(len(attention))]
+    result = []
+    for segment in sorted(set(np.concatenate([np.asarray(x) for x in labels]).tolist())):
+        shares = np.full((len(windows), len(names)), np.nan)  # NaN: no members in that window yet
+        users = []
+        for w, (matrix, members) in enumerate(zip(attention, labels)):
+            rows = np.flatnonzero(np.asarray(members) == segment)
+            users.append(len(rows))
+            if len(rows):
+                share = _shares(matrix[rows])
+                shares[w] = share @ to_names if to_names is not None else share
+        present = np.flatnonzero(users)
+        first, last = shares[present[0]], shares[present[-1]]
+        change = last - first
+        riser, faller = (Shift(names[j], float(first[j]), float(last[j]), float(change[j]))
+                         for j in (np.argmax(change), np.argmin(change)))
+        mean = np.nanmean(shares[present], axis=0)
+        shown = [j for j in np.argsort(-mean, kind="stable")[:top] if mean[j] > 0]
+        result.append(SegmentTrend(
+            segment=segment,
+            users=users,
+            shares={names[j]: [None if np.isnan(x) else float(x) for x in shares[:, j]] for j in shown},
+            riser=riser if riser.change > 0 else None,
+            faller=faller if faller.change < 0 else None,
+        ))
+    return Trends("category" if to_names is not None else "item", windows, result)
 
 
 def _shares(attention: sparse.csr_matrix) -> np.ndarray:

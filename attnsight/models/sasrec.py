@@ -4,6 +4,11 @@ One encoder serves both objectives: causal attention for next-item prediction, b
 attention for masked-item pretraining. Items are scored against the shared item embedding
 table (tied output layer), which is what makes full-softmax training (SASRec+) cheap.
 Item indices: 0 = padding, 1..num_items = items, num_items + 1 = [MASK].
+
+With side features (`item_features`), an item's vector is not a row of the embedding table but
+the attention fusion of its id embedding with its feature tokens (`models/side.py`); items never
+seen in training (`has_id` False) are represented from their features alone, and in training the
+id token is dropped at random (`id_dropout`) so that features learn to carry an item by themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnsight.models.base import PretrainedModel, init_weights
+from attnsight.models.side import FeatureConfig, FeatureEncoder
 from attnsight.nn import LearnedPositions, TransformerEncoder, build_attention_mask, chunked_cross_entropy
 
 
@@ -29,6 +35,8 @@ class SASRecConfig:
     dropout: float = 0.2  # on embeddings, residual branches and feed-forward
     attn_dropout: float = 0.0  # on attention weights; > 0 pushes SDPA off its fused CPU kernel
     mode: str = "causal"  # how a history is read to predict: causal (next-item) | cloze ([MASK] appended)
+    item_features: dict | None = None  # FeatureConfig fields of the items' side features, when given
+    id_dropout: float = 0.0  # training: the chance an item's id token is left out of its fusion
 
     @property
     def mask_index(self) -> int:
@@ -51,6 +59,11 @@ class SASRec(PretrainedModel):
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__(config)
         self.item_embedding = nn.Embedding(config.num_items + 2, config.dim, padding_idx=0)
+        self.item_features = None
+        if config.item_features is not None:
+            features = FeatureConfig(**{**config.item_features, "rows": config.num_items + 2})
+            self.item_features = FeatureEncoder(features, config.dim, config.num_heads, config.dropout)
+            self.register_buffer("has_id", torch.ones(config.num_items + 2, dtype=torch.bool))
         self.positions = LearnedPositions(config.max_len, config.dim)
         self.emb_dropout = nn.Dropout(config.dropout)
         self.encoder = TransformerEncoder(
@@ -69,22 +82,54 @@ class SASRec(PretrainedModel):
         at positions that have a target (padding costs nothing).
         """
         valid = items != 0
-        x = self.item_embedding(items) * self.config.dim**0.5 + self.positions(items.shape[1])
+        table = self.item_table()
+        # the plain path calls the embedding module itself: attributions hook its output
+        embedded = self.item_embedding(items) if self.item_features is None else F.embedding(items, table)
+        x = embedded * self.config.dim**0.5 + self.positions(items.shape[1])
         x = self.emb_dropout(x)
         out = self.encoder(x, build_attention_mask(valid, causal), output_attentions, last_only)
         loss = None
         if targets is not None:
             at = targets != 0
-            weight = self.item_embedding.weight[: self.config.num_items + 1]
-            loss = chunked_cross_entropy(out.last_hidden_state[at], weight, targets[at])
+            loss = chunked_cross_entropy(out.last_hidden_state[at], table[: self.config.num_items + 1], targets[at])
         return SASRecOutput(out.last_hidden_state, loss, out.attentions)
+
+    def item_table(self) -> Tensor:
+        """(num_items + 2, C): every item's vector (padding and [MASK] rows included)."""
+        if self.item_features is None:
+            return self.item_embedding.weight
+        return self.fuse_items()[0]
+
+    def fuse_items(self, rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Fused vectors of item `rows` (all when None) and their fusion weights over [id, features]."""
+        if self.item_features is None:
+            raise ValueError("this model has no item features")
+        has_id = self.has_id if rows is None else self.has_id[rows]
+        if self.training and self.config.id_dropout > 0:
+            has_id = has_id & (torch.rand(has_id.shape, device=has_id.device) >= self.config.id_dropout)
+        ids = self.item_embedding.weight if rows is None else self.item_embedding(rows)
+        return self.item_features(rows, ids, has_id)
+
+    @torch.no_grad()
+    def add_items(self, features: object) -> None:
+        """Grow the catalogue by the items of these `FeatureArrays` (indices num_items + 1 on; [MASK]
+        moves to the end): no id embedding yet, represented by their features alone."""
+        if self.item_features is None:
+            raise ValueError("only a model with item features can take items it has not seen")
+        n, old = len(features.categorical), self.config.num_items
+        weight = self.item_embedding.weight
+        grown = torch.cat([weight[: old + 1], weight.new_zeros(n, weight.shape[1]), weight[old + 1 :]])
+        self.item_embedding = nn.Embedding.from_pretrained(grown, freeze=False, padding_idx=0)
+        self.has_id = torch.cat([self.has_id[: old + 1], self.has_id.new_zeros(n), self.has_id[old + 1 :]])
+        self.item_features.insert_rows(old + 1, features)
+        self.config.num_items += n
 
     def score(self, hidden: Tensor) -> Tensor:
         """Scores of hidden states (..., C) against every item: (..., num_items + 1).
 
         Column 0 (padding) is -inf so it never ranks and never takes probability mass.
         """
-        logits = hidden @ self.item_embedding.weight[: self.config.num_items + 1].T
+        logits = hidden @ self.item_table()[: self.config.num_items + 1].T
         logits[..., 0] = float("-inf")
         return logits
 
@@ -95,8 +140,9 @@ class SASRec(PretrainedModel):
         sampler draws each item; None means uniform, where it is a constant that cancels.
         Accidental hits (a negative equal to the target) are masked.
         """
-        pos = (hidden * self.item_embedding(targets)).sum(-1, keepdim=True)  # (N, 1)
-        neg = hidden @ self.item_embedding(negatives).T  # (N, K)
+        table = self.item_table()
+        pos = (hidden * table[targets]).sum(-1, keepdim=True)  # (N, 1)
+        neg = hidden @ table[negatives].T  # (N, K)
         if log_q is not None:
             # logQ correction of every candidate logit, the target's included: Jean et al. 2015
             # (eq. 10), TensorFlow's sampled_softmax_loss (subtract_log_q), Yi et al. 2019 (eq. 3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from attnsight.explain.segments import choose_k, segment_users
+from attnsight.explain.segments import bound_labels, choose_k, segment_trends, segment_users, time_windows
 
 
 def _audience():
@@ -57,3 +57,59 @@ def test_bad_k() -> None:
     one = segment_users(vectors, attention, users, items, None, k=1)
     assert one.segments[0].users == 6 and one.segments[0].categories == []
     assert all(x.lift == pytest.approx(1.0) for x in one.segments[0].items)  # the segment is the audience
+
+
+def test_trends_shares_per_window_by_hand() -> None:
+    """Items a, b (category x) and c (y); windows w1, w2. Segment 1: u0 attends to a, then half a, half c;
+    u1 half a, half c, then c. Segment 2: u2 attends to c, then half b, half c; u3 has no events in w1,
+    then attends to b. Segment 3: u4 appears in w2 only, attending to a."""
+    w1 = sparse.csr_matrix(np.array([[1, 0, 0], [0.5, 0, 0.5], [0, 0, 1]]))  # u0, u1, u2
+    w2 = sparse.csr_matrix(np.array([[0.5, 0, 0.5], [0, 0, 1], [0, 0.5, 0.5], [0, 1, 0], [1, 0, 0]]))  # u0-u4
+    labels = [np.array([1, 1, 2]), np.array([1, 1, 2, 2, 3])]
+    result = segment_trends([w1, w2], labels, ["t0", "t1", "t2"], ["a", "b", "c"], ["x", "x", "y"], top=2)
+    assert result.by == "category"
+    assert [(w.start, w.end, w.users) for w in result.windows] == [("t0", "t1", 3), ("t1", "t2", 5)]
+    one, two, three = result.segments
+    # segment 1, w1: x = (1 + 0.5) / 2 = 0.75, y = 0.25; w2: x = 0.5 / 2 = 0.25, y = (0.5 + 1) / 2 = 0.75
+    assert one.users == [2, 2]
+    assert one.shares == {"x": [pytest.approx(0.75), pytest.approx(0.25)],
+                          "y": [pytest.approx(0.25), pytest.approx(0.75)]}
+    assert (one.riser.name, one.riser.change) == ("y", pytest.approx(0.5))
+    assert (one.faller.name, one.faller.start, one.faller.end) == ("x", pytest.approx(0.75), pytest.approx(0.25))
+    # segment 2, w1 (u2 only): x 0, y 1; w2: x = (0.5 + 1) / 2 = 0.75, y = 0.5 / 2 = 0.25
+    assert two.users == [1, 2]
+    assert two.shares["x"] == [pytest.approx(0.0), pytest.approx(0.75)] and two.shares["y"][1] == pytest.approx(0.25)
+    assert (two.riser.name, two.riser.change, two.faller.name) == ("x", pytest.approx(0.75), "y")
+    # segment 3 has no members in w1 (None) and a single window to compare: no riser, no faller
+    assert three.users == [0, 1] and three.shares == {"x": [None, pytest.approx(1.0)]}  # y gets nothing
+    assert three.riser is None and three.faller is None
+
+
+def test_trends_over_items_without_categories() -> None:
+    w1 = sparse.csr_matrix(np.array([[1.0, 0, 0], [0, 1.0, 0]]))
+    w2 = sparse.csr_matrix(np.array([[0, 0, 1.0], [0, 1.0, 0]]))
+    result = segment_trends([w1, w2], [np.array([1, 1])] * 2, ["0", "1", "2"], ["a", "b", "c"], top=5)
+    [segment] = result.segments
+    # a: 0.5 → 0, b: 0.5 → 0.5, c: 0 → 0.5; ordered by mean share (b 0.5, then a and c 0.25 each)
+    assert result.by == "item" and list(segment.shares) == ["b", "a", "c"]
+    assert (segment.riser.name, segment.faller.name) == ("c", "a")
+    with pytest.raises(ValueError, match="for 1 windows"):
+        segment_trends([w1, w2], [np.array([1, 1])] * 2, ["0", "1"], ["a", "b", "c"])
+
+
+def test_time_windows_hold_equal_event_counts() -> None:
+    times = np.array([5, 1, 2, 3, 4, 6, 7, 8])
+    # quartiles of 8 events, actual event times: 2 events per window
+    assert time_windows(times, 4).tolist() == [1, 2, 4, 6, 8]
+    assert time_windows(times, 1).tolist() == [1, 8]
+    with pytest.raises(ValueError, match="at least 1"):
+        time_windows(times, 0)
+
+
+def test_bound_labels() -> None:
+    # 1735689600 is 2025-01-01 00:00 UTC; a day later, 2025-01-02
+    assert bound_labels(np.array([1735689600, 1735776000]), "time") == ["2025-01-01", "2025-01-02"]
+    assert bound_labels(np.array([1735689600, 1735693200]), "time") == ["2025-01-01 00:00", "2025-01-01 01:00"]
+    assert bound_labels(np.array([3, 70]), "time") == ["3", "70"]  # ordinals, not epoch seconds
+    assert bound_labels(np.array([0.2, 0.5, 1.0]), "position") == ["20% of history", "50% of history",
+                                                                   "100% of history"]
