@@ -60,6 +60,7 @@ from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_
 
 ITEMS_FILE, USERS_FILE, HISTORIES_FILE = "items.json", "users.json", "histories.safetensors"
 ITEM_INFO_FILE, METRICS_FILE = "item_info.json", "metrics.json"
+PROFILES_FILE = "profiles.json"  # the users with a profile row (user features), in row order
 _WIDTH_BUCKETS = (16, 32, 64, 128)  # history lengths batched together when serving many at once
 
 
@@ -184,6 +185,7 @@ class SequentialRecommender:
         dataset: str | None = None,
         item_features: SideTable | None = None,
         item_vectors: Vectors | None = None,
+        user_features: SideTable | None = None,
     ) -> SequentialRecommender:
         """Clean, split, (pretrain,) train with early stopping on validation, test once.
 
@@ -191,6 +193,8 @@ class SequentialRecommender:
         `item_features` (a side table) and `item_vectors` (precomputed embeddings) describe items
         beyond their ids: each item is then the attention fusion of its id and its features, and
         `id_dropout` of the ids are left out at every step so the features learn to stand alone.
+        `user_features` (a side table of users) are fused the same way into a profile that every
+        prediction for the user adds, and that alone predicts their items (a user with no history).
         """
         interactions = _as_interactions(data)
         if self.sampler not in SAMPLERS:
@@ -209,6 +213,11 @@ class SequentialRecommender:
         # vocabularies from the catalogue's own side rows (what a cold item brings is unseen, as in serving)
         catalogue = item_features.subset(self.item_vocab_.ids) if item_features is not None else None
         self.item_space_: FeatureSpace | None = FeatureSpace.fit(catalogue, item_vectors) if side else None
+        # profile rows: every known user (row r + 1 of the sequences), then users added by features
+        self.user_vocab_ = Vocabulary(self.sequences_.users)
+        self.user_space_: FeatureSpace | None = None
+        if user_features is not None:
+            self.user_space_ = FeatureSpace.fit(user_features.subset(self.sequences_.users))
         self.model_ = SASRec(
             SASRecConfig(
                 num_items=len(self.item_vocab_),
@@ -221,11 +230,15 @@ class SequentialRecommender:
                 mode="cloze" if self.epochs == 0 else "causal",
                 item_features=self.item_space_.sizes() if side else None,
                 id_dropout=self.id_dropout,
+                user_features={**self.user_space_.sizes(), "rows": len(self.user_vocab_) + 1}
+                if user_features is not None else None,
             )
         )
         self.side_report_: dict[str, Any] = {}
         if side:
             self.side_report_ = self._set_item_features(item_features, item_vectors, split)
+        if user_features is not None:
+            self.side_report_["users"] = self._set_user_features(user_features)
         self._user_vectors: Tensor | None = None
         self._rows: dict[str, int] | None = None
         self._item_counts: np.ndarray | None = None
@@ -244,7 +257,8 @@ class SequentialRecommender:
             if epochs <= 0:
                 continue
             self.model_.config.mode = "causal" if causal else "cloze"
-            batcher = SequenceBatcher(train_histories, self.max_len, self.batch_size, causal, self.windows)
+            batcher = SequenceBatcher(train_histories, self.max_len, self.batch_size, causal, self.windows,
+                                      self._profiles(split.train.rows) if causal else None)
             if causal:
                 objective = NextItemObjective(self.negatives, self._negative_sampler(batcher))
             else:
@@ -274,6 +288,19 @@ class SequentialRecommender:
         if vectors is not None:
             report["vectors"] = {"source": vectors.source, "dim": vectors.dim, **match_ids(vectors.ids, ids).as_dict()}
         return report
+
+    def _set_user_features(self, table: SideTable) -> dict[str, Any]:
+        """Encode the known users' side features into the model (row 0: no profile); returns how
+        the table matched them."""
+        users = self.user_vocab_.ids
+        blank = self.user_space_.transform(None, [""])
+        self.model_.user_features.set_features(FeatureArrays.concat([blank, self.user_space_.transform(table, users)]))
+        return {"features": self.user_space_.token_names, "source": table.source, "repeated": table.repeated,
+                **match_ids(table.ids, users).as_dict()}
+
+    def _profiles(self, rows: np.ndarray) -> np.ndarray | None:
+        """The profile rows of these known users' sequence rows; None for a model without user features."""
+        return np.asarray(rows, dtype=np.int64) + 1 if self.user_space_ is not None else None
 
     def _negative_sampler(self, batcher: SequenceBatcher) -> NegativeSampler:
         """The sampler over this catalogue, its Q from how often each item is a training target."""
@@ -342,17 +369,41 @@ class SequentialRecommender:
     def _device(self) -> torch.device:
         return next(self.model_.parameters()).device
 
-    @torch.no_grad()
-    def _predict(self, histories: Sequence[np.ndarray]) -> Tensor:
-        """(B, C) representations that score the next item after each history."""
-        self.model_.eval()
-        return self.model_.predict(self._batch(histories)).hidden
+    def _users(self, profiles: Sequence[int] | None) -> Tensor | None:
+        return None if profiles is None else torch.as_tensor(np.asarray(profiles), device=self._device())
 
-    def scores(self, histories: Sequence[np.ndarray]) -> Tensor:
+    @torch.no_grad()
+    def _predict(self, histories: Sequence[np.ndarray], profiles: Sequence[int] | None = None) -> Tensor:
+        """(B, C) representations that score the next item after each history (with each user's
+        profile row, for a model with user features)."""
+        self.model_.eval()
+        return self.model_.predict(self._batch(histories), users=self._users(profiles)).hidden
+
+    def scores(self, histories: Sequence[np.ndarray], profiles: Sequence[int] | None = None) -> Tensor:
         """(B, V + 1) the score of every catalogue item after each history of catalogue indices
-        (column 0 is padding): what a ranking protocol of one's own (`evaluate_ranking`) needs."""
+        (column 0 is padding): what a ranking protocol of one's own (`evaluate_ranking`) needs.
+        `profiles`: each user's profile row (`profile_rows`), for a model with user features."""
         self._check_fitted()
-        return self._predict(histories) @ self._item_table()[: len(self.item_vocab_) + 1].T
+        return self._predict(histories, profiles) @ self._item_table()[: len(self.item_vocab_) + 1].T
+
+    def profile_rows(self, users: Sequence[object]) -> np.ndarray:
+        """The profile row of each user (0 for a user without one) for `scores`/`recommend_batch`."""
+        self._check_fitted()
+        return self.user_vocab_.encode(list(users)) if self.user_space_ is not None else np.zeros(len(users), int)
+
+    def add_users(self, features: SideTable) -> dict[str, Any]:
+        """Add brand-new users, known only by their side features, without retraining: from now on
+        `recommend(user=...)` serves them from their profile alone (plus any `history` given).
+        Ids already known are left as they are (counted). Needs a model trained with user features."""
+        self._check_fitted()
+        if self.user_space_ is None:
+            raise AttnsightError("this model was trained without user features, so it cannot represent users by "
+                                 "them: train it with --user-features")
+        new = [u for u in dict.fromkeys(features.ids) if u not in self.user_vocab_]
+        if new:
+            self.model_.add_users(self.user_space_.transform(features, new))
+            self.user_vocab_ = Vocabulary([*self.user_vocab_.ids, *new])
+        return {"added": len(new), "already_known": len(set(features.ids)) - len(new), "users": len(self.user_vocab_)}
 
     def item_index(self) -> ItemIndex:
         """Top-k search over the item embeddings (items 1..V are its rows 0..V-1), built on first use:
@@ -400,9 +451,14 @@ class SequentialRecommender:
     def history_of(self, user: object) -> np.ndarray:
         self._check_fitted()
         row = self._user_rows().get(str(user))
-        if row is None:
-            raise AttnsightError(f"unknown user {user!r}; pass their items as a history instead")
-        return self.sequences_[row]
+        if row is not None:
+            return self.sequences_[row]
+        if self._has_profile(user):  # added by their features alone: no history yet
+            return np.zeros(0, dtype=np.int64)
+        raise AttnsightError(f"unknown user {user!r}; pass their items as a history instead")
+
+    def _has_profile(self, user: object) -> bool:
+        return self.user_space_ is not None and str(user) in self.user_vocab_
 
     def knows_user(self, user: object) -> bool:
         """Whether the bundle holds a training history for this user."""
@@ -426,7 +482,7 @@ class SequentialRecommender:
         raw = list(history or []) + list(extra)
         encoded = self.item_vocab_.encode(raw) if raw else np.zeros(0, dtype=np.int64)
         indices = np.concatenate([stored, encoded[encoded != 0]]).astype(np.int64)
-        if len(indices) == 0:
+        if len(indices) == 0 and not (user is not None and self._has_profile(user)):
             raise AttnsightError("none of the history items is in the catalogue")
         return indices, int((encoded == 0).sum())
 
@@ -442,10 +498,12 @@ class SequentialRecommender:
 
         Each recommendation carries up to `explain` history items that drove it: the rolled-out
         attention of the predicting position over the history, with the history items most
-        similar to the recommended one listed first among those the model attended to.
+        similar to the recommended one listed first among those the model attended to. With user
+        features, a user's profile joins the prediction (a user added by `add_users` has only it).
         """
         indices, unknown = self.history_indices(user, history)
-        return self.recommend_batch([indices], [k], exclude_seen, explain, [unknown])[0]
+        profiles = self.profile_rows([user]) if user is not None and self.user_space_ is not None else None
+        return self.recommend_batch([indices], [k], exclude_seen, explain, [unknown], profiles)[0]
 
     @torch.no_grad()
     def recommend_batch(
@@ -455,21 +513,23 @@ class SequentialRecommender:
         exclude_seen: bool | Sequence[bool] = True,
         explain: int | Sequence[int] = 3,
         unknown: Sequence[int] | None = None,
+        profiles: Sequence[int] | None = None,
     ) -> list[RecommendResult]:
         """`recommend` for many histories of catalogue indices (from `history_indices`), batched
-        (one forward pass per length bucket); k, exclude_seen and explain may differ per history."""
+        (one forward pass per length bucket); k, exclude_seen and explain may differ per history;
+        `profiles`: each user's profile row (`profile_rows`), for a model with user features."""
         self._check_fitted()
         n = len(histories)
         exclude = [exclude_seen] * n if isinstance(exclude_seen, bool) else list(exclude_seen)
         explains = [explain] * n if isinstance(explain, int) else list(explain)
-        hidden, attention = self._read(histories)
+        hidden, attention = self._read(histories, profiles)
         seen = [h - 1 if x else None for h, x in zip(histories, exclude)]  # as rows of the index
         top_scores, top_rows = self.item_index().search(hidden, max(k), seen)
         item_emb = torch.nn.functional.normalize(self._item_table(), dim=-1)
         results = []
         for row, indices in enumerate(histories):
             weights = attention[row]
-            shown = indices[-len(weights):]  # the part of the history the model read
+            shown = indices[len(indices) - len(weights):]  # the part of the history the model read
             found = top_rows[row, : k[row]] >= 0  # fewer than k when the catalogue runs out
             items, values = top_rows[row, : k[row]][found] + 1, top_scores[row, : k[row]][found].tolist()
             # each recommendation's reasons: attended history items, most similar to it first
@@ -510,10 +570,11 @@ class SequentialRecommender:
             self._fusion = self.model_.fuse_items()[1]
         return self._fusion
 
-    def _read(self, histories: Sequence[np.ndarray]) -> tuple[Tensor, list[Tensor]]:
+    def _read(self, histories: Sequence[np.ndarray], profiles: Sequence[int] | None = None
+              ) -> tuple[Tensor, list[Tensor]]:
         """Each history's hidden state (N, C) and the predicting slot's rolled-out attention over the
-        items it read (summing to 1); histories of similar length share a forward pass, so short
-        ones are not padded to the longest."""
+        items it read (summing to 1; none for an empty history); histories of similar length share a
+        forward pass, so short ones are not padded to the longest."""
         model = self.model_
         model.eval()
         widths = np.minimum([len(h) for h in histories], model.config.max_len)
@@ -522,13 +583,14 @@ class SequentialRecommender:
         attention: list[Tensor] = [torch.empty(0)] * len(histories)
         for bucket in np.unique(buckets):
             rows = np.flatnonzero(buckets == bucket)
-            out = model.predict(self._batch([histories[r] for r in rows]), output_attentions=True)
+            users = None if profiles is None else self._users(np.asarray(profiles)[rows])
+            out = model.predict(self._batch([histories[r] for r in rows]), output_attentions=True, users=users)
             rollout = attention_rollout(out.attentions, position=-1)
             if model.config.mode == "cloze":  # the last slot is the appended [MASK], not a history item
                 rollout = rollout[:, :-1]
             for i, r in enumerate(rows):
-                weights = rollout[i, -min(len(histories[r]), rollout.shape[1]):]
-                hidden[r], attention[r] = out.hidden[i], weights / weights.sum()
+                weights = rollout[i, rollout.shape[1] - min(len(histories[r]), rollout.shape[1]):]
+                hidden[r], attention[r] = out.hidden[i], weights / weights.sum().clamp(min=1e-12)
         return torch.stack(hidden), attention
 
     @torch.no_grad()
@@ -558,7 +620,9 @@ class SequentialRecommender:
             rows = np.random.default_rng(self.seed).permutation(len(self.sequences_))[:sample]
             histories = [self.sequences_[r] for r in rows]
             exact = ItemIndex(self._item_rows(), backend="exact")  # the true top score; no index to build
-            top = torch.cat([exact.search(self._predict(histories[i : i + 256]), 1)[0][:, 0]
+            profiles = self._profiles(rows)
+            top = torch.cat([exact.search(self._predict(histories[i : i + 256], None if profiles is None
+                                                        else profiles[i : i + 256]), 1)[0][:, 0]
                              for i in range(0, len(rows), 256)])
             self.profile_ = {
                 "history_length": numeric_reference(self.sequences_.lengths),
@@ -574,8 +638,8 @@ class SequentialRecommender:
         if self._user_vectors is None:
             chunks = []
             for start in range(0, len(self.sequences_), batch_size):
-                rows = range(start, min(start + batch_size, len(self.sequences_)))
-                chunks.append(self.model_.predict(self._batch([self.sequences_[r] for r in rows])).hidden)
+                rows = np.arange(start, min(start + batch_size, len(self.sequences_)))
+                chunks.append(self._predict([self.sequences_[r] for r in rows], self._profiles(rows)))
             self._user_vectors = torch.cat(chunks)
         return self._user_vectors
 
@@ -585,7 +649,8 @@ class SequentialRecommender:
         representation that scores their next item, each described by the items and categories
         its members' predictions attend to, beside the whole audience's attention (lift)."""
         self._check_fitted()
-        hidden, matrix = self._attention_rows([self.sequences_[u] for u in range(len(self.sequences_))], batch_size)
+        rows = np.arange(len(self.sequences_))
+        hidden, matrix = self._attention_rows([self.sequences_[u] for u in rows], batch_size, self._profiles(rows))
         return segment_users(hidden.numpy(), matrix, self.sequences_.users, self.item_vocab_.ids,
                              self._categories(), k, top, seed=seed)
 
@@ -618,7 +683,8 @@ class SequentialRecommender:
             cuts = [np.searchsorted(clock[sequences.offsets[u] : sequences.offsets[u + 1]], end, side="right")
                     for u in sample]
             present = [(u, cut) for u, cut in zip(sample, cuts) if cut > 0]  # no events yet: nothing to read
-            _, matrix = self._attention_rows([sequences[u][:cut] for u, cut in present], batch_size)
+            _, matrix = self._attention_rows([sequences[u][:cut] for u, cut in present], batch_size,
+                                             self._profiles([u for u, _ in present]))
             attention.append(matrix)
             members.append(segment_of[[u for u, _ in present]])
         return segment_trends(attention, members, bound_labels(bounds, kind), self.item_vocab_.ids,
@@ -632,8 +698,9 @@ class SequentialRecommender:
         as `recommend` does) summed per (history item → recommended item) pair, judged against what
         the items' popularity predicts; see `attnsight.explain.influence`."""
         self._check_fitted()
-        histories = [self.sequences_[u] for u in self._sample_users(users, seed)]
-        hidden, attention = self._attention_rows(histories, batch_size)
+        sample = self._sample_users(users, seed)
+        histories = [self.sequences_[u] for u in sample]
+        hidden, attention = self._attention_rows(histories, batch_size, self._profiles(sample))
         _, top_rows = self.item_index().search(hidden.to(self._device()), k, [h - 1 for h in histories])
         return item_influence(attention, top_rows.cpu().numpy(), self.item_vocab_.ids, top, min_count)
 
@@ -644,17 +711,18 @@ class SequentialRecommender:
             raise AttnsightError(f"users must be at least 1, not {users}")
         return np.sort(np.random.default_rng(seed).choice(len(self.sequences_), count, replace=False))
 
-    def _attention_rows(self, histories: Sequence[np.ndarray], batch_size: int) -> tuple[Tensor, sparse.csr_matrix]:
+    def _attention_rows(self, histories: Sequence[np.ndarray], batch_size: int, profiles: np.ndarray | None = None
+                        ) -> tuple[Tensor, sparse.csr_matrix]:
         """Each history's hidden state (N, C) on the CPU, and its prediction's attention over the items
         it read as a row over the catalogue (N, V), computed `batch_size` histories at a time."""
         hidden, rows, cols, weights = [], [], [], []
         for start in range(0, len(histories), batch_size):
             batch = histories[start : start + batch_size]
-            vectors, attention = self._read(batch)
+            vectors, attention = self._read(batch, None if profiles is None else profiles[start : start + batch_size])
             hidden.append(vectors.float().cpu())
             for row, (history, w) in enumerate(zip(batch, attention), start=start):
                 rows.append(np.full(len(w), row))
-                cols.append(history[-len(w):] - 1)  # item index → column
+                cols.append(history[len(history) - len(w):] - 1)  # item index → column
                 weights.append(w.float().cpu().numpy())
         shape = (len(histories), len(self.item_vocab_))
         if not histories:
@@ -693,7 +761,10 @@ class SequentialRecommender:
         histories, targets = split.histories(part), split.targets(part)
         with torch.no_grad():  # during training: the table of the weights as they are now
             items = self.model_.item_table()[: len(self.item_vocab_) + 1]
-        return evaluate_ranking(scorer or DotScorer(self._predict, items), histories, targets, len(self.item_vocab_))
+        if scorer is not None:
+            return evaluate_ranking(scorer, histories, targets, len(self.item_vocab_))
+        return evaluate_ranking(DotScorer(self._predict, items), histories, targets, len(self.item_vocab_),
+                                profiles=self._profiles(part.rows))
 
     # ----------------------------------------------------------------------------- bundle
 
@@ -712,6 +783,9 @@ class SequentialRecommender:
         write_json_atomic(path / ITEM_INFO_FILE, self.item_info_)
         if self.item_space_ is not None:
             self.item_space_.save(path, "item")
+        if self.user_space_ is not None:
+            self.user_space_.save(path, "user")
+            self.user_vocab_.save(path / PROFILES_FILE)
         write_json_atomic(path / PROFILE_FILE, self.drift_profile())
         if hasattr(self, "metrics_"):
             write_json_atomic(path / METRICS_FILE, self.metrics_)
@@ -730,6 +804,9 @@ class SequentialRecommender:
         rec.item_vocab_ = Vocabulary.load(path / ITEMS_FILE)
         users = json.loads((path / USERS_FILE).read_text(encoding="utf-8"))
         rec.sequences_ = Sequences.load(path / HISTORIES_FILE, users)
+        profiled = rec.model_.user_features is not None
+        rec.user_space_ = FeatureSpace.load(path, "user") if profiled else None
+        rec.user_vocab_ = Vocabulary.load(path / PROFILES_FILE) if profiled else Vocabulary(users)
         rec.cleaning_config_ = CleaningConfig(**config.get("cleaning", {}))
         rec.cleaning_report_ = CleaningReport()
         info = path / ITEM_INFO_FILE

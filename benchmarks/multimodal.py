@@ -1,12 +1,15 @@
-"""Side information and cold start on ML-1M: titles and genres from movies.dat, fused by attention.
+"""Side information and cold start on ML-1M: titles and genres from movies.dat, gender, age and
+occupation from users.dat, each fused by attention.
 
-    python benchmarks/multimodal.py --experiment warm                  # ML-1M-LOO with item features
+    python benchmarks/multimodal.py --experiment warm                  # ML-1M-LOO with side features
     python benchmarks/multimodal.py --experiment cold --features on    # 10 % of items and users held out
     python benchmarks/multimodal.py --experiment cold --features off   # the same, ids only
 
 warm: the foundation benchmark's protocol (leave-one-out, full ranking, seen items excluded) with
-each item the attention fusion of its id, title tokens and genres; the id-only numbers are the
-foundation run's (benchmarks/results/seqrec_ml1m_loo.json, "sasrec, all windows").
+each item the attention fusion of its id, title tokens and genres, and each user's profile (gender,
+age, occupation) added to their prediction; the id-only numbers are the foundation run's
+(benchmarks/results/seqrec_ml1m_loo.json, "sasrec, all windows"), with its validation NDCG@10 at
+the epoch this run stopped, since a busy machine can run fewer epochs in the same time.
 
 cold: a seeded 10 % of the items is removed from every history and a seeded 10 % of the users from
 training altogether; the model trains on the rest (LOO for early stopping). Then
@@ -17,7 +20,8 @@ training altogether; the model trains on the rest (LOO for early stopping). Then
   ties broken by training popularity). A model that only knows ids cannot represent these items:
   it scores 0 by construction.
 - cold users: each held-out user's first 3 (kept) events are the history, the 4th the target,
-  ranked over the training catalogue.
+  ranked over the training catalogue; with features, the user is added by their users.dat row
+  (`add_users`), and is also ranked from that profile alone (no event: the first is the target).
 Results merge into benchmarks/results/multimodal_ml1m.json.
 """
 
@@ -64,6 +68,16 @@ def movie_features() -> tuple[SideTable, dict[str, int]]:
     return kept, {"movies": len(table), "mapped": len(kept), "catalogue": len(pairs)}
 
 
+def user_features() -> SideTable:
+    """users.dat keyed by SASRec user id (through sas_to_original_users.txt)."""
+    table = read_side_table(ML1M / "users.dat", SideSchema("user", categorical=("gender", "age", "occupation")))
+    pairs = [line.split() for line in (SPLIT / "sas_to_original_users.txt").read_text().splitlines() if line.strip()]
+    to_sas = {original: sas for sas, original in pairs}
+    kept = table.subset(list(to_sas))
+    kept.ids = [to_sas[i] for i in kept.ids]
+    return kept
+
+
 def genre_scorer(rec: SequentialRecommender, table: SideTable, counts: np.ndarray):  # -> ScoreFn
     """Popularity within genre: each item scores the mean share of the user's history in its
     genres, ties broken by its training popularity (log-scaled, far below one share step)."""
@@ -103,15 +117,19 @@ def warm(args: argparse.Namespace) -> dict:
     rec = SequentialRecommender(**PARAMS, time_budget=args.time_budget, device=args.device,
                                 checkpoint_dir=str(RUNS / "ml1m-side-warm"), resume=args.resume)
     rec.fit(data, cleaning=CleaningConfig(dedupe=False), callbacks=[LogProgress()], dataset=DATASET,
-            item_features=table)
+            item_features=table, user_features=user_features())
     foundation = json.loads((RESULTS / "seqrec_ml1m_loo.json").read_text())["runs"]["sasrec, all windows"]
     m = rec.metrics_
+    epochs = len(m["history"]["train"])
     return {"warm": {
         "join": join,
         "side": m["side"],
         "with_side": {k: m[k] for k in ("valid", "test", "epochs", "train_seconds", "seconds_per_epoch", "peak_rss_mb")},
         "ids_only": {"source": "seqrec_ml1m_loo.json, run 'sasrec, all windows'",
                      **{k: foundation[k] for k in ("valid", "test", "epochs", "train_seconds", "peak_rss_mb")}},
+        "valid_ndcg@10_at_the_same_epoch": {
+            "epochs": epochs, "with_side": max(e["valid_ndcg@10"] for e in m["history"]["train"]),
+            "ids_only": max(e["valid_ndcg@10"] for e in foundation["history"]["train"][:epochs])},
         "popularity": m["baselines"]["popularity"],
         "params": m["params"],
     }}
@@ -131,27 +149,42 @@ def cold(args: argparse.Namespace) -> dict:
     rec = SequentialRecommender(**PARAMS, time_budget=args.time_budget, device=args.device,
                                 checkpoint_dir=str(RUNS / f"ml1m-side-cold-{args.features}"), resume=args.resume)
     started = time.perf_counter()
+    users_table = user_features()
     rec.fit(Interactions(train, "ml1m-cold-train"), cleaning=CleaningConfig(dedupe=False),
-            callbacks=[LogProgress()], dataset=DATASET, item_features=table if features else None)
+            callbacks=[LogProgress()], dataset=DATASET, item_features=table if features else None,
+            user_features=users_table if features else None)
     train_seconds = time.perf_counter() - started
     counts = np.bincount(rec.sequences_.items, minlength=len(rec.item_vocab_) + 1)
     sequences = {u: g["item"].to_list() for (u,), g in frame.group_by("user", maintain_order=True)}
 
-    # cold users: first 3 kept events → the 4th
-    histories, targets = [], []
+    # cold users: first 3 kept events → the 4th; with features, also their profile alone → the 1st
+    histories, targets, firsts, users = [], [], [], []
     for user in sorted(cold_users):
         kept = rec.item_vocab_.encode([i for i in sequences[user] if i not in cold_items])
         kept = kept[kept > 0]
         if len(kept) >= 4:
             histories.append(kept[:3])
             targets.append(kept[3])
+            firsts.append(kept[0])
+            users.append(user)
     n = len(rec.item_vocab_)
+    popularity = lambda h, *_: torch.from_numpy(counts.astype(np.float32)).expand(len(h), -1)  # noqa: E731
+    nothing = [np.zeros(0, dtype=np.int64)] * len(users)
     result = {"cold_users": {
         "users": len(histories),
-        "model": evaluate_ranking(rec.scores, histories, np.array(targets), n),
-        "popularity": evaluate_ranking(lambda h: torch.from_numpy(counts.astype(np.float32)).expand(len(h), -1),
-                                       histories, np.array(targets), n),
+        "popularity": evaluate_ranking(popularity, histories, np.array(targets), n),
+        "popularity_first_event": evaluate_ranking(popularity, nothing, np.array(firsts), n),
     }}
+    if features:
+        result["cold_users"]["added"] = rec.add_users(users_table.subset(users))
+        profiles = rec.profile_rows(users)
+        result["cold_users"]["model"] = evaluate_ranking(rec.scores, histories, np.array(targets), n,
+                                                         profiles=profiles)
+        result["cold_users"]["model_without_profile"] = evaluate_ranking(rec.scores, histories, np.array(targets), n)
+        result["cold_users"]["model_profile_alone_first_event"] = evaluate_ranking(
+            rec.scores, nothing, np.array(firsts), n, profiles=profiles)
+    else:
+        result["cold_users"]["model"] = evaluate_ranking(rec.scores, histories, np.array(targets), n)
     if features:  # cold items: added from their features, then each warm user's first event on one
         added = rec.add_items(table.subset(sorted(cold_items)))
         histories, targets = [], []

@@ -53,3 +53,8 @@ def run_dirs(out: Optional[Path]) -> dict[str, str]:
     """Checkpoint and TensorBoard folders of a bundle; none for a `tune` trial (out=None), whose
     model is thrown away, and a pruned one leaves nothing behind."""
     return {"checkpoint_dir": str(out / "checkpoints"), "log_dir": str(out / "logs")} if out else {}
+
+
+def names(values: Optional[list[str]]) -> tuple[str, ...]:
+    """Repeated flags or comma-separated lists: --numeric amount --numeric fee, or --numeric amount,fee."""
+    return tuple(name.strip() for value in values or [] for name in value.split(",") if name.strip())

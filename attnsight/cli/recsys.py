@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.options import ConfigFile, run_dirs
+from attnsight.cli.options import ConfigFile, names, run_dirs
 from attnsight.cli.render import cleaning_table, console, item_label, metrics_table, print_json, progress
 from attnsight.errors import AttnsightError
 
@@ -44,6 +44,16 @@ KeepDuplicates = Annotated[bool, typer.Option(help="Keep repeated identical even
 Split = Annotated[str, typer.Option(help="loo (leave-one-out) | temporal (global time cuts).")]
 Epochs = Annotated[int, typer.Option(help="Most next-item epochs (early stopping ends sooner).")]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
+# side features: a table per kind, its columns named by role (repeatable or comma-separated)
+ItemFeatures = Annotated[Optional[Path], typer.Option(
+    help="Item table (csv/tsv/jsonl/parquet, MovieLens .dat; .gz): the --item-col id and the columns named below.")]
+UserFeatures = Annotated[Optional[Path], typer.Option(help="User table, likewise, keyed by --user-col.")]
+ItemVectors = Annotated[Optional[Path], typer.Option(
+    help="Precomputed item embeddings (any modality): .parquet, .npz (ids, vectors) or .npy (+ <stem>.ids.txt).")]
+Text = Annotated[Optional[list[str]], typer.Option(help="Text column(s): title, description.")]
+Categorical = Annotated[Optional[list[str]], typer.Option(help="Categorical column(s): one value each.")]
+Tags = Annotated[Optional[list[str]], typer.Option(help="Multi-valued column(s), split on '|': Action|Comedy.")]
+Numeric = Annotated[Optional[list[str]], typer.Option(help="Numeric column(s).")]
 
 
 def _load(model: Path, device: str):  # -> SequentialRecommender
@@ -76,6 +86,27 @@ def load_inputs(options: Mapping[str, Any]) -> tuple[Interactions, CleaningConfi
     return interactions, cleaning
 
 
+def read_side(options: Mapping[str, Any], kind: str):  # -> SideTable | None
+    """The `kind` (item or user) side table `train` reads, with its columns by role; None without one."""
+    from attnsight.data.side import SideSchema, read_side_table
+
+    o = options
+    path = o.get(f"{kind}_features")
+    if path is None:
+        return None
+    roles = {role: names(o.get(f"{kind}_{role}")) for role in ("text", "categorical", "tags", "numeric")}
+    if not any(roles.values()):
+        raise AttnsightError(f"--{kind}-features {path}: name its columns by role with --{kind}-text, "
+                             f"--{kind}-categorical, --{kind}-tags or --{kind}-numeric")
+    return read_side_table(Path(path), SideSchema(o.get(f"{kind}_col") or kind, **roles))
+
+
+def read_item_vectors(path: Optional[Path], id_col: str):  # -> Vectors | None
+    from attnsight.data.side import read_vectors
+
+    return None if path is None else read_vectors(Path(path), id_col)
+
+
 def fit_model(inputs: tuple[Interactions, CleaningConfig], options: Mapping[str, Any], out: Optional[Path],
               callbacks: Sequence[Any]) -> SequentialRecommender:
     """The recommender `train` fits (and each `tune recsys` trial, with out=None), from option values by name."""
@@ -89,7 +120,9 @@ def fit_model(inputs: tuple[Interactions, CleaningConfig], options: Mapping[str,
         split=o["split"], device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
     )
     interactions, cleaning = inputs
-    return rec.fit(interactions, cleaning, callbacks=callbacks, dataset=Path(o["data"]).name)
+    return rec.fit(interactions, cleaning, callbacks=callbacks, dataset=Path(o["data"]).name,
+                   item_features=read_side(o, "item"), item_vectors=read_item_vectors(o.get("item_vectors"), o["item_col"]),
+                   user_features=read_side(o, "user"))
 
 
 @app.command()
@@ -132,9 +165,21 @@ def train(
     device: Device = "auto",
     seed: Seed = 42,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoints in OUT/checkpoints.")] = False,
+    item_features: ItemFeatures = None,
+    item_text: Text = None,
+    item_categorical: Categorical = None,
+    item_tags: Tags = None,
+    item_numeric: Numeric = None,
+    item_vectors: ItemVectors = None,
+    user_features: UserFeatures = None,
+    user_text: Text = None,
+    user_categorical: Categorical = None,
+    user_tags: Tags = None,
+    user_numeric: Numeric = None,
     json_out: Json = False,
 ) -> None:
-    """Train a recommender from a behaviour log and write a bundle to OUT."""
+    """Train a recommender from a behaviour log and write a bundle to OUT; with side features,
+    items (and users) are fused from their id and what the tables say about them."""
     inputs = load_inputs(ctx.params)  # every option by name, as `tune recsys` builds its trials
     if not json_out:
         console.print(f"read {len(inputs[0]):,} events from {data}")
@@ -146,8 +191,72 @@ def train(
     console.print(cleaning_table(rec.metrics_["cleaning"]))
     console.print(metrics_table(f"Test ({rec.metrics_['protocol']['split']}, full ranking, seen items excluded)",
                                 _result_rows(rec.metrics_, "test")))
+    if rec.metrics_.get("side"):
+        console.print(_side_summary(rec.metrics_["side"]))
     console.print(f"bundle written to [bold]{out}[/] ({rec.metrics_['epochs']} epochs, "
                   f"{rec.metrics_['train_seconds']:.0f} s, stopped by {rec.metrics_['stopped_by']})")
+
+
+def _side_summary(side: dict[str, Any]) -> str:
+    """How the side data matched: every mismatch counted, none dropped silently."""
+    lines = []
+    for kind, report in (("item", side.get("table")), ("item vector", side.get("vectors")), ("user", side.get("users"))):
+        if report:
+            lines.append(f"{kind} side data {report['source']}: {report['matched']:,} matched, {report['unknown']:,} "
+                         f"rows for ids not in the log, {report['missing']:,} ids without a row")
+    if side.get("features"):
+        lines.append(f"item features: {', '.join(dict.fromkeys(side['features']))}; "
+                     f"{side['items_without_id']:,} items never in training, represented by features alone")
+    return "\n".join(lines)
+
+
+@app.command("add-items")
+def add_items(
+    model: ModelDir,
+    item_features: ItemFeatures = None,
+    item_vectors: ItemVectors = None,
+    item_col: ItemCol = "item",
+    json_out: Json = False,
+) -> None:
+    """Add new items, known only by their features, to a bundle trained with item features (written
+    back in place): they are recommended, have an audience and similar items at once."""
+    from attnsight.data.side import read_side_table
+
+    rec = _load(model, "cpu")
+    if rec.item_space_ is None:
+        raise AttnsightError(f"{model} was trained without item features: it cannot represent new items")
+    table = None if item_features is None else read_side_table(item_features, dataclasses.replace(
+        rec.item_space_.schema, id=item_col))
+    result = rec.add_items(table, read_item_vectors(item_vectors, item_col))
+    rec.save_pretrained(model)
+    _print_added(result, "items", json_out)
+
+
+@app.command("add-users")
+def add_users(
+    model: ModelDir,
+    user_features: Annotated[Path, typer.Option(help="User table with the columns the bundle was trained on.")],
+    user_col: UserCol = "user",
+    json_out: Json = False,
+) -> None:
+    """Add new users, known only by their features, to a bundle trained with user features (written
+    back in place): `recsys recommend --user` serves them from their profile alone."""
+    from attnsight.data.side import read_side_table
+
+    rec = _load(model, "cpu")
+    if rec.user_space_ is None:
+        raise AttnsightError(f"{model} was trained without user features: it cannot represent users by them")
+    result = rec.add_users(read_side_table(user_features, dataclasses.replace(rec.user_space_.schema, id=user_col)))
+    rec.save_pretrained(model)
+    _print_added(result, "users", json_out)
+
+
+def _print_added(result: dict[str, Any], kind: str, json_out: bool) -> None:
+    if json_out:
+        print_json(result)
+        return
+    console.print(f"added {result['added']:,} {kind} ({result['already_known']:,} already known); "
+                  f"{result[kind]:,} {kind} now")
 
 
 @app.command()
@@ -196,8 +305,12 @@ def recommend(
     table.add_column("because of (attention)")
     for rank, r in enumerate(result.items, start=1):
         because = ", ".join(f"{item_label(e.item, info)} {e.attention:.2f}" for e in r.because)
+        if r.features:  # the side features it shares with them, by its fusion attention
+            because += "; sharing " + ", ".join(f"{f.feature} {f.value} ({f.shared})" for f in r.features)
         table.add_row(str(rank), item_label(r.item, info), f"{r.score:.2f}", because)
     console.print(table)
+    if user is not None and not result.history:
+        console.print(f"user {user} has no history yet: recommended from their profile (user features) alone")
     if result.unknown_items:
         console.print(f"[yellow]{result.unknown_items} history item(s) not in the catalogue were skipped[/]")
 

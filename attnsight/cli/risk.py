@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.options import ConfigFile, run_dirs
+from attnsight.cli.options import ConfigFile, names, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
 
 if TYPE_CHECKING:
@@ -45,11 +45,6 @@ Epochs = Annotated[int, typer.Option(help="Most epochs (early stopping on valida
 Seed = Annotated[int, typer.Option(help="Random seed.")]
 
 
-def _names(values: Optional[list[str]]) -> tuple[str, ...]:
-    """Repeated flags or comma-separated lists: --numeric amount --numeric fee, or --numeric amount,fee."""
-    return tuple(name.strip() for value in values or [] for name in value.split(",") if name.strip())
-
-
 def _load(model: Path, device: str):  # -> RiskScorer
     from attnsight.scorer import RiskScorer
 
@@ -74,7 +69,7 @@ def load_inputs(options: Mapping[str, Any]) -> Events:
     from attnsight.data.events import EventSchema, read_events
 
     o = options
-    schema = EventSchema(o["account_col"], o["time_col"], _names(o["numeric"]), _names(o["categorical"]),
+    schema = EventSchema(o["account_col"], o["time_col"], names(o["numeric"]), names(o["categorical"]),
                          o["label_col"], o["entity_col"], o["id_col"])
     return read_events(Path(o["data"]), schema, require_labels=True)
 

@@ -26,11 +26,11 @@ class DotScorer:
     """Scores that are user vector · item vector. Called, it is a ScoreFn (the full matrix);
     `evaluate_ranking` instead scores it one chunk of items at a time."""
 
-    users: Callable[[Sequence[np.ndarray]], Tensor]  # histories -> (B, C)
+    users: Callable[..., Tensor]  # histories (, profiles) -> (B, C)
     items: Tensor  # (num_items + 1, C); row 0 is padding and never ranks
 
-    def __call__(self, histories: Sequence[np.ndarray]) -> Tensor:
-        return self.users(histories) @ self.items.T
+    def __call__(self, histories: Sequence[np.ndarray], *profiles: np.ndarray) -> Tensor:
+        return self.users(histories, *profiles) @ self.items.T
 
 
 def seen_mask(
@@ -57,8 +57,12 @@ def evaluate_ranking(
     batch_size: int = 256,
     exclude_seen: bool = True,
     item_chunk: int = 65_536,
+    profiles: np.ndarray | None = None,
 ) -> dict[str, float]:
     """HR, NDCG and MRR at each k over the whole catalogue, in batches of histories.
+
+    `profiles` (one user-feature row per history, for a model that reads user side features) are
+    passed to the scorer beside each batch: `score_fn(batch, profiles)`.
 
     A `DotScorer` over more than `item_chunk` items is scored chunk by chunk: memory per batch is
     batch_size × item_chunk scores, whatever the catalogue. Under torchrun the users are split
@@ -72,11 +76,12 @@ def evaluate_ranking(
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             batch = [histories[r] for r in chunk]
+            extra = () if profiles is None else (profiles[chunk],)
             tgt = torch.as_tensor(targets[chunk], dtype=torch.long)
             if isinstance(score_fn, DotScorer) and len(score_fn.items) > item_chunk:
-                found = _chunked_ranks(score_fn, batch, tgt, exclude_seen, item_chunk, depth)
+                found = _chunked_ranks(score_fn, batch, tgt, exclude_seen, item_chunk, depth, extra)
             else:
-                scores = score_fn(batch).float()
+                scores = score_fn(batch, *extra).float()
                 found = target_ranks(scores, tgt.to(scores.device), _excluded(batch, scores, 0, exclude_seen))
             ranks.append(found.cpu().numpy())
         return np.concatenate(ranks)
@@ -97,7 +102,8 @@ def _excluded(batch: Sequence[np.ndarray], scores: Tensor, start: int, exclude_s
 
 
 def _chunked_ranks(
-    scorer: DotScorer, batch: Sequence[np.ndarray], targets: Tensor, exclude_seen: bool, item_chunk: int, depth: int
+    scorer: DotScorer, batch: Sequence[np.ndarray], targets: Tensor, exclude_seen: bool, item_chunk: int, depth: int,
+    extra: tuple = (),
 ) -> Tensor:
     """`target_ranks` over a catalogue scanned in chunks of items, capped at `depth`.
 
@@ -106,7 +112,7 @@ def _chunked_ranks(
     chunk that holds it, from the same matmul as its rivals' (a separately computed dot
     product can round differently, and break or make a tie).
     """
-    users = scorer.users(batch).float()
+    users = scorer.users(batch, *extra).float()
     targets = targets.to(users.device)
     best = torch.full((len(batch), 0), float("-inf"), device=users.device)
     target_scores = torch.empty(len(batch), device=users.device)

@@ -9,6 +9,9 @@ With side features (`item_features`), an item's vector is not a row of the embed
 the attention fusion of its id embedding with its feature tokens (`models/side.py`); items never
 seen in training (`has_id` False) are represented from their features alone, and in training the
 id token is dropped at random (`id_dropout`) so that features learn to carry an item by themselves.
+With `user_features`, a user's features are fused the same way into a profile vector that is added
+to every hidden state of their history and, alone, is trained to predict their items: a new user
+is scored from a few items plus their profile, or from the profile alone.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class SASRecConfig:
     mode: str = "causal"  # how a history is read to predict: causal (next-item) | cloze ([MASK] appended)
     item_features: dict | None = None  # FeatureConfig fields of the items' side features, when given
     id_dropout: float = 0.0  # training: the chance an item's id token is left out of its fusion
+    user_features: dict | None = None  # FeatureConfig fields (rows included) of the users' side features
 
     @property
     def mask_index(self) -> int:
@@ -64,6 +68,10 @@ class SASRec(PretrainedModel):
             features = FeatureConfig(**{**config.item_features, "rows": config.num_items + 2})
             self.item_features = FeatureEncoder(features, config.dim, config.num_heads, config.dropout)
             self.register_buffer("has_id", torch.ones(config.num_items + 2, dtype=torch.bool))
+        self.user_features = None
+        if config.user_features is not None:  # row 0: no profile
+            self.user_features = FeatureEncoder(FeatureConfig(**config.user_features), config.dim, config.num_heads,
+                                                config.dropout)
         self.positions = LearnedPositions(config.max_len, config.dim)
         self.emb_dropout = nn.Dropout(config.dropout)
         self.encoder = TransformerEncoder(
@@ -73,13 +81,15 @@ class SASRec(PretrainedModel):
 
     def forward(
         self, items: Tensor, targets: Tensor | None = None, causal: bool = True, output_attentions: bool = False,
-        last_only: bool = False,
+        last_only: bool = False, users: Tensor | None = None,
     ) -> SASRecOutput:
         """items (B, T) left-padded with 0; targets (B, T) with 0 where no loss is taken; `last_only`
-        computes the top layer at the last position only (hidden (B, 1, C)), for prediction.
+        computes the top layer at the last position only (hidden (B, 1, C)), for prediction;
+        `users` (B,) the rows of their user features (0: none), for a model with user features.
 
         With targets, the loss is full-softmax cross-entropy over the catalogue, computed only
-        at positions that have a target (padding costs nothing).
+        at positions that have a target (padding costs nothing); with users, plus the same loss of
+        each profile alone against its row's targets.
         """
         valid = items != 0
         table = self.item_table()
@@ -88,11 +98,34 @@ class SASRec(PretrainedModel):
         x = embedded * self.config.dim**0.5 + self.positions(items.shape[1])
         x = self.emb_dropout(x)
         out = self.encoder(x, build_attention_mask(valid, causal), output_attentions, last_only)
+        hidden = out.last_hidden_state
+        profile = self.profiles(users) if users is not None and self.user_features is not None else None
+        if profile is not None:  # a history with no item (a user known by features alone) reads nothing
+            hidden = torch.where(valid.any(1)[:, None, None], hidden, 0.0) + profile[:, None]
         loss = None
         if targets is not None:
             at = targets != 0
-            loss = chunked_cross_entropy(out.last_hidden_state[at], table[: self.config.num_items + 1], targets[at])
-        return SASRecOutput(out.last_hidden_state, loss, out.attentions)
+            catalogue = table[: self.config.num_items + 1]
+            loss = chunked_cross_entropy(hidden[at], catalogue, targets[at])
+            if profile is not None:
+                logits = (profile @ catalogue.T).index_fill(1, torch.zeros(1, dtype=torch.long, device=at.device),
+                                                            float("-inf"))
+                taken = torch.log_softmax(logits, -1).gather(1, targets)  # -inf at padding targets
+                loss = loss - torch.where(at, taken, 0.0).sum() / at.sum().clamp(min=1)
+        return SASRecOutput(hidden, loss, out.attentions)
+
+    def profiles(self, users: Tensor) -> Tensor:
+        """(B, C) the fused user features of user rows (B,); zero for row 0 (no profile)."""
+        fused, _ = self.user_features(users)
+        return fused * (users != 0)[:, None]
+
+    @torch.no_grad()
+    def add_users(self, features: object) -> None:
+        """Append the users of these `FeatureArrays` as new profile rows (known by features alone)."""
+        if self.user_features is None:
+            raise ValueError("only a model with user features can take users by their features")
+        self.user_features.insert_rows(self.user_features.config.rows, features)
+        self.config.user_features["rows"] = self.user_features.config.rows
 
     def item_table(self) -> Tensor:
         """(num_items + 2, C): every item's vector (padding and [MASK] rows included)."""
@@ -153,7 +186,7 @@ class SASRec(PretrainedModel):
         return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=hidden.device))
 
     @torch.no_grad()
-    def predict(self, items: Tensor, output_attentions: bool = False) -> SASRecOutput:
+    def predict(self, items: Tensor, output_attentions: bool = False, users: Tensor | None = None) -> SASRecOutput:
         """Representation (B, C) that scores the next item after each left-padded history (B, T).
 
         In cloze mode (a model only pretrained with masked items) a [MASK] is appended and read
@@ -163,5 +196,5 @@ class SASRec(PretrainedModel):
         if not causal:
             mask = torch.full_like(items[:, :1], self.config.mask_index)
             items = torch.cat([items[:, 1:] if items.shape[1] == self.config.max_len else items, mask], dim=1)
-        out = self(items, causal=causal, output_attentions=output_attentions, last_only=True)
+        out = self(items, causal=causal, output_attentions=output_attentions, last_only=True, users=users)
         return SASRecOutput(out.hidden[:, -1], None, out.attentions)

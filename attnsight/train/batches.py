@@ -34,16 +34,21 @@ class SequenceBatcher:
     """
 
     def __init__(
-        self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, shift: bool, windows: bool = False
+        self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, shift: bool, windows: bool = False,
+        owners: np.ndarray | None = None,
     ) -> None:
         """`windows=True` cuts a history longer than max_len into consecutive windows, so every
-        event is trained on, not only the last max_len (each target still appears once)."""
+        event is trained on, not only the last max_len (each target still appears once).
+        `owners` (one per history: its user's feature row) go into each batch as "users"."""
         span = max_len + 1 if shift else max_len  # a shifted window of max_len + 1 items has max_len targets
+        rows = [(h, o) for h, o in zip(histories, owners if owners is not None else np.zeros(len(histories), int))]
         if windows:
-            histories = [h[max(0, end - span) : end] for h in histories for end in range(len(h), 0, -max_len)]
-        histories = [h for h in histories if len(h) >= (2 if shift else 1)]
-        if not histories:
+            rows = [(h[max(0, end - span) : end], o) for h, o in rows for end in range(len(h), 0, -max_len)]
+        rows = [(h, o) for h, o in rows if len(h) >= (2 if shift else 1)]
+        if not rows:
             raise ValueError("no training sequences long enough")
+        histories = [h for h, _ in rows]
+        self.owners = np.array([o for _, o in rows], dtype=np.int64) if owners is not None else None
         self.batch_size = batch_size
         if shift:
             self.inputs = pad_left([h[:-1] for h in histories], max_len)
@@ -61,6 +66,8 @@ class SequenceBatcher:
             batch = {"items": torch.from_numpy(self.inputs[rows, -width:])}
             if self.targets is not None:
                 batch["targets"] = torch.from_numpy(self.targets[rows, -width:])
+            if self.owners is not None:
+                batch["users"] = torch.from_numpy(self.owners[rows])
             yield batch
 
 

@@ -29,8 +29,8 @@ class NextItemObjective:
 
     def __call__(self, model: SASRec, batch: Batch) -> Tensor:
         if self.negatives <= 0:
-            return model(batch["items"], batch["targets"]).loss
-        hidden = model(batch["items"]).hidden
+            return model(batch["items"], batch["targets"], users=batch.get("users")).loss
+        hidden = model(batch["items"], users=batch.get("users")).hidden
         at = batch["targets"] != 0
         targets = batch["targets"][at]
         sampler = self.sampler or NegativeSampler("uniform", model.config.num_items)
