@@ -651,6 +651,8 @@ class SequentialRecommender:
         self._check_fitted()
         rows = np.arange(len(self.sequences_))
         hidden, matrix = self._attention_rows([self.sequences_[u] for u in rows], batch_size, self._profiles(rows))
+        if self._user_vectors is None:  # the same representations: kept for `user_vectors` and `audience`
+            self._user_vectors = hidden.to(self._device())
         return segment_users(hidden.numpy(), matrix, self.sequences_.users, self.item_vocab_.ids,
                              self._categories(), k, top, seed=seed)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from cli_helpers import assert_one_line_error, invoke
 
 from attnsight.data.synthetic import make_audience
-from cli_helpers import assert_one_line_error, invoke
 
 TINY = ["--max-len", 20, "--dim", 16, "--layers", 1, "--heads", 2, "--epochs", 3, "--batch-size", 64,
         "--device", "cpu"]

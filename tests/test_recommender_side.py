@@ -113,3 +113,24 @@ def test_features_need_a_model_trained_with_them() -> None:
         rec.add_users(_users({"x": ["Gaming"]}))
     with pytest.raises(AttnsightError, match="--item-features"):
         rec.add_items(_items(audience.items))
+
+
+def test_the_service_serves_profiles(side, tmp_path: Path) -> None:
+    """A bundle user and a user added by their features (`add_users`, saved) through POST /v1/recommend:
+    the same items as the Python API, the profile included."""
+    from fastapi.testclient import TestClient
+
+    from attnsight.serve import Settings, create_app
+
+    audience, _, _, bundle = side
+    rec = SequentialRecommender.from_pretrained(bundle, device="cpu")
+    rec.add_users(_users({"signup": audience.interests["u00003"]}))
+    rec.save_pretrained(tmp_path / "bundle")
+    settings = Settings(models=(tmp_path / "bundle",), store=f"sqlite:///{tmp_path / 'events.db'}", device="cpu")
+    with TestClient(create_app(settings)) as client:
+        for user in ("u00002", "signup"):
+            response = client.post("/v1/recommend", json={"requests": [{"user": user, "k": 5}]})
+            assert response.status_code == 200, response.text
+            served = [i["item"] for i in response.json()["results"][0]["items"]]
+            assert served == [r.item for r in rec.recommend(user=user, k=5).items]
+        assert client.post("/v1/recommend", json={"requests": [{"user": "nobody"}]}).status_code == 404

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from attnsight.cli.demo import demo
 from attnsight.cli.recsys import app as recsys_app
+from attnsight.cli.report import report
 from attnsight.cli.risk import app as risk_app
 from attnsight.cli.serve import serve
 from attnsight.cli.text import app as text_app
@@ -24,11 +25,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command(help="Generate a synthetic audience, train the recommender (~1 min), show what it learned.")(demo)
-app.add_typer(recsys_app, name="recsys", help="Sequential recommendation: train, evaluate, recommend, audience, segments.")
+app.command(help="Generate an audience (behaviour, reviews, transactions), train every task, write the report.")(demo)
+app.add_typer(recsys_app, name="recsys",
+              help="Sequential recommendation: train, evaluate, recommend, audience, segments, influence, add-items, add-users.")
 app.add_typer(text_app, name="text", help="Text analytics (Chinese, English): pretrain, train, evaluate, predict, explain.")
 app.add_typer(risk_app, name="risk", help="Risk scores from attention over event histories: train, evaluate, score, explain.")
 app.add_typer(tune_app, name="tune", help="Hyperparameter search (Optuna): resumable, pruned, shared by parallel workers.")
+app.command(help="One self-contained HTML report over bundles: data, training curves, metrics, what they attend to.")(report)
 app.command(help="Serve bundles over REST with live events, explanations, metrics and drift.")(serve)
 
 

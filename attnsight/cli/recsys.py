@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from attnsight.cli.options import ConfigFile, names, run_dirs
-from attnsight.cli.render import cleaning_table, console, item_label, metrics_table, print_json, progress
+from attnsight.cli.render import (
+    because_text,
+    cleaning_table,
+    console,
+    item_label,
+    metrics_table,
+    print_json,
+    progress,
+)
 from attnsight.errors import AttnsightError
 
 if TYPE_CHECKING:
@@ -304,10 +312,7 @@ def recommend(
     table.add_column("score", justify="right")
     table.add_column("because of (attention)")
     for rank, r in enumerate(result.items, start=1):
-        because = ", ".join(f"{item_label(e.item, info)} {e.attention:.2f}" for e in r.because)
-        if r.features:  # the side features it shares with them, by its fusion attention
-            because += "; sharing " + ", ".join(f"{f.feature} {f.value} ({f.shared})" for f in r.features)
-        table.add_row(str(rank), item_label(r.item, info), f"{r.score:.2f}", because)
+        table.add_row(str(rank), item_label(r.item, info), f"{r.score:.2f}", because_text(r, info))
     console.print(table)
     if user is not None and not result.history:
         console.print(f"user {user} has no history yet: recommended from their profile (user features) alone")

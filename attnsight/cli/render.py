@@ -71,3 +71,12 @@ def item_label(item: str, info: dict[str, dict[str, str]]) -> str:
     category = fields.get("category")
     label = f"{item} {title}" if title else item
     return f"{label} [dim]({category})[/]" if category else label
+
+
+def because_text(recommendation: Any, info: dict[str, dict[str, str]]) -> str:
+    """A `Recommendation`'s reasons: the history items it attended to (with their attention), and
+    the side features it shares with them ("genres Sci-Fi (3)"), by its fusion attention."""
+    text = ", ".join(f"{item_label(e.item, info)} {e.attention:.2f}" for e in recommendation.because)
+    if recommendation.features:
+        text += "; sharing " + ", ".join(f"{f.feature} {f.value} ({f.shared})" for f in recommendation.features)
+    return text

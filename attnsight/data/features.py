@@ -14,6 +14,7 @@ import numpy as np
 
 from attnsight.data.side import SideSchema, SideTable, Vectors, match_ids
 from attnsight.data.tokenizer import TextTokenizer
+from attnsight.errors import AttnsightError
 
 TEXT_SEP = " | "  # joins an item's text columns into the one text it is read as
 
@@ -150,7 +151,8 @@ class FeatureSpace:
         vector_present = np.zeros(n, dtype=bool)
         if vectors is not None and self.vector_dim:
             if vectors.dim != self.vector_dim:
-                raise ValueError(f"{vectors.source}: vectors have dimension {vectors.dim}, expected {self.vector_dim}")
+                raise AttnsightError(f"{vectors.source}: vectors of dimension {vectors.dim}; the model was trained on "
+                                     f"{self.vector_dim}")
             vrows = match_ids(vectors.ids, ids).rows
             vector_present = vrows >= 0
             vector[vector_present] = vectors.matrix[vrows[vector_present]]

@@ -11,13 +11,14 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from attnsight import __version__
 from attnsight.errors import AttnsightError
 from attnsight.serve.batching import MicroBatcher
 from attnsight.serve.monitor import Monitor
 from attnsight.serve.registry import NotFound, Registry
-from attnsight.serve.routers import events, health, models, recsys, risk, text
+from attnsight.serve.routers import events, health, models, recsys, risk, text, ui
 from attnsight.serve.settings import Settings
 from attnsight.serve.store import open_store
 
@@ -52,8 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Recommendations, audiences, text analytics and risk scores, each with the evidence attended to.",
         lifespan=lifespan,
     )
-    for router in (recsys.router, text.router, risk.router, events.router, models.router, health.router):
+    for router in (recsys.router, text.router, risk.router, events.router, models.router, health.router, ui.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(AttnsightError, _domain_error)
     app.add_middleware(ServiceMiddleware, monitor=monitor, max_body_bytes=settings.max_body_bytes)

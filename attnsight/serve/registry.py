@@ -13,6 +13,7 @@ import numpy as np
 
 from attnsight.classifier import TextClassifier
 from attnsight.errors import AttnsightError
+from attnsight.explain.segments import Segmentation
 from attnsight.models.base import read_bundle_config
 from attnsight.recommender import RecommendResult, SequentialRecommender
 from attnsight.scorer import RiskScorer
@@ -51,6 +52,14 @@ class RecQuery:
     explain: int = 3
 
 
+@dataclass(frozen=True)
+class Segments:
+    """A recommender's audience segments and each known user's segment number."""
+
+    segmentation: Segmentation
+    of_user: dict[str, int]
+
+
 @dataclass
 class Served:
     name: str
@@ -60,6 +69,18 @@ class Served:
     loaded_at: str
     predictor: Any
     batchers: dict[str, MicroBatcher] = field(default_factory=dict)
+    _segments: Segments | None = field(default=None, repr=False)
+    _segments_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def segments(self) -> Segments:
+        """A recsys bundle's segments, computed on first use (seconds: every user is read) and kept
+        with this version; concurrent first callers wait for the one computing them."""
+        with self._segments_lock:
+            if self._segments is None:
+                rec = self.predictor
+                segmentation = rec.segments()
+                self._segments = Segments(segmentation, dict(zip(rec.sequences_.users, segmentation.labels)))
+            return self._segments
 
     def close(self) -> None:
         for batcher in self.batchers.values():
@@ -106,17 +127,17 @@ class Registry:
             def recommend(queries: list[RecQuery]) -> list[RecommendResult | AttnsightError]:
                 """Histories read (store included) here, in the batch's thread, then one batched pass."""
                 out: list[RecommendResult | AttnsightError | None] = [None] * len(queries)
-                ready: list[tuple[int, np.ndarray, int]] = []
+                ready: list[tuple[int, np.ndarray, int, int]] = []
                 for i, q in enumerate(queries):
                     try:
                         ready.append((i, *self._history(served, q)))
                     except AttnsightError as exc:  # this request's error only
                         out[i] = exc
                 results = predictor.recommend_batch(
-                    [h for _, h, _ in ready], [queries[i].k for i, _, _ in ready],
-                    [queries[i].exclude_seen for i, _, _ in ready], [queries[i].explain for i, _, _ in ready],
-                    [u for _, _, u in ready]) if ready else []
-                for (i, _, _), result in zip(ready, results):
+                    [h for _, h, _, _ in ready], [queries[i].k for i, *_ in ready],
+                    [queries[i].exclude_seen for i, *_ in ready], [queries[i].explain for i, *_ in ready],
+                    [u for _, _, u, _ in ready], [p for *_, p in ready]) if ready else []
+                for (i, *_), result in zip(ready, results):
                     out[i] = result
                 self.monitor.observe(served.name, "score", [r.items[0].score for r in results if r.items])
                 return out  # type: ignore[return-value]
@@ -128,15 +149,18 @@ class Registry:
             served.batchers["explain"] = MicroBatcher(predictor.explain, size, wait, observe,
                                                       f"{served.name}-explain")
 
-    def _history(self, served: Served, q: RecQuery) -> tuple[np.ndarray, int]:
-        """Catalogue indices of the history to recommend from, and how many raw items were unknown."""
+    def _history(self, served: Served, q: RecQuery) -> tuple[np.ndarray, int, int]:
+        """Catalogue indices of the history to recommend from, how many raw items were unknown, and
+        the user's profile row (user features; 0 for none)."""
         rec, monitor = served.predictor, self.monitor
+        profile = 0
         if q.user is None:
             indices, unknown = rec.history_indices(history=q.history)
             raw = len(q.history or [])
         else:
             live = self.histories.items(q.user, rec.max_len)
-            known = rec.knows_user(q.user)
+            profile = int(rec.profile_rows([q.user])[0])
+            known = rec.knows_user(q.user) or profile > 0  # a bundle user, or one added by their features
             if not known and not live:
                 raise NotFound(f"unknown user {q.user!r}: no training history and no events in the store; "
                                "send their items as history instead")
@@ -147,7 +171,7 @@ class Registry:
         monitor.unknown.labels("item").inc(unknown)
         monitor.observe(served.name, "history_length", [min(len(indices), rec.max_len)])
         monitor.observe(served.name, "item_popularity", rec.item_popularity(indices[-rec.max_len:]))
-        return indices, unknown
+        return indices, unknown, profile
 
     def get(self, name: str | None, task: str) -> Served:
         """The named model, or the only one of this task when no name is given."""

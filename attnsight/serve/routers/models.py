@@ -23,7 +23,10 @@ class ModelInfo(BaseModel):
     version: int = Field(description="1 at start, +1 per reload")
     loaded_at: str
     attnsight_version: str | None
+    dataset: str | None
     test: dict[str, Any] | None = Field(description="The bundle's test metrics (metrics.json)")
+    baselines: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Baseline name → its test metrics on the same split (metrics.json)")
     drift_features: list[str] = Field(description="Inputs and scores monitored against the training profile")
 
 
@@ -41,13 +44,20 @@ class DriftResponse(BaseModel):
         description="model → feature → {psi, live_count, status}; status: stable < 0.1 ≤ moderate < 0.25 ≤ major")
 
 
+def _numbers(metrics: Any) -> dict[str, Any] | None:
+    """The numeric entries of a metrics dict (per-class tables and the like left out)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))} if isinstance(metrics, dict) else None
+
+
 def _info(served: Served, monitor: Monitor) -> ModelInfo:
     metrics = getattr(served.predictor, "metrics_", None) or {}
-    test = metrics.get("test")
+    baselines = metrics.get("baselines") if isinstance(metrics.get("baselines"), dict) else {}
     return ModelInfo(
         name=served.name, task=served.task, path=str(served.path), version=served.version,
         loaded_at=served.loaded_at, attnsight_version=metrics.get("versions", {}).get("attnsight"),
-        test={k: v for k, v in test.items() if isinstance(v, (int, float))} if isinstance(test, dict) else None,
+        dataset=metrics.get("dataset"), test=_numbers(metrics.get("test")),
+        baselines={name: test for name, b in baselines.items()
+                   if isinstance(b, dict) and (test := _numbers(b.get("test"))) is not None},
         drift_features=sorted(monitor.drift().get(served.name, {})),
     )
 

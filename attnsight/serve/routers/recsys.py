@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
+from attnsight.explain.segments import Attended
 from attnsight.serve.deps import get_registry
 from attnsight.serve.fields import Utf8, json_response
 from attnsight.serve.registry import NotFound, RecQuery, Registry, Served
@@ -19,6 +20,8 @@ class RecommendQuery(BaseModel):
     k: int = Field(10, ge=1, le=1000)
     exclude_seen: bool = True
     explain: int = Field(3, ge=0, le=50, description="History items to list as the reason for each recommendation")
+    attention: bool = Field(False, description="Also return the history the model read, with the attention each "
+                                               "item got")
 
     @model_validator(mode="after")
     def one_source(self) -> RecommendQuery:
@@ -37,10 +40,20 @@ class Because(BaseModel):
     attention: float
 
 
+class SharedFeature(BaseModel):
+    feature: str = Field(description="The side-feature column, e.g. genres")
+    value: str = Field(description="e.g. Sci-Fi")
+    weight: float = Field(description="The attention the recommended item's fusion gives this feature")
+    shared: int = Field(description="How many of the `because` items have it too")
+
+
 class RecommendedItem(BaseModel):
     item: str
     score: float
     because: list[Because]
+    features: list[SharedFeature] = Field(
+        default_factory=list, description="The item's side features its `because` items share (\"they are all "
+                                          "Sci-Fi\"), most shared first; empty for a model without item features")
 
 
 class RecommendResult(BaseModel):
@@ -48,6 +61,9 @@ class RecommendResult(BaseModel):
     items: list[RecommendedItem]
     history_length: int = Field(description="History items the model read")
     unknown_items: int = Field(description="History items not in the catalogue, skipped")
+    attention: list[Because] | None = Field(
+        None, description="With attention: the history items read, oldest first, each with its share of the "
+                          "prediction's attention (rollout; they sum to 1)")
 
 
 class RecommendResponse(BaseModel):
@@ -106,10 +122,9 @@ async def recommend(body: RecommendRequest, registry: Registry = Depends(get_reg
     return json_response(RecommendResponse(model=served.name, version=served.version, results=[
         RecommendResult(
             user=q.user,
-            items=[RecommendedItem(item=i.item, score=i.score,
-                                   because=[Because(item=b.item, attention=b.attention) for b in i.because])
-                   for i in r.items],
+            items=[RecommendedItem.model_validate(i, from_attributes=True) for i in r.items],
             history_length=len(r.history), unknown_items=r.unknown_items,
+            attention=[Because(item=i, attention=a) for i, a in zip(r.history, r.attention)] if q.attention else None,
         )
         for q, r in zip(body.requests, results)
     ]))
@@ -136,3 +151,113 @@ def similar_items(body: SimilarRequest, registry: Registry = Depends(get_registr
         RankedResult(item=q.item, results=[Scored(id=i, score=s) for i, s in served.predictor.similar_items(q.item, q.k)])
         for q in body.requests
     ])
+
+
+class UserInfo(BaseModel):
+    user: str
+    history_length: int = Field(description="Items in the bundle's stored history (live events not counted)")
+
+
+class UsersResponse(BaseModel):
+    model: str
+    version: int
+    total: int = Field(description="Users matching the prefix")
+    users: list[UserInfo]
+
+
+class ItemInfo(BaseModel):
+    item: str
+    title: str | None
+    category: str | None
+    popularity: int = Field(description="Occurrences in the training histories")
+
+
+class ItemsResponse(BaseModel):
+    model: str
+    version: int
+    total: int = Field(description="Items matching the prefix")
+    items: list[ItemInfo] = Field(description="Most popular first")
+
+
+class SegmentAttended(BaseModel):
+    name: str
+    attention: float = Field(description="Share of the segment's attention")
+    lift: float = Field(description="That share over the whole audience's share (2.0: twice the average)")
+
+
+class SegmentInfo(BaseModel):
+    segment: int
+    users: int
+    share: float = Field(description="Of the audience")
+    items: list[SegmentAttended] = Field(description="Most attended first")
+    categories: list[SegmentAttended] = Field(description="Most attended first; empty without item categories")
+    distinctive: list[SegmentAttended] = Field(description="Items with the highest lift")
+    examples: list[str] = Field(description="Member users, the closest to the centre first")
+
+
+class SegmentsResponse(BaseModel):
+    model: str
+    version: int
+    k: int
+    silhouette: float
+    segments: list[SegmentInfo]
+    members: dict[str, int] = Field(description="Each user asked for → their segment number")
+
+
+def _attended(rows: list[Attended]) -> list[SegmentAttended]:
+    return [SegmentAttended(name=a.name, attention=a.attention, lift=a.lift) for a in rows]
+
+
+def _matching(ids: list[str], prefix: str | None) -> list[int]:
+    """The positions of the ids that start with prefix (all without one)."""
+    return [n for n, i in enumerate(ids) if i.startswith(prefix)] if prefix else list(range(len(ids)))
+
+
+@router.get("/users", response_model=UsersResponse)
+def users(model: str | None = None, prefix: str | None = None, limit: int = Query(100, ge=1, le=10_000),
+          registry: Registry = Depends(get_registry)) -> UsersResponse:
+    """The users the bundle holds a history for, in their training order (for pickers)."""
+    served = registry.get(model, "recsys")
+    sequences = served.predictor.sequences_
+    rows = _matching(sequences.users, prefix)
+    lengths = sequences.lengths[rows[:limit]].tolist()
+    return UsersResponse(model=served.name, version=served.version, total=len(rows), users=[
+        UserInfo(user=sequences.users[row], history_length=n) for row, n in zip(rows[:limit], lengths)])
+
+
+@router.get("/items", response_model=ItemsResponse)
+def items(model: str | None = None, prefix: str | None = None, limit: int = Query(100, ge=1, le=10_000),
+          registry: Registry = Depends(get_registry)) -> ItemsResponse:
+    """The catalogue, most popular first, with the bundle's display fields (title, category)."""
+    served = registry.get(model, "recsys")
+    rec = served.predictor
+    found = [rec.item_vocab_.ids[n] for n in _matching(rec.item_vocab_.ids, prefix)]
+    counts = rec.item_popularity(rec.item_vocab_.encode(found)).tolist()
+    ranked = sorted(zip(found, counts), key=lambda pair: -pair[1])[:limit]
+    shown = {i: rec.item_info_.get(i, {}) for i, _ in ranked}
+    return ItemsResponse(model=served.name, version=served.version, total=len(found), items=[
+        ItemInfo(item=i, title=shown[i].get("title"), category=shown[i].get("category"), popularity=n)
+        for i, n in ranked
+    ])
+
+
+@router.get("/segments", response_model=SegmentsResponse)
+def segments(model: str | None = None,
+             user: list[str] = Query(default_factory=list, max_length=1000,
+                                     description="Users whose segment to return in members"),
+             registry: Registry = Depends(get_registry)) -> SegmentsResponse:
+    """Audience segments: known users clustered by the representation that scores their next item,
+    each described by what its members' predictions attend to. Computed on the first call per loaded
+    version (seconds), then kept."""
+    served = registry.get(model, "recsys")
+    found = served.segments()
+    for u in user:
+        if u not in found.of_user:
+            raise NotFound(f"unknown user {u!r}: segments hold the users the bundle was trained on")
+    return SegmentsResponse(
+        model=served.name, version=served.version, k=found.segmentation.k, silhouette=found.segmentation.silhouette,
+        segments=[SegmentInfo(segment=s.segment, users=s.users, share=s.share, items=_attended(s.items),
+                              categories=_attended(s.categories), distinctive=_attended(s.distinctive),
+                              examples=s.examples) for s in found.segmentation.segments],
+        members={u: found.of_user[u] for u in user},
+    )

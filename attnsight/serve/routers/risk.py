@@ -26,6 +26,19 @@ class RiskRequest(BaseModel):
     top: int = Field(5, ge=1, le=100, description="explain: attended past events listed per transaction")
 
 
+class SchemaResponse(BaseModel):
+    model: str
+    version: int
+    account: str = Field(description="The account column: whose history a transaction reads")
+    time: str
+    numeric: list[str]
+    categorical: dict[str, list[str]] = Field(description="Each categorical column → the values the model knows")
+    entity: str | None = Field(description="A second entity (terminal, merchant) whose history is read too")
+    id: str | None = Field(description="The event id column")
+    label: str | None = Field(description="The label column: optional in requests")
+    history_len: int = Field(description="Past events read per account and per entity")
+
+
 class RiskScore(BaseModel):
     event: str
     account: str
@@ -71,6 +84,18 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+@router.get("/schema", response_model=SchemaResponse)
+def schema(model: str | None = None, registry: Registry = Depends(get_registry)) -> SchemaResponse:
+    """The columns a transaction of this model is written in, as in its training file."""
+    served = registry.get(model, "risk")
+    scorer = served.predictor
+    columns = scorer.schema_
+    return SchemaResponse(
+        model=served.name, version=served.version, account=columns.account, time=columns.time,
+        numeric=list(columns.numeric), categorical=dict(zip(columns.categorical, scorer.vocabularies_)),
+        entity=columns.entity, id=columns.id, label=columns.label, history_len=scorer.history_len)
 
 
 @router.post("/score", response_model=ScoreResponse)

@@ -1,0 +1,100 @@
+"""The bundles a report shows, loaded by the task their config.json names, and which of the
+`--data` files each one reads.
+
+Matching is by columns, so the order of `--data` does not matter: a text classifier reads a file
+with a `text` column (its texts to explain), a risk scorer a file with every column of its event
+schema but the label (the events to score); a recommender reads none, its users' histories are in
+the bundle. A file that fits no bundle is an error; where several files fit one bundle it reads
+the first, and the report names the file it read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnsight.classifier import TextClassifier
+from attnsight.data.readers import TABLE_FORMATS, check_path, read_table
+from attnsight.errors import AttnsightError, DataError
+from attnsight.models.base import read_bundle_config
+from attnsight.recommender import SequentialRecommender
+from attnsight.scorer import RiskScorer
+
+PREDICTORS: dict[str, type] = {"recsys": SequentialRecommender, "text": TextClassifier, "risk": RiskScorer}
+TASKS = tuple(PREDICTORS)
+TEXT_COLUMN = "text"  # the column `text train` reads by default; the bundle does not record another
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: its predictor (SequentialRecommender, TextClassifier or RiskScorer), its
+    config.json and metrics.json, and the data file the report reads for it, if any."""
+
+    path: Path
+    task: str
+    config: dict[str, Any]
+    predictor: Any = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data: Path | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # what one part read from `data` and the next reuses
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """config.json of a bundle the report knows, or a one-line error saying what is wrong."""
+    if not path.exists():
+        raise AttnsightError(f"{path}: no such bundle folder")
+    try:
+        config = read_bundle_config(path)
+    except FileNotFoundError as exc:
+        raise AttnsightError(str(exc)) from None
+    except ValueError as exc:
+        raise AttnsightError(f"{path}: config.json is not JSON ({exc})") from None
+    if config.get("task") not in TASKS:
+        raise AttnsightError(f"{path}: a {config.get('task')!r} bundle; the report shows {', '.join(TASKS)} bundles")
+    return config
+
+
+def required_columns(task: str, config: dict[str, Any]) -> set[str] | None:
+    """The columns a data file needs for this bundle to read it; None: the bundle reads no file."""
+    if task == "text":
+        return {TEXT_COLUMN}
+    if task == "risk":
+        schema = config["schema"]
+        roles = [schema["account"], schema["time"], schema.get("entity"), schema.get("id")]
+        return {c for c in roles if c} | set(schema["numeric"]) | set(schema["categorical"])
+    return None
+
+
+def columns_of(path: Path) -> list[str]:
+    fmt = check_path(path, "auto", ("auto", *TABLE_FORMATS))
+    if fmt not in TABLE_FORMATS:
+        raise DataError(path, f"the report reads {', '.join(TABLE_FORMATS)} files, not {fmt}")
+    return read_table(path, fmt)[0].columns
+
+
+def match_data(bundles: Sequence[Bundle], data: Sequence[Path]) -> None:
+    """Give each bundle the first data file whose columns it can read (see the module docstring)."""
+    needs = [required_columns(b.task, b.config) for b in bundles]
+    for path in data:
+        columns = set(columns_of(path))
+        fitting = [b for b, need in zip(bundles, needs) if need is not None and need <= columns]
+        if not fitting:
+            wants = "; ".join(f"{b.name} needs {', '.join(sorted(need))}" for b, need in zip(bundles, needs) if need)
+            raise DataError(path, f"fits none of the bundles (columns: {', '.join(sorted(columns))}"
+                                  + (f"; {wants})" if wants else "; none of them reads a data file)"))
+        for bundle in fitting:
+            bundle.data = bundle.data or path
+
+
+def load(bundle: Bundle, device: str) -> None:
+    bundle.predictor = PREDICTORS[bundle.task].from_pretrained(bundle.path, device=device)
+    bundle.metrics = getattr(bundle.predictor, "metrics_", {})
+    if bundle.task == "text" and not bundle.predictor.model_.config.num_labels:
+        raise AttnsightError(f"{bundle.path}: a pretrained encoder without a classifier; the report shows trained "
+                             "bundles (text train --init it)")

@@ -1,0 +1,141 @@
+"""The report over a recommender, a text classifier and a risk scorer: one self-contained page with
+every section, figures inline, user text escaped; and the errors that stop it before any model loads."""
+
+from __future__ import annotations
+
+import re
+from html import escape as html_escape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from attnsight.errors import AttnsightError, DataError
+from attnsight.report import build_report, make_report, write_report
+
+COMMON = ("Data and cleaning", "Training curves", "Metrics beside baselines")
+PARTS = {
+    "recsys": (*COMMON, "Recommendations and the history that drove them", "Audience segments"),
+    "text": (*COMMON, "Example explanations", "Attended words per class"),
+    "risk": (*COMMON, "Top-risk events and their evidence"),
+}
+FIGURES = {"recsys": 6, "text": 3, "risk": 3}  # at least: curves, bars, + 3 heatmaps and the map | words | scores
+
+
+class Page(HTMLParser):
+    """What a browser would load and show: tags, the attributes that fetch resources, the headings of
+    each top-level section, figures and the inline SVG inside them, and the visible text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.links: list[str] = []  # src / href / xlink:href values
+        self.sections: list[dict] = []  # per <h2> section: its title, <h3> parts, figures and SVGs
+        self.text: list[str] = []
+        self._heading: str | None = None
+        self._figure = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.links += [value or "" for name, value in attrs if name in ("src", "href", "xlink:href")]
+        if tag in ("h2", "h3"):
+            self._heading = tag
+            if tag == "h2":
+                self.sections.append({"title": "", "parts": [], "figures": 0, "svgs": 0})
+            else:
+                self.sections[-1]["parts"].append("")
+        elif tag == "figure":
+            self.sections[-1]["figures"] += 1
+            self._figure = True
+        elif tag == "svg" and self._figure:
+            self.sections[-1]["svgs"] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("h2", "h3"):
+            self._heading = None
+        elif tag == "figure":
+            self._figure = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._heading == "h2":
+            self.sections[-1]["title"] += data
+        elif self._heading == "h3":
+            self.sections[-1]["parts"][-1] += data
+
+
+@pytest.fixture(scope="module")
+def page(report) -> Page:
+    return Page(report.html)
+
+
+def test_one_section_per_bundle_with_every_part(report, page, bundles):
+    sections = [s for s in page.sections if s["title"] != "Contents"]
+    names = ("Sequential recommender", "Text classifier", "Risk scorer")
+    assert [s["title"] for s in sections] == [f"{name}: {path}" for name, path in zip(names, bundles)]
+    for section, task in zip(sections, ("recsys", "text", "risk")):
+        assert section["parts"] == list(PARTS[task]), section["title"]
+        assert section["svgs"] == section["figures"] >= FIGURES[task], section  # every figure is an inline SVG
+    assert [b.task for b in report.bundles] == ["recsys", "text", "risk"]
+
+
+def test_each_bundle_reads_the_data_file_with_its_columns(report, reviews_csv, transactions_csv):
+    assert [b.data for b in report.bundles] == [None, reviews_csv, transactions_csv]
+    text = " ".join(Page(report.html).text)
+    assert "texts of reviews.csv" in text and "events of transactions.csv scored" in text
+
+
+def test_the_page_is_self_contained(report, page):
+    html = report.html
+    assert html.startswith("<!doctype html>") and html.count("<html") == 1 and html.rstrip().endswith("</html>")
+    assert {"script", "link", "iframe", "object", "embed"}.isdisjoint(page.tags)
+    assert page.links and all(link.startswith(("#", "data:")) for link in page.links), \
+        [link[:40] for link in page.links if not link.startswith(("#", "data:"))]
+    assert "@import" not in html
+    assert all(target.startswith("#") for target in re.findall(r"url\(\s*['\"]?([^)'\"]*)", html))  # clip paths
+    anchors = {link[1:] for link in page.links if link.startswith("#")}
+    assert all(f'id="{anchor}"' in html for anchor in anchors)  # the contents' links all land
+
+
+def test_user_and_model_text_is_escaped(report, page, hidden_markup):
+    html = report.html
+    assert "<script" not in html.lower()
+    assert html_escape(hidden_markup, quote=False) in html  # item titles, in tables and figures
+    text = "".join(page.text)
+    assert text.count(hidden_markup) >= 3  # shown as text: recommended items and the review explained
+    assert f"{hidden_markup} the room was dirty" in text
+
+
+def test_without_data_the_text_and_risk_parts_say_what_they_need(text_bundle, risk_bundle):
+    page = Page(build_report([text_bundle, risk_bundle]))
+    text = " ".join(page.text)
+    assert text.count("(--data") >= 2 and "a 'text' column" in text and "customer, timestamp" in text
+    assert [s["parts"] for s in page.sections[1:]] == [list(PARTS["text"]), list(PARTS["risk"])]
+
+
+def test_write_report_writes_the_same_page_each_time(recsys_bundle, tmp_path):
+    out = write_report([recsys_bundle], tmp_path / "new" / "report.html")
+    assert out == tmp_path / "new" / "report.html"
+    assert out.read_text(encoding="utf-8") == build_report([recsys_bundle])  # deterministic: no dates, no random ids
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(("models", "data", "error", "fragment"), [
+    ([], [], AttnsightError, "at least one --model"),
+    (["missing"], [], AttnsightError, "no such bundle folder"),
+    (["empty"], [], AttnsightError, "config.json"),
+    (["recsys"], ["missing.csv"], DataError, "no such file"),
+    (["recsys", "text"], ["other.csv"], DataError, "fits none of the bundles"),
+])
+def test_errors_name_what_is_wrong(root, recsys_bundle, text_bundle, tmp_path, models, data, error, fragment):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    places = {"recsys": recsys_bundle, "text": text_bundle}
+    with pytest.raises(error, match=fragment):
+        make_report([places.get(m, tmp_path / m) for m in models], data=[tmp_path / d for d in data])
+
+
+def test_a_folder_is_no_report_file(report, tmp_path: Path):
+    with pytest.raises(AttnsightError, match="is a folder"):
+        report.write(tmp_path)

@@ -1,0 +1,51 @@
+"""`attnsight report` in process: the page it writes, its --json summary and table, and one-line errors
+that exit 2 through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+from cli_helpers import assert_one_line_error, invoke
+
+
+def test_help_lists_the_options():
+    result = invoke("report", "--help")
+    for option in ("--model", "--out", "--data", "--device", "--seed", "--json"):
+        assert option in result.output, option
+
+
+def test_report_writes_the_page_and_a_json_summary(bundles, data, reviews_csv, transactions_csv, tmp_path):
+    out = tmp_path / "report.html"
+    args = [a for b in bundles for a in ("--model", b)] + [a for d in data for a in ("--data", d)]
+    payload = json.loads(invoke("report", *args, "--out", out, "--device", "cpu", "--json").stdout)
+    assert payload["path"] == str(out) and payload["bytes"] == out.stat().st_size > 0
+    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert [(b["path"], b["task"], b["data"]) for b in payload["bundles"]] == [
+        (str(bundles[0]), "recsys", None), (str(bundles[1]), "text", str(reviews_csv)),
+        (str(bundles[2]), "risk", str(transactions_csv))]
+    parts = [s["parts"] for s in payload["sections"]]
+    assert parts[0][-1] == "Audience segments" and parts[1][-1] == "Attended words per class"
+    assert parts[2][-1] == "Top-risk events and their evidence"
+
+
+def test_report_prints_its_sections_and_where_it_went(recsys_bundle, tmp_path):
+    out = tmp_path / "nested" / "report.html"
+    result = invoke("report", "--model", recsys_bundle, "--out", out, "--device", "cpu")
+    text = " ".join(result.stdout.split())
+    assert "Audience segments" in text and "report written to" in text and out.is_file()
+
+
+def test_a_missing_bundle_is_one_line(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "report.html"
+    assert_one_line_error(monkeypatch, capsys, ["report", "--model", tmp_path / "nope", "--out", out],
+                          "nope", "no such bundle folder")
+    assert not out.exists()
+
+
+def test_an_unreadable_data_file_is_one_line(monkeypatch, capsys, recsys_bundle, tmp_path):
+    assert_one_line_error(monkeypatch, capsys, ["report", "--model", recsys_bundle, "--data", tmp_path / "gone.csv",
+                                                "--out", tmp_path / "report.html"], "gone.csv", "no such file")
+    (tmp_path / "binary.parquet").write_bytes(b"\x00\x01 not parquet")
+    assert_one_line_error(monkeypatch, capsys, ["report", "--model", recsys_bundle, "--data",
+                                                tmp_path / "binary.parquet", "--out", tmp_path / "report.html"],
+                          "binary.parquet")
