@@ -108,7 +108,8 @@ class SASRec(PretrainedModel):
             catalogue = table[: self.config.num_items + 1]
             loss = chunked_cross_entropy(hidden[at], catalogue, targets[at])
             if profile is not None:
-                logits = (profile @ catalogue.T).index_fill(1, torch.zeros(1, dtype=torch.long, device=at.device),
+                # the profile learns to point at its user's items; it does not move the items themselves
+                logits = (profile @ catalogue.detach().T).index_fill(1, torch.zeros(1, dtype=torch.long, device=at.device),
                                                             float("-inf"))
                 taken = torch.log_softmax(logits, -1).gather(1, targets)  # -inf at padding targets
                 loss = loss - torch.where(at, taken, 0.0).sum() / at.sum().clamp(min=1)

@@ -123,4 +123,7 @@ class FeatureEncoder(nn.Module):
             id_valid = torch.zeros(n, dtype=torch.bool, device=tokens.device)
         id_valid = id_valid | ~valid.any(1)
         tokens = torch.cat([(ids + self.kinds.weight[0])[:, None], tokens], 1)
-        return self.fusion(tokens, torch.cat([id_valid[:, None], valid], 1))
+        fused, weights = self.fusion(tokens, torch.cat([id_valid[:, None], valid], 1))
+        # the id at full strength where there is one: a known item stays as distinct as an id-only model
+        # makes it, and the features add what they know (all there is of an item without an id)
+        return fused + ids * id_valid[:, None], weights
