@@ -134,3 +134,15 @@ def test_the_service_serves_profiles(side, tmp_path: Path) -> None:
             served = [i["item"] for i in response.json()["results"][0]["items"]]
             assert served == [r.item for r in rec.recommend(user=user, k=5).items]
         assert client.post("/v1/recommend", json={"requests": [{"user": "nobody"}]}).status_code == 404
+
+
+def test_the_report_shows_how_the_side_data_matched(side) -> None:
+    from attnsight.report import build_report
+
+    _, _, rec, bundle = side
+    page = build_report([bundle], device="cpu")
+    section = page[page.index("Side information"):]
+    table = section[: section.index("</table>")]
+    users = rec.metrics_["side"]["users"]
+    assert "users" in table and "likes" in table and "category, title" in table
+    assert f">{users['matched']}<" in table and f">{users['missing']}<" in table  # 250 matched, 50 without a row

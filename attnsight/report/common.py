@@ -104,6 +104,16 @@ def data_part(bundle: Bundle, seed: int) -> Part:
     else:
         part.blocks.append(Note("No cleaning report in metrics.json (this task reads its table as given, "
                                 "rows in error stop training with the file and line)."))
+    side = m.get("side")
+    if side:  # how each side table matched the log: nothing is dropped silently
+        users = side.get("users") or {}
+        rows = [[kind, report["source"], number(report["matched"]), number(report["unknown"]),
+                 number(report["missing"]), ", ".join(dict.fromkeys(features))]
+                for kind, report, features in (("items", side.get("table"), side.get("features", [])),
+                                               ("item vectors", side.get("vectors"), ["vector"]),
+                                               ("users", users, users.get("features", []))) if report]
+        part.blocks.append(Table(["side data", "file", "matched ids", "rows of unknown ids", "ids without a row",
+                                  "features"], rows, "Side information", frozenset({2, 3, 4})))
     schema = bundle.config.get("schema")
     if schema:
         part.blocks.append(Table(["role", "column(s)"], [[k, number(v)] for k, v in schema.items() if v],
