@@ -189,7 +189,8 @@ class SequentialRecommender:
     ) -> SequentialRecommender:
         """Clean, split, (pretrain,) train with early stopping on validation, test once.
 
-        `item_info` maps raw item ids to display fields (title, category) kept in the bundle.
+        `item_info` maps raw item ids to display fields (title, category) kept in the bundle; without
+        it, they are read from `item_features` (its first text and categorical columns).
         `item_features` (a side table) and `item_vectors` (precomputed embeddings) describe items
         beyond their ids: each item is then the attention fusion of its id and its features, and
         `id_dropout` of the ids are left out at every step so the features learn to stand alone.
@@ -205,13 +206,13 @@ class SequentialRecommender:
         clean, self.cleaning_report_ = clean_interactions(interactions, cleaning)
         self.cleaning_config_ = cleaning or CleaningConfig()
         self.sequences_, self.item_vocab_ = build_sequences(clean)
-        self.item_info_ = item_info or {}
         split = make_split(self.sequences_, self.split)
         if len(split.valid) == 0 or len(split.test) == 0:
             raise AttnsightError(f"the {self.split} split left no users to validate or test on")
         side = item_features is not None or item_vectors is not None
         # vocabularies from the catalogue's own side rows (what a cold item brings is unseen, as in serving)
         catalogue = item_features.subset(self.item_vocab_.ids) if item_features is not None else None
+        self.item_info_ = item_info or (catalogue.display_info() if catalogue is not None else {})
         self.item_space_: FeatureSpace | None = FeatureSpace.fit(catalogue, item_vectors) if side else None
         # profile rows: every known user (row r + 1 of the sequences), then users added by features
         self.user_vocab_ = Vocabulary(self.sequences_.users)
@@ -429,6 +430,9 @@ class SequentialRecommender:
         if new:
             self.model_.add_items(self.item_space_.transform(features, new, vectors))
             self.item_vocab_ = Vocabulary([*self.item_vocab_.ids, *new])
+            if features is not None:  # shown with their title and category, as the known items are
+                shown = features.display_info()
+                self.item_info_.update({i: shown[i] for i in new if i in shown})
             self._index, self._items, self._fusion, self._item_counts = None, None, None, None
         return {"added": len(new), "already_known": len(given) - len(new), "items": len(self.item_vocab_)}
 

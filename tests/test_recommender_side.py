@@ -90,8 +90,12 @@ def test_new_items_from_features_alone_join_the_catalogue(side) -> None:
     new = held_out["item"].to_list()
     with pytest.raises(AttnsightError, match="unknown item"):
         rec.similar_items(new[0])
+    assert len(rec.item_info_) == 40 and new[0] not in rec.item_info_  # the catalogue's rows only
     added = rec.add_items(_items(held_out))
     assert added == {"added": 8, "already_known": 0, "items": 48}
+    # titles and categories shown come from the features, for the trained items and the added ones
+    assert rec.item_info_[new[0]] == {"title": held_out["title"][0], "category": categories[new[0]]}
+    assert len(rec.item_info_) == 48
     for item in new:
         similar = [i for i, _ in rec.similar_items(item, k=5) if i not in new]
         same = Counter(categories[i] == categories[item] for i in similar)

@@ -54,6 +54,20 @@ class SideTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def display_info(self) -> dict[str, dict[str, str]]:
+        """Each id's title (its first text column) and category (its first categorical column, else
+        its first tag): what recommendations are shown with when no other item info is given."""
+        s = self.schema
+        info: dict[str, dict[str, str]] = {}
+        for r, i in enumerate(self.ids):
+            title = self.text[s.text[0]][r] if s.text else ""
+            category = self.categorical[s.categorical[0]][r] if s.categorical else \
+                next(iter(self.tags[s.tags[0]][r]), "") if s.tags else ""
+            fields = {k: v for k, v in (("title", title), ("category", category)) if v}
+            if fields:
+                info[i] = fields
+        return info
+
     def subset(self, ids: Sequence[str]) -> SideTable:
         """The rows of these ids (in this table's order); ids without a row are left out."""
         wanted = set(map(str, ids))

@@ -96,3 +96,12 @@ def test_vectors_from_parquet_npz_and_npy(tmp_path: Path) -> None:
     np.savez(tmp_path / "nan.npz", ids=np.array(["a", "b", "c"]), vectors=nan)
     with pytest.raises(DataError, match="vector of id 'b' is not finite"):
         read_vectors(tmp_path / "nan.npz")
+
+
+def test_display_info_takes_the_first_text_and_category() -> None:
+    from attnsight.data.side import SideSchema, SideTable
+
+    table = SideTable(["a", "b", "c"], SideSchema("item", text=("title", "plot"), tags=("genres",)),
+                      text={"title": ["Alien", "", "Babe"], "plot": ["x", "y", "z"]},
+                      tags={"genres": [["Sci-Fi", "Horror"], [], []]})
+    assert table.display_info() == {"a": {"title": "Alien", "category": "Sci-Fi"}, "c": {"title": "Babe"}}
