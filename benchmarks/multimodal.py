@@ -43,9 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, RESULTS, RUNS, machine, now, update_results  # noqa: E402
 
 from attnsight import SequentialRecommender, read_interactions  # noqa: E402
-from attnsight.data.cleaning import CleaningConfig  # noqa: E402
+from attnsight.data.cleaning import CleaningConfig, clean_interactions  # noqa: E402
 from attnsight.data.readers import Interactions  # noqa: E402
+from attnsight.data.sequences import build_sequences  # noqa: E402
 from attnsight.data.side import SideSchema, SideTable, read_side_table  # noqa: E402
+from attnsight.data.vocab import Vocabulary  # noqa: E402
 from attnsight.evaluate.ranking import evaluate_ranking  # noqa: E402
 from attnsight.train.callbacks import LogProgress  # noqa: E402
 from attnsight.train.trainer import peak_rss_mb  # noqa: E402
@@ -78,24 +80,30 @@ def user_features() -> SideTable:
     return kept
 
 
-def genre_scorer(rec: SequentialRecommender, table: SideTable, counts: np.ndarray):  # -> ScoreFn
-    """Popularity within genre: each item scores the mean share of the user's history in its
-    genres, ties broken by its training popularity (log-scaled, far below one share step)."""
+def genre_scorer(items: list[str], table: SideTable, counts: np.ndarray):  # -> ScoreFn
+    """Popularity within genre: each catalogue item (`items`, in index order) scores the mean share of
+    the user's history in its genres (to 0.1 %), ties broken by its training popularity, then at
+    random (seeded): the new items have no popularity, and the ranking counts a tie in the target's
+    favour. Score = share bucket + the item's place in that order / (N + 1), exact in float32."""
     genres = sorted({g for row in table.tags["genres"] for g in row})
     column = {g: j for j, g in enumerate(genres)}
     rows = {i: r for r, i in enumerate(table.ids)}
-    matrix = np.zeros((len(rec.item_vocab_) + 1, len(genres)), dtype=np.float32)
-    for index, item in enumerate(rec.item_vocab_.ids, start=1):
+    matrix = np.zeros((len(items) + 1, len(genres)), dtype=np.float32)
+    for index, item in enumerate(items, start=1):
         for g in table.tags["genres"][rows[item]] if item in rows else []:
             matrix[index, column[g]] = 1.0
     per_item = torch.from_numpy(matrix / np.maximum(matrix.sum(1, keepdims=True), 1))
-    tie = torch.from_numpy(np.log1p(np.pad(counts, (0, len(matrix) - len(counts))).astype(np.float32)) * 1e-6)
+    popularity = np.pad(counts, (0, len(matrix) - len(counts)))
+    order = np.lexsort((np.random.default_rng(0).random(len(matrix)), popularity))  # by popularity, then random
+    place = np.empty(len(matrix), dtype=np.float32)
+    place[order] = np.arange(len(matrix)) / (len(matrix) + 1)
+    tie = torch.from_numpy(place)
     as_tensor = torch.from_numpy(matrix)
 
     def score(histories):
         share = torch.stack([as_tensor[torch.as_tensor(h)].sum(0) for h in histories])
         share = share / share.sum(1, keepdim=True).clamp(min=1)
-        return share @ per_item.T + tie
+        return torch.floor(share @ per_item.T * 1000) + tie
 
     return score
 
@@ -135,16 +143,61 @@ def warm(args: argparse.Namespace) -> dict:
     }}
 
 
-def cold(args: argparse.Namespace) -> dict:
-    data = read_interactions(SPLIT / "train_input.txt.gz", format="sequences")
-    table, join = movie_features()
+def held_out() -> tuple[pl.DataFrame, pl.DataFrame, set[str], set[str]]:
+    """The whole log, its training part, and the seeded held-out items and users."""
+    frame = read_interactions(SPLIT / "train_input.txt.gz", format="sequences").frame
     rng = np.random.default_rng(0)
-    items = np.array(sorted(data.frame["item"].unique().to_list()))
-    users = np.array(sorted(data.frame["user"].unique().to_list()))
+    items = np.array(sorted(frame["item"].unique().to_list()))
+    users = np.array(sorted(frame["user"].unique().to_list()))
     cold_items = set(rng.choice(items, round(HELD_OUT * len(items)), replace=False).tolist())
     cold_users = set(rng.choice(users, round(HELD_OUT * len(users)), replace=False).tolist())
-    frame = data.frame
     train = frame.filter(~pl.col("user").is_in(list(cold_users)) & ~pl.col("item").is_in(list(cold_items)))
+    return frame, train, cold_items, cold_users
+
+
+def cold_item_cases(frame: pl.DataFrame, users: list[str], cold_items: set[str], vocab) -> tuple[list, np.ndarray]:
+    """Each training user's first event on a held-out item (the target) and the events before it."""
+    sequences = {u: g["item"].to_list() for (u,), g in frame.group_by("user", maintain_order=True)}
+    histories, targets = [], []
+    for user in users:
+        events = sequences[user]
+        first = next((p for p, i in enumerate(events) if i in cold_items), None)
+        if first:  # at least one event before it
+            histories.append(vocab.encode(events[:first]))
+            targets.append(vocab.index(events[first]))
+    return histories, np.array(targets)
+
+
+def genre_baselines(items: list[str], added: int, table: SideTable, counts: np.ndarray, histories: list,
+                    targets: np.ndarray) -> dict:
+    n = len(items)
+    baseline = genre_scorer(items, table, counts)
+    return {"genre_popularity_all_items": evaluate_ranking(baseline, histories, targets, n),
+            "genre_popularity_new_items": evaluate_ranking(only(np.arange(n - added + 1, n + 1), baseline), histories,
+                                                           targets, n)}
+
+
+def rescore(args: argparse.Namespace) -> dict:
+    """The cold-item baselines again, on the catalogue the cold run built (no training): the same
+    cleaning and vocabulary, the held-out items appended as `add_items` appends them."""
+    frame, train, cold_items, _ = held_out()
+    table, _ = movie_features()
+    clean, _ = clean_interactions(Interactions(train, "ml1m-cold-train"), CleaningConfig(dedupe=False))
+    sequences, vocab = build_sequences(clean)
+    new = [i for i in table.subset(sorted(cold_items)).ids if i not in vocab]
+    catalogue = Vocabulary([*vocab.ids, *new])
+    histories, targets = cold_item_cases(frame, sequences.users, cold_items, catalogue)
+    counts = np.bincount(sequences.items, minlength=len(vocab) + 1)
+    run = json.loads((RESULTS / f"{RESULT}.json").read_text())["runs"]["cold, features on"]
+    if run["cold_items"]["events"] != len(targets) or run["cold_items"]["added"]["added"] != len(new):
+        raise SystemExit("the rebuilt catalogue does not match the cold run's")
+    run["cold_items"].update(genre_baselines(catalogue.ids, len(new), table, counts, histories, targets))
+    return {"cold, features on": run}
+
+
+def cold(args: argparse.Namespace) -> dict:
+    frame, train, cold_items, cold_users = held_out()
+    table, join = movie_features()
     features = args.features == "on"
     rec = SequentialRecommender(**PARAMS, time_budget=args.time_budget, device=args.device,
                                 checkpoint_dir=str(RUNS / f"ml1m-side-cold-{args.features}"), resume=args.resume)
@@ -187,23 +240,14 @@ def cold(args: argparse.Namespace) -> dict:
         result["cold_users"]["model"] = evaluate_ranking(rec.scores, histories, np.array(targets), n)
     if features:  # cold items: added from their features, then each warm user's first event on one
         added = rec.add_items(table.subset(sorted(cold_items)))
-        histories, targets = [], []
-        for user in rec.sequences_.users:
-            events = sequences[user]
-            first = next((p for p, i in enumerate(events) if i in cold_items), None)
-            if first:  # at least one event before it
-                histories.append(rec.item_vocab_.encode(events[:first]))
-                targets.append(rec.item_vocab_.index(events[first]))
-        targets = np.array(targets)
+        histories, targets = cold_item_cases(frame, rec.sequences_.users, cold_items, rec.item_vocab_)
         n = len(rec.item_vocab_)
         new_columns = np.arange(n - added["added"] + 1, n + 1)
-        baseline = genre_scorer(rec, table, counts)
         result["cold_items"] = {
             "added": added, "events": len(targets),
             "model_all_items": evaluate_ranking(rec.scores, histories, targets, n),
             "model_new_items": evaluate_ranking(only(new_columns, rec.scores), histories, targets, n),
-            "genre_popularity_all_items": evaluate_ranking(baseline, histories, targets, n),
-            "genre_popularity_new_items": evaluate_ranking(only(new_columns, baseline), histories, targets, n),
+            **genre_baselines(rec.item_vocab_.ids, added["added"], table, counts, histories, targets),
             "ids_only": "0 by construction: a model of ids cannot represent an item it never saw",
         }
     m = rec.metrics_
@@ -217,14 +261,15 @@ def cold(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--experiment", choices=["warm", "cold"], required=True)
+    parser.add_argument("--experiment", choices=["warm", "cold", "rescore"], required=True,
+                        help="rescore: the cold run's genre baselines again, without training")
     parser.add_argument("--features", choices=["on", "off"], default="on", help="cold: with item features or ids only")
     parser.add_argument("--time-budget", type=float, default=3600.0, help="seconds of training")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    runs = warm(args) if args.experiment == "warm" else cold(args)
+    runs = {"warm": warm, "cold": cold, "rescore": rescore}[args.experiment](args)
     path = update_results(RESULT, {"task": "recsys", "dataset": DATASET, "machine": machine(), "date": now(),
                                    "runs": runs})
     print(json.dumps(runs, indent=1)[:3000])

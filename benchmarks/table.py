@@ -166,7 +166,7 @@ def multimodal_rows(name: str) -> list[str]:
         w = runs["warm"]
         side, ids, same = w["with_side"], w["ids_only"], w["valid_ndcg@10_at_the_same_epoch"]
         rows.append(f"| ML-1M-LOO test | attnsight, id + titles, genres (items) + gender, age, occupation (users) "
-                    f"| **{cell(side['test'])}** | {side['epochs']} epochs, {side['train_seconds'] / 60:.0f} min, "
+                    f"| {cell(side['test'])} | {side['epochs']} epochs, {side['train_seconds'] / 60:.0f} min, "
                     f"{side['peak_rss_mb'] / 1024:.1f} GB |")
         rows.append(f"| | attnsight, ids only (the foundation run) | {cell(ids['test'])} | {ids['epochs']} epochs, "
                     f"{ids['train_seconds'] / 60:.0f} min, {ids['peak_rss_mb'] / 1024:.1f} GB |")
