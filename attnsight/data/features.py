@@ -1,6 +1,7 @@
 """Side information as model inputs: category codes, tag codes, standardised numbers, title
-tokens and vectors, one row per item (or user), by a `FeatureSpace` fitted on the training side
-data and saved in the bundle, so a brand-new item is encoded exactly as the known ones were.
+tokens (or a title's sentence embedding) and vectors, one row per item (or user), by a
+`FeatureSpace` fitted on the training side data and saved in the bundle, so a brand-new item is
+encoded exactly as the known ones were.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -17,6 +19,8 @@ from attnsight.data.tokenizer import TextTokenizer
 from attnsight.errors import AttnsightError
 
 TEXT_SEP = " | "  # joins an item's text columns into the one text it is read as
+TEXT_ENCODERS = ("wordpiece", "minilm")  # tokens learned with the model | a frozen sentence embedding
+Embed = Callable[[list[str]], np.ndarray]  # texts -> (N, text_dim) sentence embeddings
 
 
 @dataclass
@@ -28,6 +32,7 @@ class FeatureArrays:
     numeric: np.ndarray  # (N, n_numeric) float32, standardised; 0 where missing
     numeric_present: np.ndarray  # (N, n_numeric) bool
     text: np.ndarray  # (N, text_len) int64 token ids
+    text_vector: np.ndarray  # (N, text_dim) float32 sentence embeddings; zero where no text
     vector: np.ndarray  # (N, vector_dim) float32
     vector_present: np.ndarray  # (N,) bool
 
@@ -53,19 +58,25 @@ class FeatureSpace:
         numeric_stats: dict[str, tuple[float, float]],
         tokenizer: TextTokenizer | None,
         vector_dim: int,
+        text_encoder: str = "wordpiece",
+        text_dim: int = 0,
     ) -> None:
         self.schema, self.categories, self.tags, self.tag_slots = schema, categories, tags, tag_slots
         self.numeric_stats, self.tokenizer, self.vector_dim = numeric_stats, tokenizer, vector_dim
+        self.text_encoder, self.text_dim = text_encoder, text_dim
         self._codes = {c: {v: i for i, v in enumerate(values, start=1)} for c, values in categories.items()}
         self._tag_codes = {t: i for i, t in enumerate(tags, start=1)}
 
     @classmethod
     def fit(
         cls, table: SideTable | None, vectors: Vectors | None = None, max_tags: int = 8, text_len: int = 16,
-        text_vocab: int = 4000, min_count: int = 1,
+        text_vocab: int = 4000, min_count: int = 1, text_encoder: str = "wordpiece", text_dim: int = 0,
     ) -> FeatureSpace:
         """Learn vocabularies from the side data of the training catalogue (values seen fewer than
-        `min_count` times are treated as unknown)."""
+        `min_count` times are treated as unknown). Text columns: a WordPiece vocabulary trained on
+        them (`wordpiece`), or the `text_dim`-wide embeddings that `transform`'s `embed` gives (`minilm`)."""
+        if text_encoder not in TEXT_ENCODERS:
+            raise AttnsightError(f"unknown text encoder {text_encoder!r}; choose one of {', '.join(TEXT_ENCODERS)}")
         schema = table.schema if table is not None else SideSchema("id")
         categories = {}
         for name in schema.categorical:
@@ -80,11 +91,12 @@ class FeatureSpace:
             values = table.numeric[name][np.isfinite(table.numeric[name])]
             stats[name] = (float(values.mean()), float(values.std()) or 1.0) if len(values) else (0.0, 1.0)
         tokenizer = None
-        if schema.text:
+        if schema.text and text_encoder == "wordpiece":
             texts = [t for t in _texts(table) if t]
             tokenizer = TextTokenizer.train(texts, vocab_size=text_vocab, min_frequency=1, max_len=text_len)
         return cls(schema, categories, tags, min(slots, max_tags), stats, tokenizer,
-                   vectors.dim if vectors is not None else 0)
+                   vectors.dim if vectors is not None else 0, text_encoder,
+                   text_dim if schema.text and text_encoder != "wordpiece" else 0)
 
     # ----------------------------------------------------------------------------- encoding
 
@@ -114,8 +126,10 @@ class FeatureSpace:
         out += [("vector", "", None)] if self.vector_dim else []
         return out
 
-    def transform(self, table: SideTable | None, ids: list[str], vectors: Vectors | None = None) -> FeatureArrays:
-        """Encode the rows of `ids` (ids with no side row or no vector get missing features)."""
+    def transform(self, table: SideTable | None, ids: list[str], vectors: Vectors | None = None,
+                  embed: Embed | None = None) -> FeatureArrays:
+        """Encode the rows of `ids` (ids with no side row or no vector get missing features); `embed`
+        reads the text columns of a space fitted with a sentence-embedding text encoder."""
         n = len(ids)
         s = self.schema
         if table is None:  # no side data: every row missing
@@ -147,6 +161,14 @@ class FeatureSpace:
             bare = self.tokenizer.encode_bare(texts)
             for i, token_ids in enumerate(bare):
                 text[i, : min(len(token_ids), self.text_len)] = token_ids[: self.text_len]
+        text_vector = np.zeros((n, self.text_dim), dtype=np.float32)
+        if self.text_dim:
+            texts = dict(zip(np.flatnonzero(has), _texts(table, rows[has])))
+            with_text = [i for i, t in texts.items() if t]
+            if with_text:
+                if embed is None:
+                    raise AttnsightError(f"the side texts are read by {self.text_encoder}: give its embedding function")
+                text_vector[with_text] = embed([texts[i] for i in with_text])
         vector = np.zeros((n, self.vector_dim), dtype=np.float32)
         vector_present = np.zeros(n, dtype=bool)
         if vectors is not None and self.vector_dim:
@@ -156,13 +178,14 @@ class FeatureSpace:
             vrows = match_ids(vectors.ids, ids).rows
             vector_present = vrows >= 0
             vector[vector_present] = vectors.matrix[vrows[vector_present]]
-        return FeatureArrays(categorical, tags, numeric, present, text, vector, vector_present)
+        return FeatureArrays(categorical, tags, numeric, present, text, text_vector, vector, vector_present)
 
     def sizes(self) -> dict[str, object]:
         """What a model needs to embed these arrays (its feature config)."""
         return {"categorical": [len(self.categories[c]) + 1 for c in self.schema.categorical],
                 "tag_vocab": len(self.tags) + 1, "tag_slots": self.tag_slots, "numeric": len(self.schema.numeric),
                 "text_vocab": self.tokenizer.vocab_size if self.tokenizer else 0, "text_len": self.text_len,
+                "text_dim": self.text_dim,
                 "vector_dim": self.vector_dim, "names": self.token_names}
 
     # ----------------------------------------------------------------------------- bundle
@@ -171,7 +194,8 @@ class FeatureSpace:
         folder = Path(folder)
         payload = {"schema": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.schema).items()},
                    "categories": self.categories, "tags": self.tags, "tag_slots": self.tag_slots,
-                   "numeric_stats": self.numeric_stats, "vector_dim": self.vector_dim, "text_len": self.text_len}
+                   "numeric_stats": self.numeric_stats, "vector_dim": self.vector_dim, "text_len": self.text_len,
+                   "text_encoder": self.text_encoder, "text_dim": self.text_dim}
         (folder / f"{prefix}_{self.FILE}").write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
         if self.tokenizer is not None:
             self.tokenizer.save(folder / f"{prefix}_tokenizer.json")
@@ -181,9 +205,12 @@ class FeatureSpace:
         folder = Path(folder)
         p = json.loads((folder / f"{prefix}_{cls.FILE}").read_text(encoding="utf-8"))
         schema = SideSchema(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["schema"].items()})
-        tokenizer = TextTokenizer.from_file(folder / f"{prefix}_tokenizer.json", p["text_len"]) if schema.text else None
+        encoder = p.get("text_encoder", "wordpiece")
+        tokenizer = TextTokenizer.from_file(folder / f"{prefix}_tokenizer.json", p["text_len"]) \
+            if schema.text and encoder == "wordpiece" else None
         stats = {k: (float(m), float(s)) for k, (m, s) in p["numeric_stats"].items()}
-        return cls(schema, p["categories"], p["tags"], p["tag_slots"], stats, tokenizer, p["vector_dim"])
+        return cls(schema, p["categories"], p["tags"], p["tag_slots"], stats, tokenizer, p["vector_dim"], encoder,
+                   p.get("text_dim", 0))
 
 
 def _texts(table: SideTable, rows: np.ndarray | None = None) -> list[str]:

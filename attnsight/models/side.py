@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from attnsight.nn.fusion import AttentionFusion
 
-_ARRAYS = ("categorical", "tags", "numeric", "numeric_present", "text", "vector", "vector_present")
+_ARRAYS = ("categorical", "tags", "numeric", "numeric_present", "text", "text_vector", "vector", "vector_present")
 
 
 @dataclass
@@ -29,12 +29,13 @@ class FeatureConfig:
     numeric: int = 0
     text_vocab: int = 0
     text_len: int = 0
+    text_dim: int = 0  # a sentence embedding of the text instead of its tokens
     vector_dim: int = 0
     names: list[str] = field(default_factory=list)  # one per feature token, for explanations
 
     @property
     def num_tokens(self) -> int:
-        return len(self.categorical) + self.tag_slots + self.numeric + (1 if self.text_len else 0) + \
+        return len(self.categorical) + self.tag_slots + self.numeric + (1 if self.text_len or self.text_dim else 0) + \
             (1 if self.vector_dim else 0)
 
 
@@ -50,6 +51,7 @@ class FeatureEncoder(nn.Module):
         self.register_buffer("numeric", torch.zeros(n, config.numeric))
         self.register_buffer("numeric_present", torch.zeros(n, config.numeric, dtype=torch.bool))
         self.register_buffer("text", torch.zeros(n, config.text_len, dtype=torch.long))
+        self.register_buffer("text_vector", torch.zeros(n, config.text_dim))
         self.register_buffer("vector", torch.zeros(n, config.vector_dim))
         self.register_buffer("vector_present", torch.zeros(n, dtype=torch.bool))
         self.category_embeddings = nn.ModuleList(nn.Embedding(size, dim, padding_idx=0) for size in config.categorical)
@@ -57,6 +59,7 @@ class FeatureEncoder(nn.Module):
         self.numeric_weight = nn.Parameter(torch.zeros(config.numeric, dim))
         self.numeric_bias = nn.Parameter(torch.zeros(config.numeric, dim))
         self.text_embedding = nn.Embedding(max(config.text_vocab, 1), dim, padding_idx=0)
+        self.text_projection = nn.Linear(config.text_dim, dim) if config.text_dim else None
         self.vector_projection = nn.Linear(config.vector_dim, dim) if config.vector_dim else None
         self.kinds = nn.Embedding(config.num_tokens + 1, dim)  # which feature a token is (+ the id token)
         self.fusion = AttentionFusion(dim, num_heads, dropout)
@@ -102,6 +105,10 @@ class FeatureEncoder(nn.Module):
             summed = (self.text_embedding(text) * present[..., None]).sum(1)
             out.append(summed / present.sum(1, keepdim=True).clamp(min=1))  # mean of the title's tokens
             valid.append(present.any(1))
+        if self.text_projection is not None:
+            text_vector = pick(self.text_vector)
+            out.append(self.text_projection(text_vector))
+            valid.append(text_vector.any(1))
         if self.vector_projection is not None:
             out.append(self.vector_projection(pick(self.vector)))
             valid.append(pick(self.vector_present))
