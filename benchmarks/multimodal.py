@@ -199,8 +199,10 @@ def cold(args: argparse.Namespace) -> dict:
     frame, train, cold_items, cold_users = held_out()
     table, join = movie_features()
     features = args.features == "on"
-    rec = SequentialRecommender(**PARAMS, time_budget=args.time_budget, device=args.device,
-                                checkpoint_dir=str(RUNS / f"ml1m-side-cold-{args.features}"), resume=args.resume)
+    name = f"cold, features {args.features}" + (", titles by MiniLM" if args.side_text == "minilm" else "")
+    rec = SequentialRecommender(**PARAMS, time_budget=args.time_budget, device=args.device, side_text=args.side_text,
+                                checkpoint_dir=str(RUNS / f"ml1m-side-cold-{args.features}-{args.side_text}"),
+                                resume=args.resume)
     started = time.perf_counter()
     users_table = user_features()
     rec.fit(Interactions(train, "ml1m-cold-train"), cleaning=CleaningConfig(dedupe=False),
@@ -256,7 +258,7 @@ def cold(args: argparse.Namespace) -> dict:
                        "peak_rss_mb": max(m["peak_rss_mb"], peak_rss_mb())}
     result["held_out"] = {"items": len(cold_items), "users": len(cold_users), "seed": 0, "share": HELD_OUT}
     result["join"] = join
-    return {f"cold, features {args.features}": result}
+    return {name: result}
 
 
 def main() -> None:
@@ -264,6 +266,8 @@ def main() -> None:
     parser.add_argument("--experiment", choices=["warm", "cold", "rescore"], required=True,
                         help="rescore: the cold run's genre baselines again, without training")
     parser.add_argument("--features", choices=["on", "off"], default="on", help="cold: with item features or ids only")
+    parser.add_argument("--side-text", choices=["wordpiece", "minilm"], default="wordpiece",
+                        help="cold: how titles are read (learned WordPiece tokens, or MiniLM sentence embeddings)")
     parser.add_argument("--time-budget", type=float, default=3600.0, help="seconds of training")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--resume", action="store_true")
