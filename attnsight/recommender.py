@@ -293,7 +293,8 @@ class SequentialRecommender:
         report: dict[str, Any] = {"features": self.item_space_.token_names,
                                   "items_without_id": int((~trained).sum())}
         if table is not None:
-            report["table"] = {"source": table.source, "repeated": table.repeated, **match_ids(table.ids, ids).as_dict()}
+            report["table"] = {"source": table.source, "repeated": table.repeated,
+                               **match_ids(table.ids, ids).as_dict()}
         if vectors is not None:
             report["vectors"] = {"source": vectors.source, "dim": vectors.dim, **match_ids(vectors.ids, ids).as_dict()}
         return report

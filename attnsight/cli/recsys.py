@@ -125,12 +125,13 @@ def fit_model(inputs: tuple[Interactions, CleaningConfig], options: Mapping[str,
         max_len=o["max_len"], dim=o["dim"], num_layers=o["layers"], num_heads=o["heads"], dropout=o["dropout"],
         epochs=o["epochs"], pretrain_epochs=o["pretrain_epochs"], batch_size=o["batch_size"], lr=o["lr"],
         negatives=o["negatives"], sampler=o["sampler"], windows=o["windows"], patience=o["patience"], time_budget=o["time_budget"],
-        split=o["split"], device=o["device"], seed=o["seed"], resume=o["resume"], side_text=o.get("side_text") or "wordpiece",
-        **run_dirs(out),
+        split=o["split"], device=o["device"], seed=o["seed"], resume=o["resume"],
+        side_text=o.get("side_text") or "wordpiece", **run_dirs(out),
     )
     interactions, cleaning = inputs
     return rec.fit(interactions, cleaning, callbacks=callbacks, dataset=Path(o["data"]).name,
-                   item_features=read_side(o, "item"), item_vectors=read_item_vectors(o.get("item_vectors"), o["item_col"]),
+                   item_features=read_side(o, "item"),
+                   item_vectors=read_item_vectors(o.get("item_vectors"), o["item_col"]),
                    user_features=read_side(o, "user"))
 
 
@@ -212,7 +213,8 @@ def train(
 def _side_summary(side: dict[str, Any]) -> str:
     """How the side data matched: every mismatch counted, none dropped silently."""
     lines = []
-    for kind, report in (("item", side.get("table")), ("item vector", side.get("vectors")), ("user", side.get("users"))):
+    tables = (("item", side.get("table")), ("item vector", side.get("vectors")), ("user", side.get("users")))
+    for kind, report in tables:
         if report:
             lines.append(f"{kind} side data {report['source']}: {report['matched']:,} matched, {report['unknown']:,} "
                          f"rows for ids not in the log, {report['missing']:,} ids without a row")

@@ -109,8 +109,8 @@ class SASRec(PretrainedModel):
             loss = chunked_cross_entropy(hidden[at], catalogue, targets[at])
             if profile is not None:
                 # the profile learns to point at its user's items; it does not move the items themselves
-                logits = (profile @ catalogue.detach().T).index_fill(1, torch.zeros(1, dtype=torch.long, device=at.device),
-                                                            float("-inf"))
+                logits = profile @ catalogue.detach().T
+                logits[:, 0] = float("-inf")  # padding
                 taken = torch.log_softmax(logits, -1).gather(1, targets)  # -inf at padding targets
                 loss = loss - torch.where(at, taken, 0.0).sum() / at.sum().clamp(min=1)
         return SASRecOutput(hidden, loss, out.attentions)

@@ -79,8 +79,10 @@ class FeatureEncoder(nn.Module):
             buffer = getattr(self, name)
             value = torch.from_numpy(np.ascontiguousarray(getattr(arrays, name))).to(buffer.device, buffer.dtype)
             if value.shape[1:] != buffer.shape[1:]:
-                raise ValueError(f"feature {name}: rows of shape {tuple(value.shape[1:])}, expected {tuple(buffer.shape[1:])}")
-            setattr(self, name, torch.cat([buffer[:at], value, buffer[at:]]))  # a tensor set on a buffer name stays a buffer
+                raise ValueError(f"feature {name}: rows of shape {tuple(value.shape[1:])}, "
+                                 f"expected {tuple(buffer.shape[1:])}")
+            # a tensor set on a buffer's name stays a buffer
+            setattr(self, name, torch.cat([buffer[:at], value, buffer[at:]]))
         self.config.rows += len(arrays.categorical)
 
     def tokens(self, rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
