@@ -174,22 +174,36 @@ def multimodal_rows(name: str) -> list[str]:
         rows.append(f"| ML-1M-LOO valid NDCG@10 after {same['epochs']} epochs | with side information / ids only "
                     f"| **{same['with_side']:.4f}** / {same['ids_only']:.4f} | |")
     on, off = runs.get("cold, features on"), runs.get("cold, features off")
+    minilm = runs.get("cold, features on, titles by MiniLM")
+
+    def trained(run: dict) -> str:
+        return f"{run['train']['epochs']} epochs, {run['train']['train_seconds'] / 60:.0f} min, " \
+               f"{run['train']['peak_rss_mb'] / 1024:.1f} GB"
+
     if on:
         c = on["cold_items"]
         rows.append(f"| cold items: {c['added']['added']} held out, added from features; {c['events']:,} first events "
                     f"on them, ranked among the new items | attnsight (features) | **{cell(c['model_new_items'])}** "
-                    f"| {on['train']['train_seconds'] / 60:.0f} min, {on['train']['peak_rss_mb'] / 1024:.1f} GB |")
+                    f"| {trained(on)} |")
+        if minilm:
+            rows.append(f"| | attnsight (features, titles read by MiniLM) "
+                        f"| {cell(minilm['cold_items']['model_new_items'])} | {trained(minilm)} |")
         rows.append(f"| | popularity within genre | {cell(c['genre_popularity_new_items'])} | |")
         rows.append("| | any ids-only model | 0 / 0 (by construction) | |")
         rows.append(f"| the same, ranked among all items | attnsight (features) | **{cell(c['model_all_items'])}** | |")
+        if minilm:
+            rows.append(f"| | attnsight (features, titles read by MiniLM) "
+                        f"| {cell(minilm['cold_items']['model_all_items'])} | |")
         rows.append(f"| | popularity within genre | {cell(c['genre_popularity_all_items'])} | |")
         u = on["cold_users"]
         rows.append(f"| cold users: {u['users']} held out, first 3 events → the 4th | attnsight (features + profile) "
                     f"| **{cell(u['model'])}** | |")
+        if minilm:
+            rows.append(f"| | attnsight (features + profile, titles read by MiniLM) "
+                        f"| {cell(minilm['cold_users']['model'])} | |")
         rows.append(f"| | attnsight (features, no profile) | {cell(u['model_without_profile'])} | |")
         if off:
-            rows.append(f"| | attnsight (ids only) | {cell(off['cold_users']['model'])} "
-                        f"| {off['train']['train_seconds'] / 60:.0f} min |")
+            rows.append(f"| | attnsight (ids only) | {cell(off['cold_users']['model'])} | {trained(off)} |")
         rows.append(f"| | most popular | {cell(u['popularity'])} | |")
         rows.append(f"| cold users, no event: profile alone → the 1st | attnsight (profile) "
                     f"| **{cell(u['model_profile_alone_first_event'])}** | |")

@@ -92,9 +92,14 @@ class SASRec(PretrainedModel):
         each profile alone against its row's targets.
         """
         valid = items != 0
-        table = self.item_table()
-        # the plain path calls the embedding module itself: attributions hook its output
-        embedded = self.item_embedding(items) if self.item_features is None else F.embedding(items, table)
+        if self.item_features is None:  # the plain path calls the embedding module itself: attributions hook it
+            table, embedded = self.item_embedding.weight, self.item_embedding(items)
+        elif targets is None:  # prediction: fuse only the items these histories hold, not the catalogue
+            rows, inverse = items.unique(return_inverse=True)
+            table, embedded = None, self.fuse_items(rows)[0][inverse]
+        else:
+            table = self.item_table()
+            embedded = F.embedding(items, table)
         x = embedded * self.config.dim**0.5 + self.positions(items.shape[1])
         x = self.emb_dropout(x)
         out = self.encoder(x, build_attention_mask(valid, causal), output_attentions, last_only)

@@ -82,6 +82,11 @@ def test_items_without_ids_are_represented_from_their_features() -> None:
         model.item_embedding.weight[1:4] += 1.0
     moved = model.item_table()
     assert torch.allclose(moved[3], table[3]) and not torch.allclose(moved[1], table[1])
+    # prediction fuses only the items in the histories: the same numbers as through the whole table
+    items = torch.tensor([[0, 1, 3], [2, 2, 1]])
+    with torch.no_grad():
+        whole = model(items, targets=torch.tensor([[0, 3, 2], [2, 1, 3]])).hidden
+        assert torch.allclose(model(items).hidden, whole, atol=1e-6)
     # the whole model trains through the fused table
     model.train()
     out = model(torch.tensor([[0, 1, 2]]), targets=torch.tensor([[0, 2, 3]]))
