@@ -183,21 +183,21 @@ def multimodal_rows(name: str) -> list[str]:
     if on:
         c = on["cold_items"]
         rows.append(f"| cold items: {c['added']['added']} held out, added from features; {c['events']:,} first events "
-                    f"on them, ranked among the new items | attnsight (features) | **{cell(c['model_new_items'])}** "
+                    f"on them, ranked among the new items | attnsight (features) | {cell(c['model_new_items'])} "
                     f"| {trained(on)} |")
         if minilm:
             rows.append(f"| | attnsight (features, titles read by MiniLM) "
                         f"| {cell(minilm['cold_items']['model_new_items'])} | {trained(minilm)} |")
         rows.append(f"| | popularity within genre | {cell(c['genre_popularity_new_items'])} | |")
         rows.append("| | any ids-only model | 0 / 0 (by construction) | |")
-        rows.append(f"| the same, ranked among all items | attnsight (features) | **{cell(c['model_all_items'])}** | |")
+        rows.append(f"| the same, ranked among all items | attnsight (features) | {cell(c['model_all_items'])} | |")
         if minilm:
             rows.append(f"| | attnsight (features, titles read by MiniLM) "
                         f"| {cell(minilm['cold_items']['model_all_items'])} | |")
         rows.append(f"| | popularity within genre | {cell(c['genre_popularity_all_items'])} | |")
         u = on["cold_users"]
         rows.append(f"| cold users: {u['users']} held out, first 3 events → the 4th | attnsight (features + profile) "
-                    f"| **{cell(u['model'])}** | |")
+                    f"| {cell(u['model'])} | |")
         if minilm:
             rows.append(f"| | attnsight (features + profile, titles read by MiniLM) "
                         f"| {cell(minilm['cold_users']['model'])} | |")
@@ -206,7 +206,7 @@ def multimodal_rows(name: str) -> list[str]:
             rows.append(f"| | attnsight (ids only) | {cell(off['cold_users']['model'])} | {trained(off)} |")
         rows.append(f"| | most popular | {cell(u['popularity'])} | |")
         rows.append(f"| cold users, no event: profile alone → the 1st | attnsight (profile) "
-                    f"| **{cell(u['model_profile_alone_first_event'])}** | |")
+                    f"| {cell(u['model_profile_alone_first_event'])} | |")
         rows.append(f"| | most popular | {cell(u['popularity_first_event'])} | |")
     return rows
 
