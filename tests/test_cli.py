@@ -61,7 +61,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
                                 "--whole-word-masking"]),
         (["text", "train"], ["--data", "--out", "--valid", "--test", "--label-col", "--encoder", "--init",
                              "--pretrain-epochs", "--class-weights", "--label-smoothing", "--pooling"]),
-        (["text", "explain"], ["--model", "--text", "--data", "--html", "--json"]),
+        (["text", "explain"], ["--model", "--text", "--data", "--html", "--method", "--json"]),
         (["text", "insights"], ["--model", "--data", "--top", "--min-count", "--json"]),
         (["risk"], ["train", "evaluate", "score", "explain"]),
         (["risk", "train"], ["--data", "--out", "--account-col", "--time-col", "--label-col", "--numeric",

@@ -137,6 +137,18 @@ def classifier_faithfulness(
     return deletion_test(*classifier_explanations(clf, texts, batch_size), k, seed=seed)
 
 
+def text_gradients(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
+                   pad_id: int) -> torch.Tensor:
+    """(B, T) integrated gradients of each token for the log-probability of its text's `target` class,
+    from the padding embedding (a text classifier's `TextTransformer`)."""
+    def log_prob(inputs: torch.Tensor) -> torch.Tensor:
+        repeat = len(inputs) // len(target)
+        logits = model(inputs, mask.repeat(repeat, 1)).logits
+        return torch.log_softmax(logits.float(), -1).gather(1, target.repeat(repeat)[:, None])[:, 0]
+
+    return integrated_gradients(log_prob, model.token_embedding, input_ids, baseline=pad_id)
+
+
 def classifier_explanations(clf: TextClassifier, texts: Sequence[str], batch_size: int = 16) -> Explained:
     """Rollout and integrated-gradient weights of each text's non-special tokens for its predicted class."""
     from attnsight.explain.text import pooled_attention
@@ -162,13 +174,7 @@ def classifier_explanations(clf: TextClassifier, texts: Sequence[str], batch_siz
             result = model(batch["input_ids"], mask, output_attentions=True)
             weights = pooled_attention(result.attentions, mask, model.config.pooling).float().cpu().numpy()
         target = result.logits.argmax(-1)
-
-        def log_prob(inputs: torch.Tensor, target: torch.Tensor = target, mask: torch.Tensor = mask) -> torch.Tensor:
-            repeat = len(inputs) // len(target)
-            logits = model(inputs, mask.repeat(repeat, 1)).logits
-            return torch.log_softmax(logits.float(), -1).gather(1, target.repeat(repeat)[:, None])[:, 0]
-
-        ig = integrated_gradients(log_prob, model.token_embedding, batch["input_ids"], baseline=tokenizer.pad_id)
+        ig = text_gradients(model, batch["input_ids"], mask, target, tokenizer.pad_id)
         for row in range(len(chunk)):
             at = units[start + row]
             targets.append(int(target[row]))
