@@ -480,7 +480,7 @@ class TextClassifier:
         (benchmarks/results/explain_faithfulness.json): gradients for a MiniLM bundle when Captum is
         installed, attention otherwise."""
         self._check_fitted()
-        method = method or self._explain_method()
+        method = method or self.default_explain_method()
         if method not in EXPLAIN_METHODS:
             raise AttnsightError(f"method must be one of {', '.join(EXPLAIN_METHODS)}, not {method!r}")
         model = self.model_
@@ -515,7 +515,8 @@ class TextClassifier:
                 ))
         return out
 
-    def _explain_method(self) -> str:
+    def default_explain_method(self) -> str:
+        """How `explain` weighs words when not told: the method the deletion test found more faithful."""
         if self.encoder != "minilm":
             return "attention"
         try:

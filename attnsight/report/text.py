@@ -58,12 +58,15 @@ def explanations_part(bundle: Bundle, seed: int) -> Part:
         rows.append([dim(e.label, f"{e.probabilities[e.label]:.2f}"), label or "—",
                      Markup(highlight_html(e.text, e.words)) + note,  # highlight_html escapes the text
                      ", ".join(f"{w.word} {w.weight:.2f}" for w in top)])
+    evidence = ("attention the classifier's pooled representation paid to it (rolled out over the layers"
+                if clf.default_explain_method() == "attention" else
+                "evidence integrated gradients give it for the predicted class (for this encoder, more faithful "
+                "than attention by the deletion test")
     part.blocks.append(Paragraph(f"Up to {PER_CLASS} texts per predicted class, taken in order from the first "
-                                 f"{len(first):,} of {bundle.inputs['read']}, each word shaded by the share of "
-                                 "attention the classifier's pooled representation paid to it (rolled out over the "
-                                 "layers; darker = more)."))
-    part.blocks.append(Table(["predicted (probability)", "true label", "text, shaded by attention",
-                              "most attended words (share)"], rows, "Explained texts"))
+                                 f"{len(first):,} of {bundle.inputs['read']}, each word shaded by its share of the "
+                                 f"{evidence}; darker = more)."))
+    part.blocks.append(Table(["predicted (probability)", "true label", "text, shaded by its explanation",
+                              "strongest words (share)"], rows, "Explained texts"))
     return part
 
 
