@@ -11,6 +11,7 @@ the same early-stopping decision. Outside torchrun all of this is a no-op.
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 from collections.abc import Callable
 
@@ -52,6 +53,9 @@ def init(device: torch.device) -> bool:
 
 
 def _shutdown() -> None:
+    # DistributedDataParallel wrappers sit in reference cycles: collected here, while the interpreter
+    # is whole, rather than during its teardown, where gloo's pending work aborts the process
+    gc.collect()
     # together: a rank that tears its group down while another still writes can abort in gloo
     if dist.is_initialized():
         dist.barrier()
