@@ -3,8 +3,8 @@
 Below `threshold` items the search is exact: a matmul and a top-k, a chunk of items at a time.
 From `threshold` on, an approximate faiss index answers instead (faiss-cpu, the optional extra
 `attnsight[scale]`, imported only then); without faiss the search stays exact, with a warning.
-Items a query must not get (a user's history) are left out by asking for k + len(history) and
-filtering, the same for both kinds of search.
+Items a query must not get (a user's history) score -inf in exact search; faiss is asked for
+k + len(history) and its answer filtered.
 """
 
 from __future__ import annotations
@@ -77,13 +77,14 @@ class ItemIndex:
     ) -> tuple[Tensor, Tensor]:
         """(B, k) scores and row ids of each query's best rows, best first, without its `exclude`
         rows; where fewer than k rows are left, a row ends in scores -inf and ids -1."""
+        if self._faiss_index is None:  # exact: the excluded rows are masked before the top-k
+            scores, ids = self.exact(queries, min(k, len(self.items)), exclude)
+            return _pad(scores, ids, k)
         extra = max((len(e) for e in exclude if e is not None), default=0) if exclude is not None else 0
-        fetch = min(k + extra, len(self.items))
-        search = self.exact if self._faiss_index is None else self._approximate
-        scores, ids = search(queries, fetch)
-        if exclude is not None and extra:
+        scores, ids = self._approximate(queries, min(k + extra, len(self.items)))
+        if extra:
             found, left_out = ids.cpu().numpy(), np.zeros(ids.shape, dtype=bool)
-            for row, rows_out in enumerate(exclude):
+            for row, rows_out in enumerate(exclude):  # type: ignore[arg-type]
                 if rows_out is not None:
                     left_out[row] = np.isin(found[row], rows_out)
             drop = torch.from_numpy(left_out).to(ids.device) | (ids < 0)
@@ -92,20 +93,27 @@ class ItemIndex:
             scores, ids = scores.masked_fill(drop, float("-inf")), ids.masked_fill(drop, -1)
         return _pad(scores[:, :k], ids[:, :k], k)
 
-    def exact(self, queries: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        """Exact (B, k) top scores and row ids, one chunk of items at a time."""
+    def exact(
+        self, queries: Tensor, k: int, exclude: Sequence[np.ndarray | None] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Exact (B, k) top scores and row ids, one chunk of items at a time; each query's `exclude`
+        rows score -inf (id -1 where fewer than k rows are left)."""
         queries = queries.to(self.items.device, self.items.dtype)
+        banned_rows, banned = _flatten(exclude, self.items.device) if exclude is not None else (None, None)
         best_scores = torch.empty(len(queries), 0, device=queries.device)
         best_ids = torch.empty(len(queries), 0, dtype=torch.long, device=queries.device)
         for start in range(0, len(self.items), self.chunk):
             scores = queries @ self.items[start : start + self.chunk].T
+            if banned is not None:
+                inside = (banned >= start) & (banned < start + scores.shape[1])
+                scores[banned_rows[inside], banned[inside] - start] = float("-inf")
             top = scores.topk(min(k, scores.shape[1]), dim=1)
             best_scores = torch.cat([best_scores, top.values], dim=1)
             best_ids = torch.cat([best_ids, top.indices + start], dim=1)
             if start:  # merge with the earlier chunks' best
                 merged = best_scores.topk(min(k, best_scores.shape[1]), dim=1)
                 best_scores, best_ids = merged.values, best_ids.gather(1, merged.indices)
-        return best_scores, best_ids
+        return best_scores, best_ids.masked_fill(best_scores == float("-inf"), -1)
 
     def _approximate(self, queries: Tensor, k: int) -> tuple[Tensor, Tensor]:
         faiss = _import_faiss(required=True)
@@ -113,6 +121,15 @@ class ItemIndex:
         scores, ids = self._faiss_index.search(found, k, params=faiss.SearchParametersIVF(nprobe=self.nprobe))
         scores, ids = torch.from_numpy(scores), torch.from_numpy(ids)
         return scores.masked_fill(ids < 0, float("-inf")).to(queries.device), ids.to(queries.device)
+
+
+def _flatten(exclude: Sequence[np.ndarray | None], device: torch.device) -> tuple[Tensor, Tensor]:
+    """(query row, item row) pairs of every excluded item, as two index tensors."""
+    parts = [(np.full(len(e), row), e) for row, e in enumerate(exclude) if e is not None and len(e)]
+    if not parts:
+        return torch.empty(0, dtype=torch.long, device=device), torch.empty(0, dtype=torch.long, device=device)
+    rows, items = (np.concatenate(p) for p in zip(*parts))
+    return torch.as_tensor(rows, device=device), torch.as_tensor(items.astype(np.int64), device=device)
 
 
 def _pad(scores: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor]:

@@ -551,22 +551,29 @@ class SequentialRecommender:
         hidden, attention = self._read(histories, profiles)
         seen = [h - 1 if x else None for h, x in zip(histories, exclude)]  # as rows of the index
         top_scores, top_rows = self.item_index().search(hidden, max(k), seen)
-        item_emb = torch.nn.functional.normalize(self._item_table(), dim=-1)
-        results = []
-        for row, indices in enumerate(histories):
-            weights = attention[row]
-            shown = indices[len(indices) - len(weights):]  # the part of the history the model read
-            found = top_rows[row, : k[row]] >= 0  # fewer than k when the catalogue runs out
-            items, values = top_rows[row, : k[row]][found] + 1, top_scores[row, : k[row]][found].tolist()
+        top_scores, top_rows = top_scores.cpu().numpy(), top_rows.cpu().numpy()
+        weights = [a.cpu().numpy() for a in attention]
+        shown = [h[len(h) - len(w):] for h, w in zip(histories, weights)]  # the part of each history read
+        # catalogue indices of each row's top k (fewer when the catalogue runs out: ids -1 at the end)
+        found = [top_rows[row, : k[row]][top_rows[row, : k[row]] >= 0] + 1 for row in range(n)]
+        # the unit vectors of every recommended and every read item, gathered in one pass
+        wanted = np.concatenate([np.concatenate([f, s]) for f, s in zip(found, shown)]).astype(np.int64)
+        unit = torch.nn.functional.normalize(self._item_table()[torch.as_tensor(wanted)], dim=-1).cpu().numpy()
+        results, start = [], 0
+        for row in range(n):
+            items, read, w = found[row], shown[row], weights[row]
+            vectors = unit[start : start + len(items) + len(read)]
+            start += len(items) + len(read)
             # each recommendation's reasons: attended history items, most similar to it first
-            drive = weights * (item_emb[items] @ item_emb[torch.as_tensor(shown, device=items.device)].T).clamp(min=0)
-            drive = torch.where(drive.sum(-1, keepdim=True) > 0, drive, weights)
-            order = torch.argsort(drive, dim=-1, descending=True)[:, : explains[row]].tolist()
-            shown_ids, w = self.item_vocab_.decode(shown.tolist()), weights.tolist()
-            recs = [Recommendation(self.item_vocab_.ids[item - 1], score, [Evidence(shown_ids[j], w[j]) for j in why],
-                                   self._shared_features(item, shown[why]))
-                    for item, score, why in zip(items.tolist(), values, order)]
-            results.append(RecommendResult(recs, shown_ids, w, unknown[row] if unknown is not None else 0))
+            drive = w * np.clip(vectors[: len(items)] @ vectors[len(items) :].T, 0, None)
+            drive[drive.sum(-1) <= 0] = w
+            order = np.argsort(-drive, axis=-1, kind="stable")[:, : explains[row]].tolist()
+            read_ids, attended = self.item_vocab_.decode(read.tolist()), w.tolist()
+            recs = [Recommendation(self.item_vocab_.ids[item - 1], score,
+                                   [Evidence(read_ids[j], attended[j]) for j in why],
+                                   self._shared_features(item, read[why]))
+                    for item, score, why in zip(items.tolist(), top_scores[row, : len(items)].tolist(), order)]
+            results.append(RecommendResult(recs, read_ids, attended, unknown[row] if unknown is not None else 0))
         return results
 
     def _shared_features(self, item: int, because: np.ndarray, top: int = 3) -> list[FeatureEvidence]:

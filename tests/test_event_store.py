@@ -134,6 +134,19 @@ def test_history_is_ordered_by_time_then_arrival(store: EventStore) -> None:
     assert store.history("nobody", 10) == []
 
 
+def test_history_versions_of_many_users_in_one_call_match_one_by_one(store: EventStore) -> None:
+    store.add_behaviour([ev("u", "a", 1.0, "e1"), ev("v", "x", 1.0, "e2"), ev("u", "b", 2.0, "e3")])
+    users = ["u", "nobody", "v", "u"]
+    versions = store.history_versions(users)
+    assert set(versions) == {"u", "nobody", "v"}
+    assert versions == {user: store.history_version(user) for user in users}
+    assert (versions["u"].count, versions["v"].count, versions["nobody"].count) == (2, 1, 0)
+    assert versions["u"].last_seq > versions["v"].last_seq  # e3 came last
+    many = [f"user{n}" for n in range(1200)]  # over one query's 500 parameters
+    store.add_behaviour([ev(many[-1], "z", 1.0, "e4")])
+    assert store.history_versions(many)[many[-1]].count == 1
+
+
 def test_history_version_changes_only_when_the_users_rows_do(store: EventStore) -> None:
     empty = store.history_version("u")
     assert empty == HistoryVersion(0, 0)

@@ -5,11 +5,13 @@ and a bounded schemathesis run that must meet no server error."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import shutil
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -681,6 +683,20 @@ def test_reload_bumps_the_version_and_can_switch_bundles(bundles, tmp_path, rec)
         assert {m["name"]: m["version"] for m in ok(c.get("/v1/models"))["models"]}["recsys"] == 3
 
 
+def test_loaded_bundles_are_kept_out_of_the_collectors_walks_and_a_replaced_one_is_freed(bundles, tmp_path):
+    """A full garbage collection over a large bundle's objects stalls every request in flight; the
+    registry freezes what it loaded, and a reload releases the old version again."""
+    gc.unfreeze()
+    with serve(bundles, tmp_path) as c:
+        assert gc.get_freeze_count() > 10_000  # the loaded bundles and everything else alive
+        old = weakref.ref(c.app.state.registry.get("recsys", "recsys").predictor)
+        ok(c.post("/v1/models/reload", json={"name": "recsys"}))
+        gc.collect()
+        assert old() is None  # frozen objects would never be collected
+        assert gc.get_freeze_count() > 10_000
+    gc.unfreeze()
+
+
 def test_a_copied_bundle_with_the_same_folder_name_cannot_be_loaded_twice(bundles, tmp_path):
     copy = tmp_path / "copy" / "recsys"
     shutil.copytree(bundles.recsys, copy)
@@ -758,10 +774,10 @@ def test_a_request_holding_the_old_model_finishes_after_a_reload(bundles, tmp_pa
         entered, go = threading.Event(), threading.Event()
         original = histories.items
 
-        def slow_items(u: str, limit: int) -> list[str]:
+        def slow_items(u: str, limit: int, version: Any = None) -> list[str]:
             entered.set()  # the request holds the old model now
             go.wait(JOIN)
-            return original(u, limit)
+            return original(u, limit, version)
 
         histories.items = slow_items
         result: list[Any] = []

@@ -21,19 +21,22 @@ def attention_rollout(attentions: Sequence[Tensor], position: int | None = None)
     """
     if not attentions:
         raise ValueError("no attention weights given")
-    layers = [_with_residual(layer.float().mean(dim=1)) for layer in attentions[:-1]]  # (B, T, T) each
     top = attentions[-1].float().mean(dim=1)  # (B, T or 1, T)
     if position is None:
         rollout = _with_residual(top)
-        for a in reversed(layers):
-            rollout = rollout @ a
+        for layer in reversed(attentions[:-1]):
+            rollout = rollout @ _with_residual(layer.float().mean(dim=1))
         return rollout
     T = top.shape[-1]
     row = top[:, position if top.shape[1] == T else 0]  # (B, T)
     row = 0.5 * row + 0.5 * torch.nn.functional.one_hot(torch.tensor(position % T), T).to(row)
     row = row / row.sum(dim=-1, keepdim=True)
-    for a in reversed(layers):
-        row = (row.unsqueeze(1) @ a).squeeze(1)
+    for layer in reversed(attentions[:-1]):
+        # row @ _with_residual(A) without building the (B, T, T) matrix: row t of (A + I) / 2,
+        # renormalised, is (A[t] + e_t) / (s_t + 1) with s_t the sum of A[t]
+        a = layer.float().mean(dim=1)
+        scaled = row / (a.sum(dim=-1) + 1)
+        row = (scaled.unsqueeze(1) @ a).squeeze(1) + scaled
     return row
 
 
