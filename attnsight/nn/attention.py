@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -19,9 +20,19 @@ def build_attention_mask(valid: Tensor, causal: bool) -> Tensor:
     T = valid.shape[1]
     mask = valid[:, None, None, :]  # (B, 1, 1, T): keys that are real items
     if causal:
-        mask = mask & torch.ones(T, T, dtype=torch.bool, device=valid.device).tril()
-    eye = torch.eye(T, dtype=torch.bool, device=valid.device)
-    return mask | eye
+        mask = mask & _lower_triangle(T, valid.device)
+    return mask | _identity(T, valid.device)
+
+
+# built once per length and device: a serving process builds masks of the same few lengths per request
+@functools.lru_cache(maxsize=64)
+def _lower_triangle(T: int, device: torch.device) -> Tensor:
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+@functools.lru_cache(maxsize=64)
+def _identity(T: int, device: torch.device) -> Tensor:
+    return torch.eye(T, dtype=torch.bool, device=device)
 
 
 def attention_with_weights(

@@ -143,6 +143,10 @@ class Registry:
                     [u for _, _, u, _ in ready], [p for *_, p in ready]) if ready else []
                 for (i, *_), result in zip(ready, results):
                     out[i] = result
+                read = [h[-predictor.max_len :] for _, h, _, _ in ready]  # what the model read of each
+                self.monitor.observe(served.name, "history_length", [len(h) for h in read])
+                if read:
+                    self.monitor.observe(served.name, "item_popularity", predictor.item_popularity(np.concatenate(read)))
                 self.monitor.observe(served.name, "score", [r.items[0].score for r in results if r.items])
                 return out  # type: ignore[return-value]
 
@@ -174,8 +178,6 @@ class Registry:
             raw = len(live)
         monitor.lookups.labels("item").inc(raw)
         monitor.unknown.labels("item").inc(unknown)
-        monitor.observe(served.name, "history_length", [min(len(indices), rec.max_len)])
-        monitor.observe(served.name, "item_popularity", rec.item_popularity(indices[-rec.max_len:]))
         return indices, unknown, profile
 
     def get(self, name: str | None, task: str) -> Served:
