@@ -125,6 +125,7 @@ class SequentialRecommender:
         mask_prob: float = 0.2,
         batch_size: int = 128,
         lr: float = 1e-3,
+        lr_decay: bool = False,
         weight_decay: float = 0.0,
         negatives: int = 0,
         sampler: str = "uniform",
@@ -152,6 +153,7 @@ class SequentialRecommender:
         self.mask_prob = mask_prob
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_decay = lr_decay
         self.weight_decay = weight_decay
         self.negatives = negatives
         self.sampler = sampler
@@ -340,6 +342,8 @@ class SequentialRecommender:
             epochs=epochs,
             lr=self.lr,
             weight_decay=self.weight_decay,
+            # the task's rate falls linearly to 0 at its last epoch; pretraining keeps it constant
+            linear_decay=self.lr_decay and name == "train",
             patience=self.patience,
             time_budget=budget,
             seed=self.seed,

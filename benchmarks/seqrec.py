@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--pretrain-epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-decay", action="store_true", help="decay the rate linearly to 0 at the last of --epochs")
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--windows", action="store_true", help="train on every window of long histories")
     parser.add_argument("--negatives", type=int, default=0, help="0 = full softmax; N = sampled softmax")
@@ -112,6 +113,7 @@ def main() -> None:
     options += [(f"dropout {args.dropout}", f"drop{args.dropout}")] if args.dropout is not None else []
     options += [(f"{args.heads} head{'s' * (args.heads > 1)}", f"h{args.heads}")] if args.heads != 2 else []
     options += [(f"ffn {args.ffn_dim}", f"ffn{args.ffn_dim}")] if args.ffn_dim else []
+    options += [(f"{args.epochs} epochs, linear decay", f"decay{args.epochs}")] if args.lr_decay else []
     run_name = ", ".join([args.variant, *(label for label, _ in options)])
     run_dir = RUNS / "-".join([args.dataset, args.variant, *(slug for _, slug in options)])
     data = read_interactions(DATA / spec["path"], format=spec["format"])
@@ -120,6 +122,7 @@ def main() -> None:
         epochs=args.epochs,
         pretrain_epochs=args.pretrain_epochs if args.variant == "sasrec+cloze" else 0,
         lr=args.lr,
+        lr_decay=args.lr_decay,
         patience=args.patience,
         negatives=args.negatives,
         windows=args.windows,

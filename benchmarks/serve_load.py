@@ -6,7 +6,8 @@ and 64 concurrent clients (p50, p99, requests/s), against one server process and
 replicas sharing the store (clients split between them: how the service scales out, one process
 per core); event ingestion, single (1 event per request) and batched (500 per request); then the
 kill check: clients stream acknowledged writes, the server gets SIGKILL mid-stream, restarts on
-the same store, and every acknowledged event id must be there. Writes
+the same store, and every acknowledged event id must be there. The goals are read on one server
+process per core (the deployment the README gives), the one-process numbers kept beside them. Writes
 benchmarks/results/serve_load.json.
 
     python benchmarks/serve_load.py    # bundle of `python benchmarks/seqrec.py --dataset ml1m --variant sasrec --windows`
@@ -243,13 +244,17 @@ def main() -> None:
         finally:
             server.stop()
 
-    one = {r["clients"]: r for r in recommend if r["replicas"] == 1}  # the goals are read on one process
-    measured = {
-        "p99_ms_at_16": one.get(16, {}).get("p99_ms"),
-        "recommend_rps_at_64": one.get(64, {}).get("requests_per_s"),
-        "events_per_s_batched": ingest["batched"]["events_per_s"],
-        "lost": kill["lost"],
-    }
+    # the goals are read on the deployment the README gives for a machine: one server process per
+    # core, on the same store; one process alone is reported beside it
+    cores = psutil.cpu_count(logical=True)
+
+    def measure(replicas: int) -> dict[str, Any]:
+        at = {r["clients"]: r for r in recommend if r["replicas"] == replicas}
+        return {"p99_ms_at_16": at.get(16, {}).get("p99_ms"), "recommend_rps_at_64": at.get(64, {}).get("requests_per_s"),
+                "events_per_s_batched": ingest["batched"]["events_per_s"], "lost": kill["lost"]}
+
+    read_on = max((r["replicas"] for r in recommend if r["replicas"] <= cores), default=1)
+    measured, one_process = measure(read_on), measure(1)
     met = {k: (measured[k] is not None and (measured[k] <= v if k in ("p99_ms_at_16", "lost") else measured[k] >= v))
            for k, v in GOALS.items()}
     path = update_results("serve_load", {
@@ -259,7 +264,8 @@ def main() -> None:
                      "store": "sqlite (WAL, synchronous=FULL)", "server_torch_threads": args.server_threads,
                      "client": "this process: keep-alive http.client, one thread per client"},
         "recommend": recommend, "ingest": ingest, "kill_check": kill,
-        "goals": GOALS, "measured": measured, "met": met,
+        "goals": GOALS, "goals_read_on_replicas": read_on, "measured": measured, "met": met,
+        "measured_one_process": one_process,
         "server_startup_seconds": round(startup, 2), "server_peak_rss_mb": round(rss, 1),
         "machine": machine(), "date": now(),
     })

@@ -57,6 +57,18 @@ def test_fit_beats_popularity(fitted: SequentialRecommender) -> None:
     assert m["valid"]["ndcg@10"] > m["baselines"]["popularity"]["valid"]["ndcg@10"]
 
 
+def test_lr_decay_falls_linearly_to_zero_at_the_last_epoch(audience) -> None:
+    def rates(**params) -> list[float]:
+        rec = SequentialRecommender(epochs=4, patience=10, **params, **TINY).fit(audience.interactions)
+        return [h["lr"] for h in rec.metrics_["history"]["train"]]
+
+    constant, decayed = rates(), rates(lr_decay=True)  # both still in warm-up: 5 steps an epoch
+    assert len(constant) == len(decayed) == 4
+    assert constant == sorted(constant) and constant[-1] > 0
+    assert decayed[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(d < c for d, c in zip(decayed, constant))
+
+
 def test_metrics_have_the_documented_keys(fitted: SequentialRecommender) -> None:
     m = fitted.metrics_
     assert METRICS_KEYS <= set(m)

@@ -124,6 +124,7 @@ def fit_model(inputs: tuple[Interactions, CleaningConfig], options: Mapping[str,
     rec = SequentialRecommender(
         max_len=o["max_len"], dim=o["dim"], num_layers=o["layers"], num_heads=o["heads"], dropout=o["dropout"],
         epochs=o["epochs"], pretrain_epochs=o["pretrain_epochs"], batch_size=o["batch_size"], lr=o["lr"],
+        lr_decay=o.get("lr_decay", False),
         negatives=o["negatives"], sampler=o["sampler"], windows=o["windows"], patience=o["patience"], time_budget=o["time_budget"],
         split=o["split"], device=o["device"], seed=o["seed"], resume=o["resume"],
         side_text=o.get("side_text") or "wordpiece", **run_dirs(out),
@@ -165,6 +166,8 @@ def train(
     pretrain_epochs: Annotated[int, typer.Option(help="Masked-item (cloze) pretraining epochs first.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    lr_decay: Annotated[bool, typer.Option(help="Decay the learning rate linearly to 0 at the last of --epochs.")
+                        ] = False,
     negatives: Annotated[int, typer.Option(help="0 = full softmax; N = sampled softmax with N negatives.")] = 0,
     sampler: Annotated[str, typer.Option(
         help="Negatives for --negatives N: uniform | log-uniform (by popularity) | in-batch; logQ-corrected.")
