@@ -250,7 +250,8 @@ def main() -> None:
 
     def measure(replicas: int) -> dict[str, Any]:
         at = {r["clients"]: r for r in recommend if r["replicas"] == replicas}
-        return {"p99_ms_at_16": at.get(16, {}).get("p99_ms"), "recommend_rps_at_64": at.get(64, {}).get("requests_per_s"),
+        return {"p99_ms_at_16": at.get(16, {}).get("p99_ms"),
+                "recommend_rps_at_64": at.get(64, {}).get("requests_per_s"),
                 "events_per_s_batched": ingest["batched"]["events_per_s"], "lost": kill["lost"]}
 
     read_on = max((r["replicas"] for r in recommend if r["replicas"] <= cores), default=1)

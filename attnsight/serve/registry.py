@@ -146,7 +146,8 @@ class Registry:
                 read = [h[-predictor.max_len :] for _, h, _, _ in ready]  # what the model read of each
                 self.monitor.observe(served.name, "history_length", [len(h) for h in read])
                 if read:
-                    self.monitor.observe(served.name, "item_popularity", predictor.item_popularity(np.concatenate(read)))
+                    popularity = predictor.item_popularity(np.concatenate(read))
+                    self.monitor.observe(served.name, "item_popularity", popularity)
                 self.monitor.observe(served.name, "score", [r.items[0].score for r in results if r.items])
                 return out  # type: ignore[return-value]
 

@@ -165,8 +165,9 @@ class EventStore(ABC):
         with self._transaction() as cur:
             for start in range(0, len(unique), 500):
                 part = unique[start : start + 500]
-                cur.execute(self._sql(f"SELECT user_id, count(*), coalesce(max(seq), 0) FROM behaviour WHERE user_id IN "
-                                      f"({', '.join('?' * len(part))}) GROUP BY user_id"), part)
+                marks = ", ".join("?" * len(part))
+                cur.execute(self._sql(f"SELECT user_id, count(*), coalesce(max(seq), 0) FROM behaviour "
+                                      f"WHERE user_id IN ({marks}) GROUP BY user_id"), part)
                 for user, count, last in cur.fetchall():
                     found[user] = HistoryVersion(int(count), int(last))
         return found
