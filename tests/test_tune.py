@@ -119,6 +119,23 @@ def test_best_config_trains_with_one_command_and_flags_win(study_run, tmp_path):
     assert overridden["params"]["max_len"] == best["params"]["max_len"]
 
 
+def test_a_search_with_side_features_fuses_them_in_every_trial_and_in_best_json(tmp_path):
+    audience = make_audience(num_users=60, num_items=40, mean_events=12)
+    log, items = tmp_path / "log.csv", tmp_path / "items.csv"
+    audience.interactions.frame.write_csv(log)
+    audience.items.write_csv(items)
+    side = ["--item-features", items, "--item-text", "title", "--item-categorical", "category"]
+    out = tmp_path / "search"
+    payload = json.loads(invoke("tune", "recsys", "--data", log, "--out", out, "--trials", 1, *SMALL, *side,
+                                "--json").stdout)
+    best = json.loads((out / "best.json").read_text())
+    assert best["params"]["item_features"] == str(items) and best["params"]["item_categorical"] == ["category"]
+    trained = json.loads(invoke("recsys", "train", "--config", out / "best.json", "--out", tmp_path / "model",
+                                "--device", "cpu", "--json").stdout)
+    assert trained["side"]["table"]["matched"] == 40
+    assert trained["valid"]["ndcg@10"] == pytest.approx(payload["best"]["value"], abs=1e-6)  # the trial fused them too
+
+
 def test_a_rerun_resumes_the_study_and_a_running_trial_does_not_block(study_run, audience_csv, tmp_path):
     storage = f"sqlite:///{tmp_path / 'copy.db'}"
     shutil.copy(study_run["out"] / "study.db", tmp_path / "copy.db")

@@ -62,6 +62,9 @@ Text = Annotated[Optional[list[str]], typer.Option(help="Text column(s): title, 
 Categorical = Annotated[Optional[list[str]], typer.Option(help="Categorical column(s): one value each.")]
 Tags = Annotated[Optional[list[str]], typer.Option(help="Multi-valued column(s), split on '|': Action|Comedy.")]
 Numeric = Annotated[Optional[list[str]], typer.Option(help="Numeric column(s).")]
+SideText = Annotated[str, typer.Option(
+    help="How side tables' text columns are read: wordpiece (a vocabulary trained on them, learned with the "
+         "model) | minilm (the offline all-MiniLM-L6-v2's sentence embedding; the [minilm] extra).")]
 
 
 def _load(model: Path, device: str):  # -> SequentialRecommender
@@ -189,9 +192,7 @@ def train(
     user_categorical: Categorical = None,
     user_tags: Tags = None,
     user_numeric: Numeric = None,
-    side_text: Annotated[str, typer.Option(
-        help="How side tables' text columns are read: wordpiece (a vocabulary trained on them, learned with the "
-             "model) | minilm (the offline all-MiniLM-L6-v2's sentence embedding; the [minilm] extra).")] = "wordpiece",
+    side_text: SideText = "wordpiece",
     json_out: Json = False,
 ) -> None:
     """Train a recommender from a behaviour log and write a bundle to OUT; with side features,

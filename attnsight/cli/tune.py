@@ -77,6 +77,18 @@ def recsys(
     split: recsys_cli.Split = "loo",
     epochs: recsys_cli.Epochs = 200,
     seed: recsys_cli.Seed = 42,
+    item_features: recsys_cli.ItemFeatures = None,
+    item_text: recsys_cli.Text = None,
+    item_categorical: recsys_cli.Categorical = None,
+    item_tags: recsys_cli.Tags = None,
+    item_numeric: recsys_cli.Numeric = None,
+    item_vectors: recsys_cli.ItemVectors = None,
+    user_features: recsys_cli.UserFeatures = None,
+    user_text: recsys_cli.Text = None,
+    user_categorical: recsys_cli.Categorical = None,
+    user_tags: recsys_cli.Tags = None,
+    user_numeric: recsys_cli.Numeric = None,
+    side_text: recsys_cli.SideText = "wordpiece",
     trials: Trials = 20,
     storage: Storage = None,
     study: StudyName = None,
@@ -85,7 +97,8 @@ def recsys(
     device: Device = "auto",
     json_out: Json = False,
 ) -> None:
-    """Search dim, layers, heads, dropout, lr, max_len and negatives for validation NDCG@10."""
+    """Search dim, layers, heads, dropout, lr, max_len and negatives for validation NDCG@10; with side
+    features (the options of `recsys train`), every trial fuses them."""
     _search("recsys", recsys_cli, ctx.params)
 
 
