@@ -2,14 +2,14 @@
 (separate) process by keep-alive HTTP clients in threads, for a bounded time per phase.
 
 Phases: /v1/recommend with explanations (k=10, 3 reasons each) for random known users at 1, 16
-and 64 concurrent clients (p50, p99, requests/s; each phase run 3 times, the median-p99 run
-reported and every run kept), against one server process and against two
+and 64 concurrent clients (p50, p99, requests/s; each phase runs --repeats times, the run with
+the median p99 is reported and every run kept), against one server process and against two
 replicas sharing the store (clients split between them: how the service scales out, one process
 per core); event ingestion, single (1 event per request) and batched (500 per request); then the
 kill check: clients stream acknowledged writes, the server gets SIGKILL mid-stream, restarts on
 the same store, and every acknowledged event id must be there. The goals are read on one server
-process per core (the deployment the README gives), the one-process numbers kept beside them. Writes
-benchmarks/results/serve_load.json.
+process per core (the deployment the README gives), the one-process numbers kept beside them.
+Writes benchmarks/results/serve_load.json.
 
     python benchmarks/serve_load.py    # bundle of `python benchmarks/seqrec.py --dataset ml1m --variant sasrec --windows`
     python benchmarks/serve_load.py --bundle DIR --seconds 20
