@@ -321,7 +321,7 @@ class SequentialRecommender:
 
     def _text_dim(self) -> int:
         embed = self._embed()
-        return 0 if embed is None else int(embed([""]).shape[1])
+        return 0 if embed is None else int(embed([]).shape[1])  # (0, dim): no text encoded
 
     def _profiles(self, rows: np.ndarray) -> np.ndarray | None:
         """The profile rows of these known users' sequence rows; None for a model without user features."""
