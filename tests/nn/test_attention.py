@@ -207,6 +207,23 @@ def test_chunked_cross_entropy_matches_full_softmax(chunk: int, dtype: torch.dty
     assert torch.all(gw[0] == 0)
 
 
+def test_chunked_cross_entropy_frozen_weight_and_no_grad() -> None:
+    """Gradients are taken in the forward pass: only for inputs that want them, never under no_grad."""
+    g = torch.Generator().manual_seed(7)
+    hidden = torch.randn(9, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(13, 5, generator=g, dtype=torch.float64)  # frozen
+    targets = torch.randint(1, 13, (9,), generator=g)
+    got = chunked_cross_entropy(hidden, weight, targets, chunk=4)
+    (gh,) = torch.autograd.grad(got, hidden)
+    want = _reference_ce(hidden, weight, targets)
+    (rh,) = torch.autograd.grad(want, hidden)
+    torch.testing.assert_close(gh, rh)
+    with torch.no_grad():
+        loss = chunked_cross_entropy(hidden, weight, targets, chunk=4)
+    assert not loss.requires_grad
+    torch.testing.assert_close(loss, want.detach())
+
+
 def test_chunked_cross_entropy_differs_from_loss_with_padding_column() -> None:
     g = torch.Generator().manual_seed(6)
     hidden = torch.randn(5, 4, generator=g, dtype=torch.float64)
