@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from attnsight.evaluate.classification import classification_metrics, classification_report
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher
-from attnsight.train.batches import bucketed, pad_right
+from attnsight.train.batches import bucketed, pad_right, padded_width
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 SPECIALS = (PAD, UNK, CLS, SEP, MASK)
@@ -256,12 +256,21 @@ def test_batch_is_right_padded_with_mask_labels_and_types():
     assert len(batcher) == 3
 
 
-def test_widths_are_multiples_of_32_within_the_longest_text():
-    """Few distinct shapes keep the CPU allocator from fragmenting; never wider than the data needs."""
+def test_padded_widths_are_few_and_close_to_the_longest_row():
+    """Eight widths per doubling: few shapes for the CPU allocator, little padding."""
+    assert [padded_width(n) for n in (1, 3, 8, 9, 33, 40, 41, 64, 65, 129, 257)] == [
+        8, 8, 8, 16, 40, 40, 48, 64, 80, 160, 320]
+    widths = {padded_width(n) for n in range(1, 513)}
+    assert len(widths) == 20
+    assert all(padded_width(n) - n < max(8, n / 4) for n in range(1, 513))
+
+
+def test_widths_are_padded_widths_within_the_longest_text():
+    """Never wider than the data needs."""
     rows = [np.full(n, 9) for n in (3, 33, 40, 70, 70)]
     batcher = TokenBatcher(rows, 1)
     widths = [batcher.batch(np.array([i]))["input_ids"].shape[1] for i in range(len(rows))]
-    assert widths == [32, 64, 64, 70, 70]
+    assert widths == [8, 40, 40, 70, 70]
     batch = batcher.batch(np.array([0]))
     assert batch["attention_mask"].sum().item() == 3 and batch["input_ids"][0, 3:].eq(0).all()
 
@@ -272,8 +281,8 @@ def test_epoch_yields_every_row_exactly_once():
     for batch in batcher.epoch(np.random.default_rng(0)):
         assert batch["input_ids"].shape[0] <= 4
         lengths = batch["attention_mask"].sum(1)
-        # the longest row rounded up to a multiple of 32, capped by the data's longest row (7 tokens)
-        assert batch["input_ids"].shape[1] == min(-(-int(lengths.max()) // 32) * 32, 7)
+        # the longest row's padded width, capped by the data's longest row (7 tokens)
+        assert batch["input_ids"].shape[1] == min(padded_width(int(lengths.max())), 7)
         rows = batch["labels"].tolist()
         assert [int(x) - 10 for x in batch["input_ids"][:, 1]] == rows  # labels travel with their row
         assert lengths.tolist() == [len(ROWS[r]) for r in rows]
