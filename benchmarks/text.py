@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--pooling", choices=["cls", "mean"], help="default: cls scratch, mean MiniLM")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, help="default 5e-4 scratch, 5e-5 MiniLM")
@@ -99,7 +100,7 @@ def main() -> None:
     scratch = spec["scratch"]
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
-    options = [f"{name} {getattr(args, name)}" for name in ("dim", "layers", "heads", "dropout", "pooling", "max_len", "lr")
+    options = [f"{name} {getattr(args, name)}" for name in ("dim", "layers", "heads", "dropout", "label_smoothing", "pooling", "max_len", "lr")
                if getattr(args, name) != getattr(defaults, name)]
     run_name = ", ".join([args.variant, *options])
     run_dir = RUNS / f"text-{args.dataset}-{run_name.replace(', ', '-').replace(' ', '')}"
@@ -111,6 +112,7 @@ def main() -> None:
         num_layers=args.layers,
         num_heads=args.heads,
         dropout=args.dropout,
+        label_smoothing=args.label_smoothing,
         pooling=args.pooling,
         epochs=args.epochs,
         pretrain_epochs=args.pretrain_epochs if args.variant == "scratch+mlm" else 0,
