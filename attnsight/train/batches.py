@@ -79,7 +79,7 @@ def pad_right(rows: Sequence[np.ndarray], width: int, value: int = 0) -> np.ndar
 
 
 def padded_width(longest: int) -> int:
-    """`longest` rounded up to a multiple of an eighth of the power of two above it (8 at least).
+    """`longest` rounded up to a multiple of an eighth of the power of two at or above it (8 at least).
 
     With every width its own tensor shape, the CPU allocator fragments and resident memory grows
     step after step; eight widths per doubling keep the shapes few (20 up to 512 tokens) while
