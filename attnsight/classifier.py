@@ -248,8 +248,7 @@ class TextClassifier:
         """Masked-language-model pretraining (BERT's 80/10/10 masking; optionally whole-word masking, or
         next-sentence prediction) on unlabelled text: `data` and any extra `corpus`. Early stopping on
         masked-token accuracy of a held-out 5%."""
-        parts = [_as_texts(d, text_col, None) for d in (data, *corpus)]
-        texts = [t for part in parts for t in clean_texts(part, cleaning)[0].texts]
+        texts = _unlabelled((data, *corpus), text_col, cleaning)
         self._start(texts)
         if self.model_.config.num_labels:
             raise AttnsightError("this classifier is already fine-tuned; pretrain a new one (or use init=)")
@@ -351,13 +350,16 @@ class TextClassifier:
                 raise DataError(part.source, f"{name} labels not seen in training: {', '.join(unknown[:5])}")
         protocol.update(train=len(train), valid=len(valid_set), test=len(test_set))
 
-        self._start(train.texts)
+        will_pretrain = self.pretrain_epochs > 0 and self.encoder == "scratch" and not self.init \
+            and not hasattr(self, "model_")
+        # a vocabulary learned only from the labelled texts would split much of the corpus into pieces
+        extra = _unlabelled(corpus, text_col, cleaning) if will_pretrain else []
+        self._start([*train.texts, *extra])
         spent = 0.0
         pretrained_here = False
-        if self.pretrain_epochs > 0 and self.encoder == "scratch" and not self.model_.config.num_labels \
-                and getattr(self, "pretrain_metrics_", None) is None:
+        if will_pretrain:
             budget = None if self.time_budget is None else self.time_budget / 3
-            self.pretrain(train, corpus, cleaning=cleaning, callbacks=callbacks, budget=budget)
+            self.pretrain(train, [extra] if extra else [], cleaning=cleaning, callbacks=callbacks, budget=budget)
             spent, pretrained_here = self.pretrain_metrics_["seconds"], True
         self.model_.set_num_labels(len(self.labels_))
         self.tokenizer_.max_len = min(self.max_len, self.model_.config.max_len)
@@ -598,6 +600,13 @@ def _as_texts(
     if require_labels:
         raise DataError("<memory>", "no labels; training needs a label per text")
     return Texts.from_lists(list(data))
+
+
+def _unlabelled(
+    sources: Sequence[Texts | Sequence[str] | str | Path], text_col: str, cleaning: TextCleaningConfig | None
+) -> list[str]:
+    """The cleaned texts of every source, labels ignored: what masked-language pretraining reads."""
+    return [t for source in sources for t in clean_texts(_as_texts(source, text_col, None), cleaning)[0].texts]
 
 
 def _label_set(texts: Texts) -> list[str]:

@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--pooling", choices=["cls", "mean"], help="default: cls scratch, mean MiniLM")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, help="default 5e-4 scratch, 5e-5 MiniLM")
+    parser.add_argument("--corpus", choices=DATASETS, help="scratch+mlm: also pretrain on this dataset's "
+                        "texts (train and test files, labels unused)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -100,7 +102,7 @@ def main() -> None:
     scratch = spec["scratch"]
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
-    named = ("dim", "layers", "heads", "dropout", "label_smoothing", "pooling", "max_len", "lr")
+    named = ("dim", "layers", "heads", "dropout", "label_smoothing", "pooling", "max_len", "lr", "corpus")
     options = [f"{name} {getattr(args, name)}" for name in named if getattr(args, name) != getattr(defaults, name)]
     run_name = ", ".join([args.variant, *options])
     run_dir = RUNS / f"text-{args.dataset}-{run_name.replace(', ', '-').replace(' ', '')}"
@@ -125,7 +127,11 @@ def main() -> None:
         resume=args.resume,
     )
     started = time.perf_counter()
-    clf.fit(train, test=test, callbacks=[LogProgress()], dataset=spec["name"])
+    corpus = []
+    if args.corpus:
+        other = DATASETS[args.corpus]
+        corpus = [read_texts(DATA / part[0], part[1], None) for part in (other["train"], other["test"]) if part]
+    clf.fit(train, test=test, corpus=corpus, callbacks=[LogProgress()], dataset=spec["name"])
     metrics = clf.metrics_
     metrics["wall_seconds"] = time.perf_counter() - started
     clf.save_pretrained(run_dir / "bundle")

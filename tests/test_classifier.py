@@ -211,6 +211,16 @@ def test_pretrain_epochs_in_fit_pretrain_on_the_training_split_only():
     assert m["test"]["accuracy"] >= 0.85
 
 
+def test_fit_pretrains_on_the_extra_corpus_and_learns_its_vocabulary():
+    corpus = [f"the zeppelin hovered over the harbour{' at dawn' * i}" for i in range(60)]  # distinct texts
+    clf = TextClassifier(**{**TINY, "pretrain_epochs": 1}).fit(reviews("en"), corpus=[corpus])
+    m = clf.metrics_
+    assert m["pretrain"]["texts"] == m["protocol"]["train"] + len(corpus)
+    assert "zeppelin" in clf.tokenizer_.tokenizer.get_vocab()  # one token, not pieces
+    plain = TextClassifier(**TINY).fit(reviews("en"), corpus=[corpus])  # no pretraining: the corpus is unused
+    assert "zeppelin" not in plain.tokenizer_.tokenizer.get_vocab()
+
+
 def test_nsp_pretraining_runs():
     clf = TextClassifier(**{**TINY, "pretrain_epochs": 1, "nsp": True})
     clf.pretrain(reviews("en", 200).texts)
