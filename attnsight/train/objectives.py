@@ -11,7 +11,7 @@ from torch import Tensor
 from attnsight.models.risk import RiskTransformer
 from attnsight.models.sasrec import SASRec
 from attnsight.models.text import TextTransformer
-from attnsight.train.batches import Batch
+from attnsight.train.batches import Batch, padded_width
 from attnsight.train.sampling import NegativeSampler
 
 
@@ -111,7 +111,12 @@ class MaskedTokenObjective:
         inputs = torch.where(chosen & (draw < 0.8), torch.full_like(ids, self.mask_id), ids)
         inputs = torch.where(chosen & (draw >= 0.8) & (draw < 0.9), random_tokens, inputs)
         out = model(inputs, batch["attention_mask"], batch.get("token_type_ids"))
-        loss = F.cross_entropy(model.mlm_logits(out.hidden[chosen]).float(), ids[chosen])
+        # masked rows padded (and ignored) to a few counts, so the (rows × vocab) logits come in a few
+        # shapes: as with batch widths, every new shape would fragment the CPU allocator
+        extra = padded_width(int(chosen.sum())) - int(chosen.sum())
+        hidden = F.pad(out.hidden[chosen], (0, 0, 0, extra))
+        targets = F.pad(ids[chosen], (0, extra), value=-100)
+        loss = F.cross_entropy(model.mlm_logits(hidden).float(), targets, ignore_index=-100)
         if self.nsp:
             loss = loss + F.cross_entropy(model.nsp_logits(out.hidden).float(), batch["labels"])
         return loss

@@ -21,7 +21,8 @@ SPECIALS = (PAD, UNK, CLS, SEP, MASK)
 
 class Spy(torch.nn.Module):
     """Stands in for a TextTransformer: records what the objective feeds it, and which positions it
-    asks MLM logits for (each position's hidden state is its flat index)."""
+    asks MLM logits for (each position's hidden state is its flat index + 1; the objective's
+    padding rows are zeros)."""
 
     def __init__(self, vocab_size: int, shape: tuple[int, int]) -> None:
         super().__init__()
@@ -32,11 +33,12 @@ class Spy(torch.nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         self.inputs = input_ids.clone()
         self.mask = attention_mask.clone()
-        index = torch.arange(input_ids.numel(), dtype=torch.float32).view(*input_ids.shape, 1)
+        index = torch.arange(1, input_ids.numel() + 1, dtype=torch.float32).view(*input_ids.shape, 1)
         return SimpleNamespace(hidden=index)
 
     def mlm_logits(self, hidden):
-        self.chosen_flat = hidden[:, 0].long()
+        flat = hidden[:, 0].long() - 1
+        self.chosen_flat = flat[flat >= 0]
         return self.bias.expand(len(hidden), -1)
 
     def chosen(self) -> torch.Tensor:
@@ -152,6 +154,28 @@ def test_masked_token_loss_is_finite_and_decreases():
         loss.backward()
         optimiser.step()
     assert loss_with_fixed_masks() < 0.9 * start
+
+
+def test_masked_rows_are_padded_to_few_counts_and_the_padding_adds_nothing_to_the_loss():
+    model = tiny_model(vocab_size=50).eval()
+    batch = mlm_batch()
+    chosen = real_non_special(batch["input_ids"])
+    assert int(chosen.sum()) == 11
+    seen, forward, mlm_logits = {}, model.forward, model.mlm_logits
+
+    def spy_forward(inputs, *args):
+        seen["inputs"] = inputs
+        return forward(inputs, *args)
+
+    model.forward = spy_forward
+    model.mlm_logits = lambda hidden: seen.setdefault("rows", len(hidden)) and mlm_logits(hidden)
+    torch.manual_seed(0)
+    loss = MaskedTokenObjective(MASK, SPECIALS, mask_prob=1.0)(model, batch)
+    assert seen["rows"] == padded_width(11) == 16  # five rows of padding
+    with torch.no_grad():
+        hidden = forward(seen["inputs"], batch["attention_mask"]).hidden
+        expected = F.cross_entropy(mlm_logits(hidden[chosen]), batch["input_ids"][chosen])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_whole_word_masking_chooses_all_tokens_of_a_word_or_none():
