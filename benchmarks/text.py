@@ -102,8 +102,8 @@ def main() -> None:
     scratch = spec["scratch"]
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
-    named = ("dim", "layers", "heads", "dropout", "label_smoothing", "pooling", "max_len", "lr", "corpus",
-             "pretrain_epochs")
+    named = ("dim", "layers", "heads", "dropout", "label_smoothing", "pooling", "max_len", "lr", "corpus")
+    named += ("pretrain_epochs",) if args.variant == "scratch+mlm" else ()
     options = [f"{name} {getattr(args, name)}" for name in named if getattr(args, name) != getattr(defaults, name)]
     run_name = ", ".join([args.variant, *options])
     run_dir = RUNS / f"text-{args.dataset}-{run_name.replace(', ', '-').replace(' ', '')}"
