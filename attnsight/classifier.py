@@ -254,8 +254,7 @@ class TextClassifier:
             raise AttnsightError("this classifier is already fine-tuned; pretrain a new one (or use init=)")
         if self.nsp and self.whole_word_masking:
             raise AttnsightError("whole-word masking and next-sentence prediction cannot be combined")
-        encodings = self.tokenizer_.encode(texts)
-        ids = [e.ids for e in encodings]
+        ids = self.tokenizer_.encode_ids(texts)  # ids only: tokens and offsets cost ~30 bytes per token
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(ids))
         held = max(1, min(2000, len(ids) // 20))
@@ -266,7 +265,8 @@ class TextClassifier:
             train_ids, types, labels = self._sentence_pairs([texts[i] for i in order[held:]], rng)
             objective.nsp = True
         if self.whole_word_masking:  # a masked word is not given away by its other characters or pieces
-            words = [token_words(word_spans(texts[i]), encodings[i].offsets) for i in order[held:]]
+            kept = [texts[i] for i in order[held:]]
+            words = [token_words(word_spans(t), e.offsets) for t, e in zip(kept, self.tokenizer_.encode(kept))]
         batcher = TokenBatcher(train_ids, self.batch_size, labels, types, self.tokenizer_.pad_id, words)
         held_batcher = TokenBatcher(held_ids, 128, pad_id=self.tokenizer_.pad_id)
 

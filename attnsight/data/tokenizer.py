@@ -7,15 +7,17 @@ needs no segmenter to be modelled (jieba is used only to name words in insights)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIALS = (PAD, UNK, CLS, SEP, MASK)
 TOKENIZER_FILE = "tokenizer.json"
+ENCODE_CHUNK = 4096  # texts per call into the tokenizers library (see _encode_batch)
 
 
 @dataclass
@@ -102,21 +104,29 @@ class TextTokenizer:
     def special_ids(self) -> tuple[int, ...]:
         return (self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id)
 
+    def _encode_batch(self, texts: Sequence[str], add_special_tokens: bool = True) -> Iterator[Any]:
+        """The library's encodings, a few thousand texts per call: those of one call live until it
+        returns, and a truncated text's keep all of its tokens (as overflow), so one call over a large
+        corpus of long texts held gigabytes (3.3 GB for 117,000 SST-2 + IMDb texts)."""
+        texts = list(texts)
+        for start in range(0, len(texts), ENCODE_CHUNK):
+            chunk = texts[start : start + ENCODE_CHUNK]
+            yield from self.tokenizer.encode_batch(chunk, add_special_tokens=add_special_tokens)
+
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
         """[CLS] text [SEP], truncated to max_len, with character offsets for explanations."""
         return [
             Encoding(np.asarray(e.ids, dtype=np.int64), list(e.tokens), [tuple(o) for o in e.offsets])
-            for e in self.tokenizer.encode_batch(list(texts))
+            for e in self._encode_batch(texts)
         ]
 
     def encode_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
-        return [np.asarray(e.ids, dtype=np.int64) for e in self.tokenizer.encode_batch(list(texts))]
+        return [np.asarray(e.ids, dtype=np.int64) for e in self._encode_batch(texts)]
 
     def encode_bare(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids without [CLS]/[SEP] (for assembling sentence pairs), not truncated."""
         self.tokenizer.no_truncation()
         try:
-            out = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+            return [np.asarray(e.ids, dtype=np.int64) for e in self._encode_batch(texts, add_special_tokens=False)]
         finally:
             self.tokenizer.enable_truncation(self.max_len)
-        return [np.asarray(e.ids, dtype=np.int64) for e in out]

@@ -97,6 +97,30 @@ def test_truncation_to_max_len(tok, tmp_path):
     assert len(short.encode_ids(["the room was clean and the staff were friendly"])[0]) == 6
 
 
+def test_encoding_in_chunks_keeps_every_text_in_order(tok, monkeypatch):
+    whole = (tok.encode(CORPUS), tok.encode_ids(CORPUS), tok.encode_bare(CORPUS))
+    calls = []
+
+    class Recording:  # the library's tokenizer, with the size of each batch it is handed recorded
+        def __getattr__(self, name):
+            return getattr(library, name)
+
+        def encode_batch(self, texts, **kwargs):
+            calls.append(len(texts))
+            return library.encode_batch(texts, **kwargs)
+
+    library = tok.tokenizer
+    monkeypatch.setattr(tok, "tokenizer", Recording())
+    monkeypatch.setattr("attnsight.data.tokenizer.ENCODE_CHUNK", 2)  # 15 texts: 8 calls, the last of one
+    chunked = (tok.encode(CORPUS), tok.encode_ids(CORPUS), tok.encode_bare(CORPUS))
+    assert calls == [2] * 7 + [1] + [2] * 7 + [1] + [2] * 7 + [1]
+    assert [e.tokens for e in chunked[0]] == [e.tokens for e in whole[0]]
+    assert [e.offsets for e in chunked[0]] == [e.offsets for e in whole[0]]
+    for a, b in zip(chunked[1:], whole[1:]):
+        assert len(a) == len(b) == len(CORPUS) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert chunked[1][3].tolist() != chunked[1][4].tolist()  # texts differ, so the order is checked
+
+
 # ----------------------------------------------------------------------------- model
 
 
