@@ -250,6 +250,10 @@ class TextClassifier:
         masked-token accuracy of a held-out 5%."""
         texts = _unlabelled((data, *corpus), text_col, cleaning)
         self._start(texts)
+        return self._pretrain(texts, callbacks, budget)
+
+    def _pretrain(self, texts: list[str], callbacks: Sequence[Callback], budget: float | None) -> TextClassifier:
+        """Pretraining on texts already cleaned, with the tokenizer and encoder already set up."""
         if self.model_.config.num_labels:
             raise AttnsightError("this classifier is already fine-tuned; pretrain a new one (or use init=)")
         if self.nsp and self.whole_word_masking:
@@ -353,13 +357,12 @@ class TextClassifier:
         will_pretrain = self.pretrain_epochs > 0 and self.encoder == "scratch" and not self.init \
             and not hasattr(self, "model_")
         # a vocabulary learned only from the labelled texts would split much of the corpus into pieces
-        extra = _unlabelled(corpus, text_col, cleaning) if will_pretrain else []
-        self._start([*train.texts, *extra])
+        unlabelled = [*train.texts, *(_unlabelled(corpus, text_col, cleaning) if will_pretrain else [])]
+        self._start(unlabelled)
         spent = 0.0
         pretrained_here = False
         if will_pretrain:
-            budget = None if self.time_budget is None else self.time_budget / 3
-            self.pretrain(train, [extra] if extra else [], cleaning=cleaning, callbacks=callbacks, budget=budget)
+            self._pretrain(unlabelled, callbacks, None if self.time_budget is None else self.time_budget / 3)
             spent, pretrained_here = self.pretrain_metrics_["seconds"], True
         self.model_.set_num_labels(len(self.labels_))
         self.tokenizer_.max_len = min(self.max_len, self.model_.config.max_len)

@@ -113,7 +113,8 @@ class MaskedTokenObjective:
         out = model(inputs, batch["attention_mask"], batch.get("token_type_ids"))
         # masked rows padded (and ignored) to a few counts, so the (rows × vocab) logits come in a few
         # shapes: as with batch widths, every new shape would fragment the CPU allocator
-        extra = padded_width(int(chosen.sum())) - int(chosen.sum())
+        count = int(chosen.sum())
+        extra = padded_width(count) - count
         hidden = F.pad(out.hidden[chosen], (0, 0, 0, extra))
         targets = F.pad(ids[chosen], (0, extra), value=-100)
         loss = F.cross_entropy(model.mlm_logits(hidden).float(), targets, ignore_index=-100)
