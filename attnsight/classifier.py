@@ -119,6 +119,7 @@ class TextClassifier:
         dropout: float = 0.1,
         pooling: str | None = None,
         vocab_size: int = 8000,
+        bigram_buckets: int = 0,
         lowercase: bool = True,
         epochs: int = 20,
         pretrain_epochs: int = 0,
@@ -151,6 +152,7 @@ class TextClassifier:
         self.dropout = dropout
         self.pooling = pooling
         self.vocab_size = vocab_size
+        self.bigram_buckets = bigram_buckets
         self.lowercase = lowercase
         self.epochs = epochs
         self.pretrain_epochs = pretrain_epochs
@@ -192,6 +194,8 @@ class TextClassifier:
             self.pretrain_metrics_ = getattr(source, "pretrain_metrics_", None)
             return
         if self.encoder == "minilm":
+            if self.bigram_buckets:
+                raise AttnsightError("bigram_buckets applies to encoders trained from scratch, not to MiniLM")
             path = minilm_path()
             self.max_len = min(self.max_len, 512)
             self.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE, self.max_len)
@@ -211,6 +215,7 @@ class TextClassifier:
                 pooling=self.pooling or "cls",
                 nsp=self.nsp,
                 pad_id=self.tokenizer_.pad_id,
+                bigram_buckets=self.bigram_buckets,
             )
         )
 

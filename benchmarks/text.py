@@ -79,11 +79,14 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--bigram-buckets", type=int, default=0, help="scratch: hashed token-pair embeddings")
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--pooling", choices=["cls", "mean"], help="default: cls scratch, mean MiniLM")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, help="default 5e-4 scratch, 5e-5 MiniLM")
+    parser.add_argument("--whole-word-masking", action="store_true", help="scratch+mlm: mask whole words "
+                        "(jieba's for Chinese), as Chinese-BERT-wwm does")
     parser.add_argument("--corpus", choices=DATASETS, help="scratch+mlm: also pretrain on this dataset's "
                         "texts (train and test files, labels unused)")
     parser.add_argument("--device", default="auto")
@@ -102,9 +105,11 @@ def main() -> None:
     scratch = spec["scratch"]
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
-    named = ("dim", "layers", "heads", "dropout", "label_smoothing", "pooling", "max_len", "lr", "corpus")
-    named += ("pretrain_epochs",) if args.variant == "scratch+mlm" else ()
-    options = [f"{name} {getattr(args, name)}" for name in named if getattr(args, name) != getattr(defaults, name)]
+    named = ("dim", "layers", "heads", "bigram_buckets", "dropout", "label_smoothing", "pooling", "max_len", "lr",
+             "corpus")
+    named += ("pretrain_epochs", "whole_word_masking") if args.variant == "scratch+mlm" else ()
+    changed = [(name, getattr(args, name)) for name in named if getattr(args, name) != getattr(defaults, name)]
+    options = [name if value is True else f"{name} {value}" for name, value in changed]
     run_name = ", ".join([args.variant, *options])
     run_dir = RUNS / f"text-{args.dataset}-{run_name.replace(', ', '-').replace(' ', '')}"
     clf = TextClassifier(
@@ -114,11 +119,13 @@ def main() -> None:
         dim=args.dim,
         num_layers=args.layers,
         num_heads=args.heads,
+        bigram_buckets=args.bigram_buckets,
         dropout=args.dropout,
         label_smoothing=args.label_smoothing,
         pooling=args.pooling,
         epochs=args.epochs,
         pretrain_epochs=args.pretrain_epochs if args.variant == "scratch+mlm" else 0,
+        whole_word_masking=args.whole_word_masking,
         batch_size=args.batch_size,
         lr=args.lr,
         patience=args.patience,

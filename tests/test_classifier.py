@@ -329,6 +329,8 @@ def test_not_trained_yet():
 def test_unknown_encoder_and_missing_bundle(tmp_path):
     with pytest.raises(AttnsightError, match="encoder must be one of"):
         TextClassifier(**{**TINY, "encoder": "gpt"}).fit(reviews("en", 60))
+    with pytest.raises(AttnsightError, match="bigram_buckets applies to encoders trained from scratch"):
+        TextClassifier(**{**TINY, "encoder": "minilm", "bigram_buckets": 512}).fit(reviews("en", 60))
     with pytest.raises(AttnsightError, match="not a model bundle"):
         TextClassifier.from_pretrained(tmp_path / "nothing")
 
@@ -349,3 +351,14 @@ def test_whole_word_masking_pretraining_then_fit():
     with pytest.raises(AttnsightError, match="cannot be combined"):
         TextClassifier(**{**TINY, "pretrain_epochs": 1, "whole_word_masking": True, "nsp": True}).pretrain(
             reviews("zh").texts)
+
+
+def test_bigram_embeddings_pretrain_fit_and_round_trip(tmp_path):
+    clf = TextClassifier(**{**TINY, "pretrain_epochs": 1, "bigram_buckets": 512}).fit(reviews("zh"))
+    assert clf.model_.bigram_embedding.num_embeddings == 512
+    assert clf.metrics_["params"]["bigram_buckets"] == 512 and clf.metrics_["test"]["accuracy"] >= 0.85
+    clf.save_pretrained(tmp_path / "bundle")
+    loaded = TextClassifier.from_pretrained(tmp_path / "bundle", device="cpu")
+    assert loaded.model_.config.bigram_buckets == 512
+    texts = reviews("zh", 20, seed=3).texts
+    assert np.array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))

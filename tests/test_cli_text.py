@@ -37,7 +37,7 @@ def workspace(tmp_path_factory) -> dict[str, Path | dict]:
     test_csv = write_reviews(root / "test.csv", 120, seed=7)
     encoder, bundle = root / "encoder", root / "bundle"
     pretrain = invoke("text", "pretrain", "--data", train_csv, "--out", encoder, "--text-col", "review", "--epochs", 2,
-                      *SMALL, "--json")
+                      "--bigram-buckets", 256, *SMALL, "--json")
     train = invoke("text", "train", "--data", train_csv, "--out", bundle, "--init", encoder, "--text-col", "review",
                    "--label-col", "stars", "--epochs", 6, "--lr", "3e-3", "--test-size", "0.25", *SMALL, "--json")
     return {"root": root, "train_csv": train_csv, "test_csv": test_csv, "encoder": encoder, "bundle": bundle,
@@ -65,6 +65,9 @@ def test_pretrain_writes_an_encoder(workspace):
     assert payload["texts"] > 300 and "history" not in payload
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         assert (workspace["encoder"] / name).is_file(), name
+    # fine-tuning from the encoder (--init) keeps its token-pair embeddings
+    for bundle in (workspace["encoder"], workspace["bundle"]):
+        assert json.loads((bundle / "config.json").read_text())["model"]["bigram_buckets"] == 256
 
 
 def test_train_from_the_encoder(workspace):

@@ -20,6 +20,7 @@ from attnsight.nn.attention import build_attention_mask
 from attnsight.nn.encoder import TransformerEncoder
 
 POOLINGS = ("cls", "mean")
+_BIGRAM_PRIME = 1_000_003  # spreads (previous, this) id pairs over the buckets
 
 
 @dataclass
@@ -39,10 +40,13 @@ class TextConfig:
     num_labels: int = 0  # 0: an encoder without a classification head (pretraining)
     nsp: bool = False  # a next-sentence-prediction head for pretraining
     pad_id: int = 0
+    bigram_buckets: int = 0  # > 0: hashed embeddings of each (previous, this) token pair, fastText's n-grams
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
+        if self.bigram_buckets == 1 or self.bigram_buckets < 0:
+            raise ValueError(f"bigram_buckets must be 0 (off) or at least 2, not {self.bigram_buckets}")
 
 
 @dataclass
@@ -63,6 +67,8 @@ class TextTransformer(PretrainedModel):
         self.token_embedding = nn.Embedding(c.vocab_size, c.dim, padding_idx=c.pad_id)
         self.position_embedding = nn.Embedding(c.max_len, c.dim)
         self.type_embedding = nn.Embedding(c.type_vocab_size, c.dim)
+        # bucket 0: no pair (first position or padding)
+        self.bigram_embedding = nn.Embedding(c.bigram_buckets, c.dim, padding_idx=0) if c.bigram_buckets else None
         self.embed_norm = nn.LayerNorm(c.dim, eps=c.layer_norm_eps)
         self.embed_drop = nn.Dropout(c.dropout)
         self.encoder = TransformerEncoder(
@@ -96,6 +102,8 @@ class TextTransformer(PretrainedModel):
         valid = input_ids != self.config.pad_id if attention_mask is None else attention_mask.bool()
         positions = torch.arange(T, device=input_ids.device)
         x = self.token_embedding(input_ids) + self.position_embedding(positions)
+        if self.bigram_embedding is not None:
+            x = x + self.bigram_embedding(self.bigram_ids(input_ids))
         types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
         x = self.embed_drop(self.embed_norm(x + self.type_embedding(types)))
         out = self.encoder(x, build_attention_mask(valid, causal=False), output_attentions)
@@ -107,6 +115,16 @@ class TextTransformer(PretrainedModel):
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         logits = self.classifier(self.head_drop(pooled)) if self.classifier is not None else None
         return TextOutput(hidden, pooled, logits, out.attentions)
+
+    def bigram_ids(self, input_ids: Tensor) -> Tensor:
+        """(B, T) hashed bucket of each token with the one before it; 0 where either is padding.
+
+        Hashed from the ids the model is given, so under masked-language modelling a masked token's
+        pairs hash [MASK], never the token itself: the pairs give nothing away."""
+        pad, buckets = self.config.pad_id, self.config.bigram_buckets
+        previous = F.pad(input_ids[:, :-1], (1, 0), value=pad)
+        ids = (previous * _BIGRAM_PRIME + input_ids) % (buckets - 1) + 1
+        return ids.masked_fill((previous == pad) | (input_ids == pad), 0)
 
     def mlm_logits(self, hidden: Tensor) -> Tensor:
         """(N, C) hidden states of masked positions → (N, vocab) logits."""

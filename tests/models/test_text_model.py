@@ -359,3 +359,49 @@ def test_minilm_sentence_similarity():
     unrelated = F.cosine_similarity(pooled[0], pooled[2], dim=0).item()
     assert similar == pytest.approx(0.755, abs=0.01)
     assert similar > unrelated
+
+
+def test_bigram_ids_hash_each_token_with_the_one_before():
+    model = tiny(bigram_buckets=97)
+    ids = torch.tensor([[2, 11, 12, 11, 12, 3, 0, 0], [2, 12, 11, 3, 0, 0, 0, 0]])
+    pairs = model.bigram_ids(ids)
+    assert pairs.shape == ids.shape
+    # no pair at the first position or where either token is padding
+    assert pairs[:, 0].tolist() == [0, 0] and pairs[0, 6:].tolist() == [0, 0] and pairs[1, 4:].tolist() == [0] * 4
+    real = pairs[pairs > 0]
+    assert real.min() >= 1 and real.max() < 97
+    assert pairs[0, 2] == pairs[0, 4]  # (11, 12) twice: one bucket
+    assert pairs[0, 2] != pairs[1, 2]  # (11, 12) and (12, 11): order matters
+    assert pairs[0, 1] != pairs[0, 3]  # (2, 11) and (12, 11)
+
+
+def test_a_masked_token_leaves_no_trace_in_its_pairs():
+    """Pairs are hashed from the ids the model reads: with position 2 masked, the model's input is
+    the same whatever token stood there."""
+    model = tiny(bigram_buckets=97)
+    mask_id = 4
+    a = torch.tensor([[2, 11, 12, 13, 3]])
+    b = torch.tensor([[2, 11, 17, 13, 3]])
+    masked_a, masked_b = a.clone(), b.clone()
+    masked_a[0, 2] = masked_b[0, 2] = mask_id
+    assert not torch.equal(model.bigram_ids(a), model.bigram_ids(b))
+    assert torch.equal(model.bigram_ids(masked_a), model.bigram_ids(masked_b))
+    with torch.no_grad():
+        torch.testing.assert_close(model(masked_a).hidden, model(masked_b).hidden)
+
+
+def test_bigram_embeddings_change_the_output_and_keep_padding_invariance():
+    plain, paired = tiny(), tiny(bigram_buckets=97)
+    assert plain.bigram_embedding is None and paired.bigram_embedding.num_embeddings == 97
+    real = torch.tensor([[2, 11, 12, 13, 3]])
+    padded = torch.tensor([[2, 11, 12, 13, 3, 0, 0]])
+    with torch.no_grad():
+        a, b = paired(real), paired(padded)
+        torch.testing.assert_close(b.logits, a.logits, atol=1e-5, rtol=1e-5)
+        paired.load_state_dict(plain.state_dict(), strict=False)  # the same weights but the pairs'
+        with_pairs = paired(real).logits
+        paired.bigram_embedding.weight.zero_()
+        torch.testing.assert_close(paired(real).logits, plain(real).logits)
+    assert not torch.allclose(with_pairs, plain(real).logits)
+    with pytest.raises(ValueError, match="bigram_buckets"):
+        TextConfig(vocab_size=10, bigram_buckets=1)
