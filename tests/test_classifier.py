@@ -362,3 +362,18 @@ def test_bigram_embeddings_pretrain_fit_and_round_trip(tmp_path):
     assert loaded.model_.config.bigram_buckets == 512
     texts = reviews("zh", 20, seed=3).texts
     assert np.array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))
+
+
+def test_a_shorter_max_len_than_the_encoder_holds_after_reloading(pretrained, tmp_path):
+    """Fine-tuned to read 12 tokens from an encoder with 48 positions: the bundle's model keeps its
+    48, and the reloaded classifier must still read 12, as the one that was trained."""
+    _, path = pretrained
+    clf = TextClassifier(**{**TINY, "init": str(path), "max_len": 12, "epochs": 1}).fit(reviews("en", 200))
+    long_text = " ".join(NEGATIVE_REVIEWS)
+    assert len(clf.tokenizer_.encode_ids([long_text])[0]) == 12
+    clf.save_pretrained(tmp_path / "bundle")
+    loaded = TextClassifier.from_pretrained(tmp_path / "bundle", device="cpu")
+    assert loaded.model_.config.max_len == 48
+    assert len(loaded.tokenizer_.encode_ids([long_text])[0]) == 12
+    texts = [long_text, *reviews("en", 10, seed=4).texts]
+    assert np.array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))

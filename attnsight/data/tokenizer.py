@@ -38,9 +38,8 @@ class TextTokenizer:
         if not isinstance(tokenizer, Tokenizer):
             raise TypeError("expected a tokenizers.Tokenizer")
         self.tokenizer = tokenizer
-        self.max_len = max_len
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_len)
+        self.max_len = max_len
         missing = [s for s in SPECIALS if tokenizer.token_to_id(s) is None]
         if missing:
             raise ValueError(f"tokenizer lacks the special tokens {', '.join(missing)}")
@@ -95,6 +94,16 @@ class TextTokenizer:
 
     def save(self, path: str | Path) -> None:
         self.tokenizer.save(str(path))
+
+    @property
+    def max_len(self) -> int:
+        """Tokens per text, [CLS] and [SEP] included; setting it truncates every later encoding there."""
+        return self._max_len
+
+    @max_len.setter
+    def max_len(self, value: int) -> None:
+        self._max_len = value
+        self.tokenizer.enable_truncation(value)
 
     @property
     def vocab_size(self) -> int:

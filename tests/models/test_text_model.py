@@ -405,3 +405,17 @@ def test_bigram_embeddings_change_the_output_and_keep_padding_invariance():
     assert not torch.allclose(with_pairs, plain(real).logits)
     with pytest.raises(ValueError, match="bigram_buckets"):
         TextConfig(vocab_size=10, bigram_buckets=1)
+
+
+def test_setting_max_len_truncates_there(tok):
+    text = "the room was clean and the staff were friendly and the view lovely"
+    assert len(tok.encode_ids([text])[0]) == 15
+    tok.max_len = 6
+    try:
+        (enc,) = tok.encode([text])
+        assert len(enc.ids) == 6 and enc.tokens[0] == CLS and enc.tokens[-1] == SEP
+        assert len(tok.encode_ids([text])[0]) == 6
+        assert len(tok.encode_bare([text])[0]) == 13  # not truncated, and truncation comes back after it
+        assert len(tok.encode_ids([text])[0]) == 6
+    finally:
+        tok.max_len = 32
