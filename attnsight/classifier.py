@@ -32,7 +32,7 @@ from attnsight.data.texts import (
     token_words,
     word_spans,
 )
-from attnsight.data.tokenizer import TOKENIZER_FILE, TextTokenizer
+from attnsight.data.tokenizer import TOKENIZER_FILE, TRUNCATIONS, TextTokenizer
 from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.classification import classification_metrics, classification_report
 from attnsight.evaluate.drift import PROFILE_FILE, categorical_reference, numeric_reference
@@ -61,7 +61,7 @@ class TextExplanation:
     label: str
     probabilities: dict[str, float]
     words: list[WordWeight]  # in text order; weights sum to 1
-    truncated: bool  # the text was longer than max_len tokens: only its start was read
+    truncated: bool  # the text was longer than max_len tokens: only its start (or start and end) was read
 
 
 def minilm_path() -> Path:
@@ -112,6 +112,7 @@ class TextClassifier:
         encoder: str = "scratch",
         init: str | None = None,
         max_len: int = 128,
+        truncation: str = "head",
         dim: int = 128,
         num_layers: int = 2,
         num_heads: int = 4,
@@ -145,6 +146,7 @@ class TextClassifier:
         self.encoder = encoder
         self.init = init
         self.max_len = max_len
+        self.truncation = truncation
         self.dim = dim
         self.num_layers = num_layers
         self.num_heads = num_heads
@@ -181,30 +183,34 @@ class TextClassifier:
     # ----------------------------------------------------------------------------- setup
 
     def _start(self, texts: Sequence[str]) -> None:
-        """Tokenizer and encoder, from (in this order) `init`, an earlier pretrain(), MiniLM, or new."""
+        """Tokenizer and encoder: those of an earlier pretrain(), else from `init`, MiniLM or new."""
         if self.encoder not in ENCODERS:
             raise AttnsightError(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
+        if self.truncation not in TRUNCATIONS:
+            raise AttnsightError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not {self.truncation!r}")
         if hasattr(self, "model_"):
             return
         torch.manual_seed(self.seed)
+        self.tokenizer_, self.model_ = self._encoder(texts)
+        self.tokenizer_.truncation = self.truncation
+
+    def _encoder(self, texts: Sequence[str]) -> tuple[TextTokenizer, TextTransformer]:
         if self.init:
             source = TextClassifier.from_pretrained(self.init, device="cpu")
-            self.tokenizer_, self.model_ = source.tokenizer_, source.model_
-            self.tokenizer_.max_len = self.max_len = min(self.max_len, self.model_.config.max_len)
+            source.tokenizer_.max_len = self.max_len = min(self.max_len, source.model_.config.max_len)
             self.pretrain_metrics_ = getattr(source, "pretrain_metrics_", None)
-            return
+            return source.tokenizer_, source.model_
         if self.encoder == "minilm":
             if self.bigram_buckets:
                 raise AttnsightError("bigram_buckets applies to encoders trained from scratch, not to MiniLM")
             path = minilm_path()
             self.max_len = min(self.max_len, 512)
-            self.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE, self.max_len)
-            self.model_ = TextTransformer.from_bert(path, pooling=self.pooling or "mean", dropout=self.dropout)
-            return
-        self.tokenizer_ = TextTokenizer.train(texts, self.vocab_size, lowercase=self.lowercase, max_len=self.max_len)
-        self.model_ = TextTransformer(
+            return (TextTokenizer.from_file(path / TOKENIZER_FILE, self.max_len),
+                    TextTransformer.from_bert(path, pooling=self.pooling or "mean", dropout=self.dropout))
+        tokenizer = TextTokenizer.train(texts, self.vocab_size, lowercase=self.lowercase, max_len=self.max_len)
+        return tokenizer, TextTransformer(
             TextConfig(
-                vocab_size=self.tokenizer_.vocab_size,
+                vocab_size=tokenizer.vocab_size,
                 max_len=self.max_len,
                 dim=self.dim,
                 num_layers=self.num_layers,
@@ -214,7 +220,7 @@ class TextClassifier:
                 attn_dropout=self.dropout,
                 pooling=self.pooling or "cls",
                 nsp=self.nsp,
-                pad_id=self.tokenizer_.pad_id,
+                pad_id=tokenizer.pad_id,
                 bigram_buckets=self.bigram_buckets,
             )
         )
@@ -517,11 +523,10 @@ class TextClassifier:
             for row, encoding in enumerate(chunk):
                 text = cleaned[start + row]
                 words = word_weights(text, encoding.offsets, weights[row, : len(encoding.ids)])
-                last = max((end for _, end in encoding.offsets), default=0)
                 p = probabilities[row]
                 out.append(TextExplanation(
                     text, self.labels_[int(p.argmax())], {label: float(v) for label, v in zip(self.labels_, p)},
-                    words, truncated=bool(text[last:].strip()),
+                    words, truncated=encoding.truncated,
                 ))
         return out
 
@@ -579,8 +584,8 @@ class TextClassifier:
         params = {**config.get("params", {}), "device": device, "init": None}
         clf = cls(**{k: v for k, v in params.items() if k in _PARAMS})
         clf.model_ = TextTransformer.from_pretrained(path, device=resolve_device(device)).eval()
-        clf.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE, clf.model_.config.max_len)
-        clf.tokenizer_.max_len = min(clf.max_len, clf.model_.config.max_len)
+        clf.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE, min(clf.max_len, clf.model_.config.max_len),
+                                                 clf.truncation)
         clf.labels_ = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
         clf.cleaning_config_ = TextCleaningConfig(**config.get("cleaning", {}))
         clf.cleaning_report_ = TextCleaningReport()

@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--time-budget", type=float, default=3600.0, help="seconds of training in all")
     parser.add_argument("--max-len", type=int, help="tokens per text (default per dataset; 128 for MiniLM)")
+    parser.add_argument("--truncation", choices=["head", "head+tail"], default="head")
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
@@ -105,8 +106,8 @@ def main() -> None:
     scratch = spec["scratch"]
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
-    named = ("dim", "layers", "heads", "bigram_buckets", "dropout", "label_smoothing", "pooling", "max_len", "lr",
-             "corpus")
+    named = ("dim", "layers", "heads", "bigram_buckets", "dropout", "label_smoothing", "pooling", "max_len",
+             "truncation", "lr", "corpus")
     named += ("pretrain_epochs", "whole_word_masking") if args.variant == "scratch+mlm" else ()
     changed = [(name, getattr(args, name)) for name in named if getattr(args, name) != getattr(defaults, name)]
     options = [name if value is True else f"{name} {value}" for name, value in changed]
@@ -115,6 +116,7 @@ def main() -> None:
     clf = TextClassifier(
         encoder="minilm" if minilm else "scratch",
         max_len=args.max_len or (128 if minilm else scratch["max_len"]),
+        truncation=args.truncation,
         vocab_size=scratch["vocab_size"],
         dim=args.dim,
         num_layers=args.layers,

@@ -377,3 +377,20 @@ def test_a_shorter_max_len_than_the_encoder_holds_after_reloading(pretrained, tm
     assert len(loaded.tokenizer_.encode_ids([long_text])[0]) == 12
     texts = [long_text, *reviews("en", 10, seed=4).texts]
     assert np.array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))
+
+
+def test_head_tail_truncation_reads_the_end_of_a_long_text(tmp_path):
+    clf = TextClassifier(**{**TINY, "truncation": "head+tail", "epochs": 2}).fit(reviews("en", 200))
+    text = "we arrived late " + "and then " * 40 + "the staff was rude"
+    (e,) = clf.explain([text])
+    assert e.truncated
+    weights = {w.start: w.weight for w in e.words}
+    end, middle = text.rindex("rude"), text.index("then", len(text) // 2)
+    assert weights[end] > 0 and weights[text.index("arrived")] > 0  # the end and the start were read
+    assert weights[middle] == 0  # the middle was not
+    clf.save_pretrained(tmp_path / "bundle")
+    loaded = TextClassifier.from_pretrained(tmp_path / "bundle", device="cpu")
+    assert loaded.tokenizer_.truncation == "head+tail"
+    assert np.array_equal(loaded.predict_proba([text]), clf.predict_proba([text]))
+    with pytest.raises(AttnsightError, match="truncation must be one of"):
+        TextClassifier(**{**TINY, "truncation": "tail"}).fit(reviews("en", 60))

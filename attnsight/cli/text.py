@@ -34,6 +34,8 @@ ValidSize = Annotated[float, typer.Option(help="Validation share when --valid is
 TestSize = Annotated[float, typer.Option(help="Test share when --test is not given.")]
 Epochs = Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")]
 Seed = Annotated[int, typer.Option(help="Random seed (also of the split).")]
+Truncation = Annotated[str, typer.Option(
+    help="A text longer than --max-len keeps its start (head), or its first quarter and its end (head+tail).")]
 BigramBuckets = Annotated[int, typer.Option(
     help="Scratch: hashed embeddings of each token pair in this many buckets (0: off); e.g. 65536.")]
 CLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
@@ -70,6 +72,7 @@ def pretrain(
     vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size.")] = 8000,
     bigram_buckets: BigramBuckets = 0,
     max_len: Annotated[int, typer.Option(help="Tokens read per text ([CLS] and [SEP] included).")] = 128,
+    truncation: Truncation = "head",
     dim: Annotated[int, typer.Option(help="Hidden size.")] = 128,
     layers: Annotated[int, typer.Option(help="Transformer blocks.")] = 2,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
@@ -93,8 +96,8 @@ def pretrain(
     texts = _read(data, text_col, None, format, encoding)
     extra = [_read(p, text_col, None, format, encoding) for p in corpus or []]
     clf = TextClassifier(
-        vocab_size=vocab_size, bigram_buckets=bigram_buckets, max_len=max_len, dim=dim, num_layers=layers,
-        num_heads=heads, dropout=dropout,
+        vocab_size=vocab_size, bigram_buckets=bigram_buckets, max_len=max_len, truncation=truncation, dim=dim,
+        num_layers=layers, num_heads=heads, dropout=dropout,
         pretrain_epochs=epochs, mask_prob=mask_prob, nsp=nsp, whole_word_masking=whole_word_masking,
         batch_size=batch_size, pretrain_lr=lr,
         patience=patience, time_budget=time_budget, device=device, seed=seed,
@@ -131,7 +134,8 @@ def fit_model(inputs: tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]
 
     o = options
     clf = TextClassifier(
-        encoder=o["encoder"], init=str(o["init"]) if o["init"] else None, max_len=o["max_len"], dim=o["dim"],
+        encoder=o["encoder"], init=str(o["init"]) if o["init"] else None, max_len=o["max_len"],
+        truncation=o["truncation"], dim=o["dim"],
         num_layers=o["layers"], num_heads=o["heads"], dropout=o["dropout"], pooling=o["pooling"],
         vocab_size=o["vocab_size"], bigram_buckets=o["bigram_buckets"], epochs=o["epochs"],
         pretrain_epochs=o["pretrain_epochs"],
@@ -164,6 +168,7 @@ def train(
     vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size (scratch).")] = 8000,
     bigram_buckets: BigramBuckets = 0,
     max_len: Annotated[int, typer.Option(help="Tokens read per text.")] = 128,
+    truncation: Truncation = "head",
     dim: Annotated[int, typer.Option(help="Hidden size (scratch).")] = 128,
     layers: Annotated[int, typer.Option(help="Transformer blocks (scratch).")] = 2,
     heads: Annotated[int, typer.Option(help="Attention heads (scratch).")] = 4,

@@ -54,7 +54,7 @@ def explanations_part(bundle: Bundle, seed: int) -> Part:
             continue
         shown[e.label] = shown.get(e.label, 0) + 1
         top = sorted(e.words, key=lambda w: w.weight, reverse=True)[:3]
-        note = " (longer than the model reads: only its start was read)" if e.truncated else ""
+        note = " (longer than the model reads: only part of it was read)" if e.truncated else ""
         rows.append([dim(e.label, f"{e.probabilities[e.label]:.2f}"), label or "—",
                      Markup(highlight_html(e.text, e.words)) + note,  # highlight_html escapes the text
                      ", ".join(f"{w.word} {w.weight:.2f}" for w in top)])

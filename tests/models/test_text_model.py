@@ -419,3 +419,23 @@ def test_setting_max_len_truncates_there(tok):
         assert len(tok.encode_ids([text])[0]) == 6
     finally:
         tok.max_len = 32
+
+
+def test_head_tail_truncation_keeps_the_first_quarter_and_the_end():
+    text = " ".join(f"w{i}" for i in range(30))
+    words = text.split()
+    tok = TextTokenizer.train([text] * 3, vocab_size=200, min_frequency=1, max_len=14)
+    tok.truncation = "head+tail"
+    (enc,) = tok.encode([text])
+    # 12 tokens of room: the first 3 (a quarter) and the last 9
+    assert enc.tokens == [CLS, *words[:3], *words[-9:], SEP] and enc.truncated
+    assert [text[a:b] for a, b in enc.offsets[1:-1]] == [*words[:3], *words[-9:]]
+    assert np.array_equal(tok.encode_ids([text])[0], enc.ids)
+    (short,) = tok.encode(["w1 w2"])
+    assert short.tokens == [CLS, "w1", "w2", SEP] and not short.truncated
+    assert tok.tokenizer.truncation["max_length"] == 14  # the shared tokenizer still truncates (encode_bare)
+    tok.truncation = "head"
+    (head,) = tok.encode([text])
+    assert head.tokens == [CLS, *words[:12], SEP] and head.truncated
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        tok.truncation = "middle"

@@ -143,7 +143,7 @@ async function classify(view, form) {
   parts.push(result.text.slice(at));
   field(view, "words").replaceChildren(...parts);
   field(view, "truncated").textContent = result.truncated
-    ? "the text was longer than the model reads: only its start was used" : "darker: more attention; hover a word for its share";
+    ? "the text was longer than the model reads: only part of it was used" : "darker: more attention; hover a word for its share";
   view.querySelector(".result").hidden = false;
 }
 
