@@ -43,6 +43,7 @@ from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
 from attnsight.train.distributed import is_main_process, shard_gather
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
+from attnsight.train.wide import fit_wide_head
 
 LABELS_FILE, METRICS_FILE = "labels.json", "metrics.json"
 ENCODERS = ("scratch", "minilm")
@@ -121,6 +122,7 @@ class TextClassifier:
         pooling: str | None = None,
         vocab_size: int = 8000,
         bigram_buckets: int = 0,
+        wide_buckets: int = 0,
         lowercase: bool = True,
         epochs: int = 20,
         pretrain_epochs: int = 0,
@@ -155,6 +157,7 @@ class TextClassifier:
         self.pooling = pooling
         self.vocab_size = vocab_size
         self.bigram_buckets = bigram_buckets
+        self.wide_buckets = wide_buckets
         self.lowercase = lowercase
         self.epochs = epochs
         self.pretrain_epochs = pretrain_epochs
@@ -375,12 +378,15 @@ class TextClassifier:
         if will_pretrain:
             self._pretrain(unlabelled, callbacks, None if self.time_budget is None else self.time_budget / 3)
             spent, pretrained_here = self.pretrain_metrics_["seconds"], True
+        # seeded here so the head starts the same whether pretraining ran in this process or was
+        # resumed from a finished checkpoint (which leaves the random state elsewhere)
+        torch.manual_seed(self.seed)
         self.model_.set_num_labels(len(self.labels_))
         self.tokenizer_.max_len = min(self.max_len, self.model_.config.max_len)
 
         y_train = self._label_ids(train.labels)
-        batcher = TokenBatcher(self.tokenizer_.encode_ids(train.texts), self.batch_size, y_train,
-                               pad_id=self.tokenizer_.pad_id)
+        train_ids = self.tokenizer_.encode_ids(train.texts)
+        batcher = TokenBatcher(train_ids, self.batch_size, y_train, pad_id=self.tokenizer_.pad_id)
         valid_ids, y_valid = self.tokenizer_.encode_ids(valid_set.texts), self._label_ids(valid_set.labels)
         weights = None
         if self.class_weights:  # "balanced": n / (classes * count)
@@ -396,8 +402,13 @@ class TextClassifier:
         config = self._trainer_config("train", self.epochs, len(batcher), lr, "macro_f1", budget)
         result = Trainer(config, callbacks, name="train").fit(self.model_, batcher.epoch, len(batcher), objective, validate)
         self.model_.eval()
+        wide = None
+        if self.wide_buckets:
+            attention_valid = np.log(np.clip(self._probabilities(valid_ids), 1e-12, None))
+            wide = fit_wide_head(self.model_, self.wide_buckets, train_ids, y_train, valid_ids, y_valid,
+                                 attention_valid, self.tokenizer_.pad_id)
         self.metrics_ = self._final_metrics(result, train, valid_set, test_set, protocol, spent, pretrained_here,
-                                            dataset or Path(texts.source).name)
+                                            dataset or Path(texts.source).name, wide)
         self.profile_ = self._drift_profile(valid_set.texts)
         return self
 
@@ -417,19 +428,27 @@ class TextClassifier:
 
     def _final_metrics(
         self, result: TrainResult, train: Texts, valid: Texts, test: Texts, protocol: dict[str, Any],
-        pretrain_seconds: float, pretrained_here: bool, dataset: str,
+        pretrain_seconds: float, pretrained_here: bool, dataset: str, wide: dict[str, Any] | None,
     ) -> dict[str, Any]:
         y_test = self._label_ids(test.labels)
-        predicted = self._probabilities(self.tokenizer_.encode_ids(test.texts)).argmax(1)
+        test_ids = self.tokenizer_.encode_ids(test.texts)
+        predicted = self._probabilities(test_ids).argmax(1)
         majority = int(np.bincount(self._label_ids(train.labels)).argmax())
-        seconds = result.seconds + pretrain_seconds
+        seconds = result.seconds + pretrain_seconds + (wide["seconds"] if wide else 0.0)
         pretrain = getattr(self, "pretrain_metrics_", None)
+        if wide:  # each head alone on the test set too, for the record (the mix was chosen on validation)
+            mix = float(self.model_.wide.mix)
+            for name, share in (("test_attention", 0.0), ("test_wide", 1.0)):
+                self.model_.wide.mix.fill_(share)
+                wide[name] = classification_metrics(y_test, self._probabilities(test_ids).argmax(1), len(self.labels_))
+            self.model_.wide.mix.fill_(mix)
         return {
             "task": "text",
             "dataset": dataset,
             "protocol": protocol,
-            "valid": result.best_metrics,
+            "valid": wide["valid"] if wide else result.best_metrics,
             "test": classification_report(y_test, predicted, self.labels_),  # read once, here
+            "wide": wide,
             "baselines": {"majority": {"test": classification_metrics(
                 y_test, np.full_like(y_test, majority), len(self.labels_))}},
             "epochs": result.epochs,

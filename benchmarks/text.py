@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--bigram-buckets", type=int, default=0, help="scratch: hashed token-pair embeddings")
+    parser.add_argument("--wide-buckets", type=int, default=0, help="a wide head (logistic regression on TF-IDF "
+                        "of tokens and token pairs hashed into this many buckets) mixed with the attention head")
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--pooling", choices=["cls", "mean"], help="default: cls scratch, mean MiniLM")
@@ -106,8 +108,8 @@ def main() -> None:
     scratch = spec["scratch"]
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
-    named = ("dim", "layers", "heads", "bigram_buckets", "dropout", "label_smoothing", "pooling", "max_len",
-             "truncation", "lr", "corpus")
+    named = ("dim", "layers", "heads", "bigram_buckets", "wide_buckets", "dropout", "label_smoothing", "pooling",
+             "max_len", "truncation", "lr", "corpus")
     named += ("pretrain_epochs", "whole_word_masking") if args.variant == "scratch+mlm" else ()
     changed = [(name, getattr(args, name)) for name in named if getattr(args, name) != getattr(defaults, name)]
     options = [name if value is True else f"{name} {value}" for name, value in changed]
@@ -122,6 +124,7 @@ def main() -> None:
         num_layers=args.layers,
         num_heads=args.heads,
         bigram_buckets=args.bigram_buckets,
+        wide_buckets=args.wide_buckets,
         dropout=args.dropout,
         label_smoothing=args.label_smoothing,
         pooling=args.pooling,

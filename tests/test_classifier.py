@@ -4,9 +4,11 @@ the majority baseline, the metrics record, explanations, pretraining, bundles an
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from attnsight.classifier import TextClassifier
 from attnsight.data.synthetic import _REVIEW_WORDS, make_reviews
@@ -211,6 +213,20 @@ def test_pretrain_epochs_in_fit_pretrain_on_the_training_split_only():
     assert m["test"]["accuracy"] >= 0.85
 
 
+def test_fine_tuning_after_a_resumed_pretraining_matches_an_uninterrupted_run(tmp_path):
+    """A finished pretraining checkpoint taken into a new run (as the benchmarks do) fine-tunes
+    exactly as the run that pretrained: the head's initialisation does not depend on it."""
+    settings = {**TINY, "pretrain_epochs": 1, "epochs": 2, "patience": 2}
+    first = TextClassifier(**settings, checkpoint_dir=str(tmp_path / "first")).fit(reviews("zh"))
+    (tmp_path / "again").mkdir()
+    shutil.copy(tmp_path / "first" / "pretrain.pt", tmp_path / "again" / "pretrain.pt")
+    again = TextClassifier(**settings, checkpoint_dir=str(tmp_path / "again"), resume=True).fit(reviews("zh"))
+    assert again.metrics_["pretrain"]["epochs"] == first.metrics_["pretrain"]["epochs"] == 1
+    losses = [h["loss"] for h in again.metrics_["history"]["train"]]
+    assert losses == [h["loss"] for h in first.metrics_["history"]["train"]]
+    assert again.metrics_["test"] == first.metrics_["test"]
+
+
 def test_fit_pretrains_on_the_extra_corpus_and_learns_its_vocabulary():
     corpus = [f"the zeppelin hovered over the harbour{' at dawn' * i}" for i in range(60)]  # distinct texts
     clf = TextClassifier(**{**TINY, "pretrain_epochs": 1}).fit(reviews("en"), corpus=[corpus])
@@ -394,3 +410,24 @@ def test_head_tail_truncation_reads_the_end_of_a_long_text(tmp_path):
     assert np.array_equal(loaded.predict_proba([text]), clf.predict_proba([text]))
     with pytest.raises(AttnsightError, match="truncation must be one of"):
         TextClassifier(**{**TINY, "truncation": "tail"}).fit(reviews("en", 60))
+
+
+def test_wide_head_is_fitted_and_mixed_on_validation(tmp_path):
+    clf = TextClassifier(**{**TINY, "wide_buckets": 1024, "epochs": 2}).fit(reviews("en", 300))
+    m, head = clf.metrics_, clf.model_.wide
+    wide = m["wide"]
+    assert wide["buckets"] == 1024 and wide["C"] in (1.0, 4.0, 16.0) and 0.0 <= wide["mix"] <= 1.0
+    assert float(head.mix) == pytest.approx(wide["mix"]) and head.weight.abs().max() > 0
+    # the mix is the best of its grid on validation, so never below either head alone there
+    assert wide["valid"]["macro_f1"] >= max(wide["valid_attention"]["macro_f1"], wide["valid_wide"]["macro_f1"])
+    assert m["valid"] == wide["valid"] and {"test_attention", "test_wide"} <= set(wide)
+    n = m["protocol"]["train"]
+    assert head.idf[clf.tokenizer_.cls_id] == pytest.approx(1.0)  # in every text: log((1 + n) / (1 + n)) + 1
+    frequency = (1 + n) / torch.exp(head.idf.double() - 1) - 1  # each feature's training-text count back
+    assert torch.allclose(frequency, frequency.round(), atol=1e-3) and frequency.min() > -1e-3
+    assert frequency.max() == pytest.approx(n, abs=1e-3)
+    texts = reviews("en", 40, seed=9).texts
+    clf.save_pretrained(tmp_path / "bundle")
+    loaded = TextClassifier.from_pretrained(tmp_path / "bundle", device="cpu")
+    assert loaded.model_.config.wide_buckets == 1024 and float(loaded.model_.wide.mix) == pytest.approx(wide["mix"])
+    assert np.array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))

@@ -39,7 +39,8 @@ def workspace(tmp_path_factory) -> dict[str, Path | dict]:
     pretrain = invoke("text", "pretrain", "--data", train_csv, "--out", encoder, "--text-col", "review", "--epochs", 2,
                       "--bigram-buckets", 256, *SMALL, "--json")
     train = invoke("text", "train", "--data", train_csv, "--out", bundle, "--init", encoder, "--text-col", "review",
-                   "--label-col", "stars", "--epochs", 6, "--lr", "3e-3", "--test-size", "0.25", *SMALL, "--json")
+                   "--label-col", "stars", "--epochs", 6, "--lr", "3e-3", "--test-size", "0.25", "--wide-buckets", 512,
+                   *SMALL, "--json")
     return {"root": root, "train_csv": train_csv, "test_csv": test_csv, "encoder": encoder, "bundle": bundle,
             "pretrain": json.loads(pretrain.stdout), "train": json.loads(train.stdout)}
 
@@ -65,9 +66,10 @@ def test_pretrain_writes_an_encoder(workspace):
     assert payload["texts"] > 300 and "history" not in payload
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         assert (workspace["encoder"] / name).is_file(), name
-    # fine-tuning from the encoder (--init) keeps its token-pair embeddings
-    for bundle in (workspace["encoder"], workspace["bundle"]):
-        assert json.loads((bundle / "config.json").read_text())["model"]["bigram_buckets"] == 256
+    # fine-tuning from the encoder (--init) keeps its token-pair embeddings, and adds the wide head
+    encoder, trained = (json.loads((workspace[b] / "config.json").read_text())["model"] for b in ("encoder", "bundle"))
+    assert encoder["bigram_buckets"] == trained["bigram_buckets"] == 256
+    assert encoder["wide_buckets"] == 0 and trained["wide_buckets"] == 512
 
 
 def test_train_from_the_encoder(workspace):
@@ -88,9 +90,10 @@ def test_train_from_the_encoder(workspace):
 
 def test_train_prints_a_summary(workspace):
     result = invoke("text", "train", "--data", workspace["train_csv"], "--out", workspace["root"] / "table-bundle",
-                    "--text-col", "review", "--label-col", "stars", "--epochs", 1, *SMALL)
+                    "--text-col", "review", "--label-col", "stars", "--epochs", 1, "--wide-buckets", 256, *SMALL)
     assert "cleaning: 400 texts in" in result.stdout
     assert "majority class" in result.stdout and "bundle written to" in result.stdout
+    assert "attention head alone" in result.stdout and "wide head alone (mix " in result.stdout
 
 
 def test_evaluate(workspace):

@@ -137,7 +137,8 @@ def fit_model(inputs: tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]
         encoder=o["encoder"], init=str(o["init"]) if o["init"] else None, max_len=o["max_len"],
         truncation=o["truncation"], dim=o["dim"],
         num_layers=o["layers"], num_heads=o["heads"], dropout=o["dropout"], pooling=o["pooling"],
-        vocab_size=o["vocab_size"], bigram_buckets=o["bigram_buckets"], epochs=o["epochs"],
+        vocab_size=o["vocab_size"], bigram_buckets=o["bigram_buckets"], wide_buckets=o["wide_buckets"],
+        epochs=o["epochs"],
         pretrain_epochs=o["pretrain_epochs"],
         whole_word_masking=o["whole_word_masking"], batch_size=o["batch_size"], lr=o["lr"],
         weight_decay=o["weight_decay"], class_weights=o["class_weights"], label_smoothing=o["label_smoothing"],
@@ -167,6 +168,9 @@ def train(
     whole_word_masking: Annotated[bool, typer.Option(help="That pretraining masks whole words.")] = False,
     vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size (scratch).")] = 8000,
     bigram_buckets: BigramBuckets = 0,
+    wide_buckets: Annotated[int, typer.Option(
+        help="A wide head mixed with the attention one: logistic regression on TF-IDF of the tokens and token "
+             "pairs (hashed into this many buckets; 0: off), fitted and mixed on validation; e.g. 131072.")] = 0,
     max_len: Annotated[int, typer.Option(help="Tokens read per text.")] = 128,
     truncation: Truncation = "head",
     dim: Annotated[int, typer.Option(help="Hidden size (scratch).")] = 128,
@@ -200,7 +204,12 @@ def train(
         print_json(metrics)
         return
     console.print(_cleaning_line(metrics["cleaning"]))
-    rows = {f"attnsight ({encoder})": metrics["test"], "majority class": metrics["baselines"]["majority"]["test"]}
+    rows = {f"attnsight ({encoder})": metrics["test"]}
+    if metrics["wide"]:  # what each of the mixed heads scores alone
+        wide = metrics["wide"]
+        rows.update({"attention head alone": wide["test_attention"], f"wide head alone (mix {wide['mix']:.2f})":
+                     wide["test_wide"]})
+    rows["majority class"] = metrics["baselines"]["majority"]["test"]
     console.print(metrics_table(f"Test ({metrics['protocol']['test']:,} texts)", rows, CLASS_METRICS))
     console.print(f"bundle written to [bold]{out}[/] ({metrics['epochs']} epochs, "
                   f"{metrics['train_seconds']:.0f} s, stopped by {metrics['stopped_by']})")

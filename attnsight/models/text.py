@@ -41,12 +41,14 @@ class TextConfig:
     nsp: bool = False  # a next-sentence-prediction head for pretraining
     pad_id: int = 0
     bigram_buckets: int = 0  # > 0: hashed embeddings of each (previous, this) token pair, fastText's n-grams
+    wide_buckets: int = 0  # > 0: a WideHead over the tokens and the token pairs hashed into this many buckets
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
-        if self.bigram_buckets == 1 or self.bigram_buckets < 0:
-            raise ValueError(f"bigram_buckets must be 0 (off) or at least 2, not {self.bigram_buckets}")
+        for name in ("bigram_buckets", "wide_buckets"):
+            if getattr(self, name) == 1 or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (off) or at least 2, not {getattr(self, name)}")
 
 
 @dataclass
@@ -81,12 +83,33 @@ class TextTransformer(PretrainedModel):
         self.head_drop = nn.Dropout(c.dropout)
         self.classifier = nn.Linear(c.dim, c.num_labels) if c.num_labels else None
         self.apply(init_weights)
+        self.wide = WideHead(c.vocab_size + c.wide_buckets, c.num_labels) if c.wide_buckets and c.num_labels else None
 
     def set_num_labels(self, num_labels: int) -> None:
-        """A fresh classification head for `num_labels` classes (fine-tuning a pretrained encoder)."""
-        self.config.num_labels = num_labels
+        """A fresh classification head for `num_labels` classes (fine-tuning a pretrained encoder),
+        without a wide head (`add_wide_head` adds one once the attention head is trained)."""
+        self.config.num_labels, self.config.wide_buckets, self.wide = num_labels, 0, None
         self.classifier = nn.Linear(self.config.dim, num_labels).to(self.token_embedding.weight.device)
         init_weights(self.classifier)
+
+    def add_wide_head(self, buckets: int) -> WideHead:
+        """A wide head over the tokens and token pairs hashed into `buckets`, at mix 0 until fitted."""
+        self.config.wide_buckets = buckets
+        self.wide = WideHead(self.config.vocab_size + buckets, self.config.num_labels)
+        return self.wide.to(self.token_embedding.weight.device)
+
+    def wide_counts(self, input_ids: Tensor, valid: Tensor) -> Tensor:
+        """Sparse (B, vocabulary + buckets) counts of each text's tokens and of its token pairs, the
+        pairs hashed after the vocabulary: what the wide head reads."""
+        buckets = self.config.wide_buckets
+        pairs = self.bigram_ids(input_ids, buckets) + (self.config.vocab_size - 1)  # pair bucket 0 is "none"
+        features = torch.cat([input_ids, pairs], dim=1)
+        present = torch.cat([valid, pairs >= self.config.vocab_size], dim=1)
+        rows = torch.arange(len(input_ids), device=input_ids.device).unsqueeze(1).expand_as(features)
+        index = torch.stack([rows[present], features[present]])
+        ones = torch.ones(index.shape[1], device=input_ids.device)
+        shape = (len(input_ids), self.config.vocab_size + buckets)
+        return torch.sparse_coo_tensor(index, ones, shape, check_invariants=False).coalesce()
 
     def forward(
         self,
@@ -103,7 +126,7 @@ class TextTransformer(PretrainedModel):
         positions = torch.arange(T, device=input_ids.device)
         x = self.token_embedding(input_ids) + self.position_embedding(positions)
         if self.bigram_embedding is not None:
-            x = x + self.bigram_embedding(self.bigram_ids(input_ids))
+            x = x + self.bigram_embedding(self.bigram_ids(input_ids, self.config.bigram_buckets))
         types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
         x = self.embed_drop(self.embed_norm(x + self.type_embedding(types)))
         out = self.encoder(x, build_attention_mask(valid, causal=False), output_attentions)
@@ -114,14 +137,17 @@ class TextTransformer(PretrainedModel):
             weights = valid.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         logits = self.classifier(self.head_drop(pooled)) if self.classifier is not None else None
+        if self.wide is not None:
+            logits = torch.lerp(logits, self.wide(self.wide_counts(input_ids, valid)), self.wide.mix)
         return TextOutput(hidden, pooled, logits, out.attentions)
 
-    def bigram_ids(self, input_ids: Tensor) -> Tensor:
-        """(B, T) hashed bucket of each token with the one before it; 0 where either is padding.
+    def bigram_ids(self, input_ids: Tensor, buckets: int) -> Tensor:
+        """(B, T) hashed bucket (1 … buckets - 1) of each token with the one before it; 0 where either
+        is padding.
 
         Hashed from the ids the model is given, so under masked-language modelling a masked token's
         pairs hash [MASK], never the token itself: the pairs give nothing away."""
-        pad, buckets = self.config.pad_id, self.config.bigram_buckets
+        pad = self.config.pad_id
         previous = F.pad(input_ids[:, :-1], (1, 0), value=pad)
         ids = (previous * _BIGRAM_PRIME + input_ids) % (buckets - 1) + 1
         return ids.masked_fill((previous == pad) | (input_ids == pad), 0)
@@ -177,6 +203,32 @@ class TextTransformer(PretrainedModel):
         if left or unexpected:
             raise ValueError(f"{path}: checkpoint does not fit (missing {left[:3]}, unexpected {unexpected[:3]})")
         return model
+
+
+class WideHead(nn.Module):
+    """The "wide" part of Wide & Deep: a linear model over a text's TF-IDF features — counts of its
+    tokens and token pairs, times a smoothed IDF, rows L2-normalised, as scikit-learn's
+    TfidfVectorizer makes them — fitted by logistic regression once the attention head is trained
+    (attnsight.train.wide), and mixed with it: logits = (1 - mix) * attention + mix * wide."""
+
+    def __init__(self, features: int, num_labels: int) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.zeros(features, num_labels))
+        self.register_buffer("bias", torch.zeros(num_labels))
+        self.register_buffer("idf", torch.ones(features))
+        self.register_buffer("mix", torch.zeros(()))
+
+    def tfidf(self, counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(rows, features, values) of the TF-IDF matrix of coalesced sparse `counts`."""
+        rows, features = counts.indices()
+        values = counts.values() * self.idf[features]
+        norm = torch.zeros(counts.shape[0], dtype=values.dtype, device=values.device).index_add_(0, rows, values.square())
+        return rows, features, values / norm.sqrt().clamp(min=1e-12)[rows]
+
+    def forward(self, counts: Tensor) -> Tensor:
+        rows, features, values = self.tfidf(counts)
+        logits = self.bias.expand(counts.shape[0], -1).clone()
+        return logits.index_add_(0, rows, values.unsqueeze(1) * self.weight[features])
 
 
 def _bert_state(w: dict[str, Tensor], num_layers: int) -> dict[str, Tensor]:

@@ -364,7 +364,7 @@ def test_minilm_sentence_similarity():
 def test_bigram_ids_hash_each_token_with_the_one_before():
     model = tiny(bigram_buckets=97)
     ids = torch.tensor([[2, 11, 12, 11, 12, 3, 0, 0], [2, 12, 11, 3, 0, 0, 0, 0]])
-    pairs = model.bigram_ids(ids)
+    pairs = model.bigram_ids(ids, 97)
     assert pairs.shape == ids.shape
     # no pair at the first position or where either token is padding
     assert pairs[:, 0].tolist() == [0, 0] and pairs[0, 6:].tolist() == [0, 0] and pairs[1, 4:].tolist() == [0] * 4
@@ -384,8 +384,8 @@ def test_a_masked_token_leaves_no_trace_in_its_pairs():
     b = torch.tensor([[2, 11, 17, 13, 3]])
     masked_a, masked_b = a.clone(), b.clone()
     masked_a[0, 2] = masked_b[0, 2] = mask_id
-    assert not torch.equal(model.bigram_ids(a), model.bigram_ids(b))
-    assert torch.equal(model.bigram_ids(masked_a), model.bigram_ids(masked_b))
+    assert not torch.equal(model.bigram_ids(a, 97), model.bigram_ids(b, 97))
+    assert torch.equal(model.bigram_ids(masked_a, 97), model.bigram_ids(masked_b, 97))
     with torch.no_grad():
         torch.testing.assert_close(model(masked_a).hidden, model(masked_b).hidden)
 
@@ -439,3 +439,48 @@ def test_head_tail_truncation_keeps_the_first_quarter_and_the_end():
     assert head.tokens == [CLS, *words[:12], SEP] and head.truncated
     with pytest.raises(ValueError, match="truncation must be one of"):
         tok.truncation = "middle"
+
+
+def test_wide_counts_are_the_tokens_and_hashed_pairs_of_each_text():
+    model = tiny(wide_buckets=7)  # vocab 50: features 0-49 are tokens, 50-55 the pair buckets 1-6
+    ids = torch.tensor([[2, 11, 12, 11, 12, 3], [2, 13, 3, 0, 0, 0]])
+    counts = model.wide_counts(ids, ids != 0).to_dense()
+    assert counts.shape == (2, 57) and counts[:, 56].sum() == 0
+    assert counts[0, 11] == 2 and counts[0, 12] == 2 and counts[0, 2] == 1 and counts[1, 0] == 0  # no padding
+    pairs = model.bigram_ids(ids, 7)
+    assert counts[0, 49 + int(pairs[0, 2])] >= 2  # (11, 12) twice
+    assert counts[0].sum() == 6 + 5 and counts[1].sum() == 3 + 2  # tokens, then pairs after the first token
+
+
+def test_the_wide_head_is_scikit_learns_tf_idf_times_its_weights():
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    model = tiny(wide_buckets=7)
+    ids = torch.tensor([[2, 11, 12, 11, 3, 0], [2, 14, 12, 3, 0, 0], [2, 11, 3, 0, 0, 0]])
+    counts = model.wide_counts(ids, ids != 0)
+    dense = counts.to_dense().numpy()
+    reference = TfidfTransformer().fit(dense)  # smooth idf, raw counts, L2-normalised rows
+    head = model.wide
+    with torch.no_grad():
+        head.idf.copy_(torch.from_numpy(reference.idf_))
+        head.weight.normal_()
+        head.bias.normal_()
+    expected = torch.from_numpy(reference.transform(dense).toarray()).float() @ head.weight + head.bias
+    torch.testing.assert_close(head(counts), expected, atol=1e-5, rtol=1e-5)
+    deep = tiny()
+    deep.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("wide.")})
+    with torch.no_grad():
+        for mix in (0.0, 0.3, 1.0):  # logits = (1 - mix) * attention + mix * wide
+            head.mix.fill_(mix)
+            torch.testing.assert_close(model(ids).logits, (1 - mix) * deep(ids).logits + mix * expected,
+                                       atol=1e-5, rtol=1e-5)
+
+
+def test_a_new_classification_head_has_no_wide_head_until_one_is_added():
+    model = tiny(wide_buckets=7)
+    assert model.wide is not None and "wide.idf" in model.state_dict()
+    model.set_num_labels(4)
+    assert model.wide is None and model.config.wide_buckets == 0 and "wide.idf" not in model.state_dict()
+    head = model.add_wide_head(5)
+    assert head.weight.shape == (55, 4) and model.config.wide_buckets == 5 and float(head.mix) == 0.0
+    assert tiny(num_labels=0, wide_buckets=7).wide is None  # an encoder has no head to widen
