@@ -406,7 +406,7 @@ class TextClassifier:
         if self.wide_buckets:
             attention_valid = np.log(np.clip(self._probabilities(valid_ids), 1e-12, None))
             wide = fit_wide_head(self.model_, self.wide_buckets, train_ids, y_train, valid_ids, y_valid,
-                                 attention_valid, self.tokenizer_.pad_id)
+                                 attention_valid, self.tokenizer_.pad_id, self.seed)
         self.metrics_ = self._final_metrics(result, train, valid_set, test_set, protocol, spent, pretrained_here,
                                             dataset or Path(texts.source).name, wide)
         self.profile_ = self._drift_profile(valid_set.texts)

@@ -14,6 +14,7 @@ benchmarks/results/text_<dataset>.json. Splits: the official train/test where on
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, RUNS, machine, now, update_results  # noqa: E402
+from common import DATA, RESULTS, RUNS, machine, now, update_results  # noqa: E402
 
 from attnsight.classifier import TextClassifier  # noqa: E402
 from attnsight.data.texts import read_texts  # noqa: E402
@@ -147,6 +148,10 @@ def main() -> None:
     clf.fit(train, test=test, corpus=corpus, callbacks=[LogProgress()], dataset=spec["name"])
     metrics = clf.metrics_
     metrics["wall_seconds"] = time.perf_counter() - started
+    recorded = RESULTS / f"text_{args.dataset}.json"
+    earlier = json.loads(recorded.read_text())["runs"].get(run_name) if args.resume and recorded.is_file() else None
+    if earlier:  # a resumed run's peak is the highest of its processes', not only the last one's
+        metrics["peak_rss_mb"] = max(metrics["peak_rss_mb"], earlier["peak_rss_mb"])
     clf.save_pretrained(run_dir / "bundle")
     update_results(f"text_{args.dataset}", {
         "task": "text",

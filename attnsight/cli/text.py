@@ -170,7 +170,8 @@ def train(
     bigram_buckets: BigramBuckets = 0,
     wide_buckets: Annotated[int, typer.Option(
         help="A wide head mixed with the attention one: logistic regression on TF-IDF of the tokens and token "
-             "pairs (hashed into this many buckets; 0: off), fitted and mixed on validation; e.g. 131072.")] = 0,
+             "pairs (hashed into this many buckets; 0: off), its strength cross-validated on the training texts, "
+             "mixed on validation; e.g. 131072.")] = 0,
     max_len: Annotated[int, typer.Option(help="Tokens read per text.")] = 128,
     truncation: Truncation = "head",
     dim: Annotated[int, typer.Option(help="Hidden size (scratch).")] = 128,
