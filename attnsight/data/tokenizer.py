@@ -34,8 +34,8 @@ class Encoding:
 class TextTokenizer:
     """A WordPiece tokenizer with BERT's special tokens, truncating to `max_len` tokens.
 
-    truncation "head" keeps a long text's first tokens; "head+tail" keeps its first quarter and
-    its last three quarters of them, as Sun et al. (2019, "How to Fine-Tune BERT for Text
+    truncation "head" keeps a long text's first tokens; "head+tail" fills a quarter of the room
+    from its start and the rest from its end, as Sun et al. (2019, "How to Fine-Tune BERT for Text
     Classification") found best for long reviews, whose verdict is often at the end.
     """
 
@@ -142,9 +142,9 @@ class TextTokenizer:
         self, texts: Sequence[str], add_special_tokens: bool = True, tokenizer: Any = None
     ) -> Iterator[Any]:
         """The library's encodings (by `tokenizer`, by default the truncating one), a few thousand texts
-        per call: those of one call live until it
-        returns, and a truncated text's keep all of its tokens (as overflow), so one call over a large
-        corpus of long texts held gigabytes (3.3 GB for 117,000 SST-2 + IMDb texts)."""
+        per call: those of one call live until it returns, and a truncated text's keep all of its
+        tokens (as overflow), so one call over a large corpus of long texts held gigabytes (3.3 GB
+        for 117,000 SST-2 + IMDb texts)."""
         texts = list(texts)
         for start in range(0, len(texts), ENCODE_CHUNK):
             chunk = texts[start : start + ENCODE_CHUNK]
