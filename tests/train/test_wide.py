@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.linear_model import LogisticRegression
 
 from attnsight.models.text import TextConfig, TextTransformer
-from attnsight.train.wide import C_VALUES, MIXES, fit_wide_head
+from attnsight.train.wide import C_VALUES, MIXES, fit_wide_head, tfidf_matrix
 
 PAD, CLS, SEP = 0, 2, 3
 POSITIVE, NEGATIVE = 10, 11  # the token that gives a text's class away, most of the time
@@ -58,3 +59,15 @@ def test_the_mix_is_the_smallest_best_share_on_validation():
     # equal logits: mix 0 predicts one class for all, any share of the wide head predicts as it does
     assert uninformative["mix"] == pytest.approx(MIXES[1]) and float(m.wide.mix) == pytest.approx(MIXES[1])
     assert uninformative["valid"] == uninformative["valid_wide"]
+
+
+def test_the_weights_are_scikit_learns_regression_on_the_whole_tf_idf_matrix():
+    """Features in no training text are left out of the fit; the weights must not change for it."""
+    m, chosen = fit(False, "uninformative")
+    train_ids, y_train = texts(200, seed=0)
+    x = tfidf_matrix(m, train_ids, PAD)
+    assert x.shape[1] == 40 + 64 and (x.getnnz(axis=0) == 0).any()  # some features unused
+    full = LogisticRegression(C=chosen["C"], tol=1e-6, max_iter=5000).fit(x, y_train)
+    z = m.wide.weight[:, 1] - m.wide.weight[:, 0]  # the binary score, split in two halves
+    np.testing.assert_allclose(z.numpy(), full.coef_[0], atol=1e-3)  # both solved to tol 1e-6, weights ~1
+    assert float(m.wide.bias[1] - m.wide.bias[0]) == pytest.approx(full.intercept_[0], abs=1e-3)
