@@ -43,7 +43,7 @@ from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
 from attnsight.train.distributed import is_main_process, shard_gather
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
-from attnsight.train.wide import fit_wide_head
+from attnsight.train.wide import fit_wide_head, wide_logits
 
 LABELS_FILE, METRICS_FILE = "labels.json", "metrics.json"
 ENCODERS = ("scratch", "minilm")
@@ -438,10 +438,12 @@ class TextClassifier:
         pretrain = getattr(self, "pretrain_metrics_", None)
         if wide:  # each head alone on the test set too, for the record (the mix was chosen on validation)
             mix = float(self.model_.wide.mix)
-            for name, share in (("test_attention", 0.0), ("test_wide", 1.0)):
-                self.model_.wide.mix.fill_(share)
-                wide[name] = classification_metrics(y_test, self._probabilities(test_ids).argmax(1), len(self.labels_))
+            self.model_.wide.mix.fill_(0.0)
+            attention = self._probabilities(test_ids)
             self.model_.wide.mix.fill_(mix)
+            alone = wide_logits(self.model_, test_ids, self.tokenizer_.pad_id)
+            for name, scores in (("test_attention", attention), ("test_wide", alone)):
+                wide[name] = classification_metrics(y_test, scores.argmax(1), len(self.labels_))
         return {
             "task": "text",
             "dataset": dataset,

@@ -6,6 +6,7 @@ needs no segmenter to be modelled (jieba is used only to name words in insights)
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -122,13 +123,16 @@ class TextTokenizer:
         if value not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not {value!r}")
         self._truncation = value
-        # head+tail reads whole encodings from a copy that never truncates (no toggling of a shared one)
-        self._whole = None
-        if value == "head+tail":
-            from tokenizers import Tokenizer
 
-            self._whole = Tokenizer.from_str(self.tokenizer.to_str())
-            self._whole.no_truncation()
+    @functools.cached_property
+    def _untruncated(self) -> Any:
+        """A copy of the library's tokenizer that never truncates (head+tail, sentence pairs), so no
+        call toggles the truncation of the shared one."""
+        from tokenizers import Tokenizer
+
+        whole = Tokenizer.from_str(self.tokenizer.to_str())
+        whole.no_truncation()
+        return whole
 
     @property
     def vocab_size(self) -> int:
@@ -138,22 +142,21 @@ class TextTokenizer:
     def special_ids(self) -> tuple[int, ...]:
         return (self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id)
 
-    def _encode_batch(
-        self, texts: Sequence[str], add_special_tokens: bool = True, tokenizer: Any = None
-    ) -> Iterator[Any]:
-        """The library's encodings (by `tokenizer`, by default the truncating one), a few thousand texts
-        per call: those of one call live until it returns, and a truncated text's keep all of its
-        tokens (as overflow), so one call over a large corpus of long texts held gigabytes (3.3 GB
-        for 117,000 SST-2 + IMDb texts)."""
+    def _encode_batch(self, texts: Sequence[str], add_special_tokens: bool = True, whole: bool = False) -> Iterator[Any]:
+        """The library's encodings (`whole`: untruncated), a few thousand texts per call: those of one
+        call live until it returns, and a truncated text's keep all of its tokens (as overflow), so
+        one call over a large corpus of long texts held gigabytes (3.3 GB for 117,000 SST-2 + IMDb
+        texts)."""
         texts = list(texts)
+        tokenizer = self._untruncated if whole else self.tokenizer
         for start in range(0, len(texts), ENCODE_CHUNK):
             chunk = texts[start : start + ENCODE_CHUNK]
-            yield from (tokenizer or self.tokenizer).encode_batch(chunk, add_special_tokens=add_special_tokens)
+            yield from tokenizer.encode_batch(chunk, add_special_tokens=add_special_tokens)
 
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
         """[CLS] text [SEP], truncated to max_len, with character offsets for explanations."""
         out = []
-        for e in self._encode_batch(texts, tokenizer=self._whole):
+        for e in self._encode_batch(texts, whole=self.truncation == "head+tail"):
             keep = self._kept(len(e.ids))
             ids, tokens, offsets = e.ids, e.tokens, e.offsets
             if keep is not None:
@@ -164,7 +167,7 @@ class TextTokenizer:
 
     def encode_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
         out = []
-        for e in self._encode_batch(texts, tokenizer=self._whole):
+        for e in self._encode_batch(texts, whole=self.truncation == "head+tail"):
             ids = np.asarray(e.ids, dtype=np.int64)
             keep = self._kept(len(ids))
             out.append(ids if keep is None else ids[keep])
@@ -180,8 +183,4 @@ class TextTokenizer:
 
     def encode_bare(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids without [CLS]/[SEP] (for assembling sentence pairs), not truncated."""
-        self.tokenizer.no_truncation()
-        try:
-            return [np.asarray(e.ids, dtype=np.int64) for e in self._encode_batch(texts, add_special_tokens=False)]
-        finally:
-            self.tokenizer.enable_truncation(self.max_len)
+        return [np.asarray(e.ids, dtype=np.int64) for e in self._encode_batch(texts, False, whole=True)]

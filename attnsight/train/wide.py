@@ -13,7 +13,7 @@ import torch
 from scipy import sparse
 
 from attnsight.evaluate.classification import classification_metrics
-from attnsight.models.text import TextTransformer
+from attnsight.models.text import TextTransformer, WideHead
 from attnsight.train.batches import TokenBatcher
 
 C_VALUES = (1.0, 4.0, 16.0, 64.0)  # inverse L2 strengths tried
@@ -22,19 +22,39 @@ MIXES = np.linspace(0.0, 1.0, 21)  # shares of the wide logits tried, smallest f
 MONITOR = "macro_f1"  # what the attention head's early stopping selects on, too
 
 
+def tfidf_matrix(model: TextTransformer, ids: Sequence[np.ndarray], pad_id: int) -> sparse.csr_matrix:
+    """(texts, features) TF-IDF matrix of the wide head's features."""
+    return _tfidf(model.wide, _counts(model, ids, pad_id))
+
+
+def wide_logits(model: TextTransformer, ids: Sequence[np.ndarray], pad_id: int) -> np.ndarray:
+    """(texts, classes) logits of the wide head alone, without running the encoder."""
+    head = model.wide
+    return tfidf_matrix(model, ids, pad_id) @ head.weight.cpu().numpy() + head.bias.cpu().numpy()
+
+
 @torch.no_grad()
-def tfidf_matrix(
-    model: TextTransformer, ids: Sequence[np.ndarray], pad_id: int, counts: bool = False
-) -> sparse.csr_matrix:
-    """(texts, features) TF-IDF matrix of the wide head's features (raw counts with `counts`)."""
+def _counts(model: TextTransformer, ids: Sequence[np.ndarray], pad_id: int) -> sparse.csr_matrix:
+    """(texts, features) counts of the wide head's features (`TextTransformer.wide_counts`)."""
     device = next(model.parameters()).device
     parts = []
     for order, batch in TokenBatcher(ids, 256, pad_id=pad_id).in_order():
         tallies = model.wide_counts(batch["input_ids"].to(device), batch["attention_mask"].to(device).bool())
-        rows, features, values = (*tallies.indices(), tallies.values()) if counts else model.wide.tfidf(tallies)
-        parts.append((order[rows.cpu().numpy()], features.cpu().numpy(), values.cpu().numpy()))
+        rows, features = tallies.indices().cpu().numpy()
+        parts.append((order[rows], features, tallies.values().cpu().numpy()))
     rows, features, values = (np.concatenate(column) for column in zip(*parts))
     return sparse.csr_matrix((values, (rows, features)), shape=(len(ids), model.wide.idf.numel()))
+
+
+@torch.no_grad()
+def _tfidf(head: WideHead, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`counts` weighed by the head's own `tfidf`, the computation it makes at prediction time."""
+    coo = counts.tocoo()  # from CSR: one entry per (text, feature), in order
+    index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    tallies = torch.sparse_coo_tensor(index, torch.from_numpy(coo.data), coo.shape, device=head.idf.device,
+                                      check_invariants=False).coalesce()
+    rows, features, values = (t.cpu().numpy() for t in head.tfidf(tallies))
+    return sparse.csr_matrix((values, (rows, features)), shape=coo.shape)
 
 
 def fit_wide_head(
@@ -57,9 +77,10 @@ def fit_wide_head(
     started = time.perf_counter()
     head = model.add_wide_head(buckets)
     classes = int(model.config.num_labels)
-    frequency = np.bincount(tfidf_matrix(model, train_ids, pad_id, counts=True).indices, minlength=head.idf.numel())
+    counts = _counts(model, train_ids, pad_id)
+    frequency = np.bincount(counts.indices, minlength=head.idf.numel())
     head.idf.copy_(torch.from_numpy(np.log((1.0 + len(train_ids)) / (1.0 + frequency)) + 1.0))  # sklearn's smooth idf
-    x_train, x_valid = tfidf_matrix(model, train_ids, pad_id), tfidf_matrix(model, valid_ids, pad_id)
+    x_train = _tfidf(head, counts)
 
     def score(logits: np.ndarray) -> dict[str, float]:
         return classification_metrics(y_valid, logits.argmax(1), classes)
@@ -75,11 +96,11 @@ def fit_wide_head(
     used = np.flatnonzero(frequency)
     weight = np.zeros((head.idf.numel(), classes), dtype=np.float32)
     weight[used], bias = _logit_weights(search.fit(x_train[:, used], y_train).best_estimator_, classes)
-    wide_valid = x_valid @ weight + bias
-    mixed = [score((1 - mix) * attention_valid + mix * wide_valid) for mix in MIXES]
-    best = int(np.argmax([metrics[MONITOR] for metrics in mixed]))  # the first of equals: the least wide
     head.weight.copy_(torch.from_numpy(weight))
     head.bias.copy_(torch.from_numpy(bias))
+    wide_valid = wide_logits(model, valid_ids, pad_id)
+    mixed = [score((1 - mix) * attention_valid + mix * wide_valid) for mix in MIXES]
+    best = int(np.argmax([metrics[MONITOR] for metrics in mixed]))  # the first of equals: the least wide
     head.mix.fill_(float(MIXES[best]))
     return {"buckets": buckets, "C": float(search.best_params_["C"]), "mix": float(MIXES[best]), "valid": mixed[best],
             "valid_wide": score(wide_valid), "valid_attention": score(attention_valid),

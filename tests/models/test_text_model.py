@@ -101,16 +101,19 @@ def test_encoding_in_chunks_keeps_every_text_in_order(tok, monkeypatch):
     whole = (tok.encode(CORPUS), tok.encode_ids(CORPUS), tok.encode_bare(CORPUS))
     calls = []
 
-    class Recording:  # the library's tokenizer, with the size of each batch it is handed recorded
+    class Recording:  # a library tokenizer, with the size of each batch it is handed recorded
+        def __init__(self, library):
+            self.library = library
+
         def __getattr__(self, name):
-            return getattr(library, name)
+            return getattr(self.library, name)
 
         def encode_batch(self, texts, **kwargs):
             calls.append(len(texts))
-            return library.encode_batch(texts, **kwargs)
+            return self.library.encode_batch(texts, **kwargs)
 
-    library = tok.tokenizer
-    monkeypatch.setattr(tok, "tokenizer", Recording())
+    monkeypatch.setattr(tok, "tokenizer", Recording(tok.tokenizer))
+    monkeypatch.setattr(tok, "_untruncated", Recording(tok._untruncated))  # encode_bare's untruncated copy
     monkeypatch.setattr("attnsight.data.tokenizer.ENCODE_CHUNK", 2)  # 15 texts: 8 calls, the last of one
     chunked = (tok.encode(CORPUS), tok.encode_ids(CORPUS), tok.encode_bare(CORPUS))
     assert calls == [2] * 7 + [1] + [2] * 7 + [1] + [2] * 7 + [1]
