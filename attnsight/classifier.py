@@ -37,11 +37,17 @@ from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.classification import classification_metrics, classification_report
 from attnsight.evaluate.drift import PROFILE_FILE, categorical_reference, numeric_reference
 from attnsight.explain.faithfulness import text_gradients
-from attnsight.explain.text import WordWeight, corpus_insights, pooled_attention, word_weights
+from attnsight.explain.text import (
+    WordWeight,
+    corpus_insights,
+    mixed_evidence,
+    pooled_attention,
+    word_weights,
+)
 from attnsight.models.base import read_task_config, write_json_atomic
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
-from attnsight.train.distributed import is_main_process, shard_gather
+from attnsight.train.distributed import from_main, is_main_process, shard_gather
 from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
 from attnsight.train.wide import fit_wide_head, wide_logits
 
@@ -132,6 +138,7 @@ class TextClassifier:
         batch_size: int = 32,
         lr: float | None = None,
         pretrain_lr: float = 1e-3,
+        pretrain_lr_decay: bool = False,
         weight_decay: float = 0.01,
         class_weights: bool = False,
         label_smoothing: float = 0.0,
@@ -167,6 +174,7 @@ class TextClassifier:
         self.batch_size = batch_size
         self.lr = lr
         self.pretrain_lr = pretrain_lr
+        self.pretrain_lr_decay = pretrain_lr_decay
         self.weight_decay = weight_decay
         self.class_weights = class_weights
         self.label_smoothing = label_smoothing
@@ -237,7 +245,8 @@ class TextClassifier:
             lr=lr,
             warmup_steps=max(1, min(100, epochs * steps // 10)),  # small data: a tenth of the run
             weight_decay=self.weight_decay,
-            linear_decay=name == "train",
+            # fine-tuning always decays; pretraining on request (BERT's pretraining decays too)
+            linear_decay=name == "train" or self.pretrain_lr_decay,
             patience=self.patience,
             monitor=monitor,
             time_budget=budget,
@@ -404,9 +413,17 @@ class TextClassifier:
         self.model_.eval()
         wide = None
         if self.wide_buckets:
-            attention_valid = np.log(np.clip(self._probabilities(valid_ids), 1e-12, None))
-            wide = fit_wide_head(self.model_, self.wide_buckets, train_ids, y_train, valid_ids, y_valid,
-                                 attention_valid, self.tokenizer_.pad_id, self.seed)
+            attention_valid = np.log(np.clip(self._probabilities(valid_ids), 1e-12, None))  # on every rank
+
+            def fit_wide() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+                fitted = fit_wide_head(self.model_, self.wide_buckets, train_ids, y_train, valid_ids, y_valid,
+                                       attention_valid, self.tokenizer_.pad_id, self.seed)
+                return fitted, {k: v.cpu() for k, v in self.model_.wide.state_dict().items()}
+
+            wide, state = from_main(fit_wide)  # under torchrun rank 0 fits, the others take its head
+            if self.model_.wide is None:  # a rank that did not fit
+                self.model_.add_wide_head(self.wide_buckets)
+            self.model_.wide.load_state_dict(state)
         self.metrics_ = self._final_metrics(result, train, valid_set, test_set, protocol, spent, pretrained_here,
                                             dataset or Path(texts.source).name, wide)
         self.profile_ = self._drift_profile(valid_set.texts)
@@ -515,7 +532,8 @@ class TextClassifier:
         layers) or "gradients" (integrated gradients of the predicted class, their positive part;
         needs Captum). The default is the more faithful by the deletion test
         (benchmarks/results/explain_faithfulness.json): gradients for a MiniLM bundle when Captum is
-        installed, attention otherwise."""
+        installed, attention otherwise. A model with a wide head mixes in that head's evidence (each
+        token's exact share of its logit for the class) as its logits mix the heads (`mixed_evidence`)."""
         self._check_fitted()
         method = method or self.default_explain_method()
         if method not in EXPLAIN_METHODS:
@@ -534,13 +552,13 @@ class TextClassifier:
             with torch.no_grad():
                 result = model(input_ids, mask, output_attentions=True)
             probabilities = torch.softmax(result.logits.float(), dim=-1).cpu().numpy()
+            predicted = result.logits.argmax(-1)
+            special = torch.isin(input_ids, torch.as_tensor(self.tokenizer_.special_ids, device=device))
             if method == "gradients":
-                ig = text_gradients(model, input_ids, mask, result.logits.argmax(-1), self.tokenizer_.pad_id)
-                special = torch.isin(input_ids, torch.as_tensor(self.tokenizer_.special_ids, device=device))
-                evidence = ig.clamp(min=0).masked_fill(special, 0.0)
-                weights = (evidence / evidence.sum(1, keepdim=True).clamp(min=1e-12)).cpu().numpy()
+                evidence = text_gradients(model, input_ids, mask, predicted, self.tokenizer_.pad_id).clamp(min=0)
             else:
-                weights = pooled_attention(result.attentions, mask, model.config.pooling).cpu().numpy()
+                evidence = pooled_attention(result.attentions, mask, model.config.pooling)
+            weights = mixed_evidence(model, evidence, input_ids, mask, predicted, special).cpu().numpy()
             for row, encoding in enumerate(chunk):
                 text = cleaned[start + row]
                 words = word_weights(text, encoding.offsets, weights[row, : len(encoding.ids)])

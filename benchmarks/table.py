@@ -147,8 +147,14 @@ def faithfulness_rows(name: str) -> list[str]:
                 continue
             for k, x in entry["runs"].items():
                 d = x["drop"]
-                rows.append(f"| {task} | {model} | {k[2:]} | {x['mean_probability']:.3f} | {d['attention']:.3f} "
-                            f"| {d['integrated_gradients']:.3f} | {d['random']:.3f} | {x['most_faithful'].replace('_', ' ')} |")
+
+                def cell(method: str) -> str:  # a wide model's explanations also mixed with its wide head's
+                    mixed = d.get(f"{method} + wide")
+                    return f"{d[method]:.3f}" + (f" ({mixed:.3f} + wide)" if mixed is not None else "")
+
+                rows.append(f"| {task} | {model} | {k[2:]} | {x['mean_probability']:.3f} | {cell('attention')} "
+                            f"| {cell('integrated_gradients')} | {d['random']:.3f} "
+                            f"| {x['most_faithful'].replace('_', ' ')} |")
     return rows
 
 

@@ -91,6 +91,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="default 5e-4 scratch, 5e-5 MiniLM")
     parser.add_argument("--whole-word-masking", action="store_true", help="scratch+mlm: mask whole words "
                         "(jieba's for Chinese), as Chinese-BERT-wwm does")
+    parser.add_argument("--pretrain-lr-decay", action="store_true", help="scratch+mlm: decay the pretraining "
+                        "rate linearly to 0 at the last of --pretrain-epochs (default: constant after warm-up)")
     parser.add_argument("--corpus", choices=DATASETS, help="scratch+mlm: also pretrain on this dataset's "
                         "texts (train and test files, labels unused)")
     parser.add_argument("--device", default="auto")
@@ -111,7 +113,7 @@ def main() -> None:
     defaults = parser.parse_args(["--dataset", args.dataset])
     named = ("dim", "layers", "heads", "bigram_buckets", "wide_buckets", "dropout", "label_smoothing", "pooling",
              "max_len", "truncation", "lr", "corpus")
-    named += ("pretrain_epochs", "whole_word_masking") if args.variant == "scratch+mlm" else ()
+    named += ("pretrain_epochs", "pretrain_lr_decay", "whole_word_masking") if args.variant == "scratch+mlm" else ()
     changed = [(name, getattr(args, name)) for name in named if getattr(args, name) != getattr(defaults, name)]
     options = [name if value is True else f"{name} {value}" for name, value in changed]
     run_name = ", ".join([args.variant, *options])
@@ -132,6 +134,7 @@ def main() -> None:
         epochs=args.epochs,
         pretrain_epochs=args.pretrain_epochs if args.variant == "scratch+mlm" else 0,
         whole_word_masking=args.whole_word_masking,
+        pretrain_lr_decay=args.pretrain_lr_decay,
         batch_size=args.batch_size,
         lr=args.lr,
         patience=args.patience,

@@ -227,6 +227,16 @@ def test_fine_tuning_after_a_resumed_pretraining_matches_an_uninterrupted_run(tm
     assert again.metrics_["test"] == first.metrics_["test"]
 
 
+def test_pretraining_rate_decays_to_zero_only_on_request():
+    rates = {}
+    for decay in (False, True):
+        clf = TextClassifier(**{**TINY, "pretrain_epochs": 3, "patience": 5, "pretrain_lr_decay": decay})
+        clf.pretrain(reviews("en", 200).texts)
+        rates[decay] = [h["lr"] for h in clf.pretrain_metrics_["history"]]
+    assert rates[False] == [1e-3] * 3  # constant after the warm-up (the default)
+    assert rates[True] == pytest.approx([1e-3 * 2 / 3, 1e-3 / 3, 0.0])  # linear, to 0 at the last step
+
+
 def test_fit_pretrains_on_the_extra_corpus_and_learns_its_vocabulary():
     corpus = [f"the zeppelin hovered over the harbour{' at dawn' * i}" for i in range(60)]  # distinct texts
     clf = TextClassifier(**{**TINY, "pretrain_epochs": 1}).fit(reviews("en"), corpus=[corpus])
@@ -410,6 +420,21 @@ def test_head_tail_truncation_reads_the_end_of_a_long_text(tmp_path):
     assert np.array_equal(loaded.predict_proba([text]), clf.predict_proba([text]))
     with pytest.raises(AttnsightError, match="truncation must be one of"):
         TextClassifier(**{**TINY, "truncation": "tail"}).fit(reviews("en", 60))
+
+
+def test_a_wide_models_explanations_mix_both_heads_evidence_as_its_logits_do():
+    clf = TextClassifier(**{**TINY, "wide_buckets": 1024, "epochs": 2}).fit(reviews("en", 300))
+    weights = {}
+    for mix in (0.0, 0.5, 1.0):
+        clf.model_.wide.mix.fill_(mix)
+        (explained,) = clf.explain([NEGATIVE_REVIEWS[0]])
+        assert explained.label == "negative"
+        weights[mix] = np.array([w.weight for w in explained.words])
+        assert weights[mix].sum() == pytest.approx(1.0)
+    assert not np.allclose(weights[0.0], weights[1.0])
+    np.testing.assert_allclose(weights[0.5], (weights[0.0] + weights[1.0]) / 2, atol=1e-6)
+    words = [w.word for w in explained.words]  # the wide head's evidence alone: its negative words
+    assert {words[i] for i in np.argsort(weights[1.0])[-2:]} <= NEGATIVE_EN
 
 
 def test_wide_head_is_fitted_and_mixed_on_validation(tmp_path):

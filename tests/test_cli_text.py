@@ -37,7 +37,7 @@ def workspace(tmp_path_factory) -> dict[str, Path | dict]:
     test_csv = write_reviews(root / "test.csv", 120, seed=7)
     encoder, bundle = root / "encoder", root / "bundle"
     pretrain = invoke("text", "pretrain", "--data", train_csv, "--out", encoder, "--text-col", "review", "--epochs", 2,
-                      "--bigram-buckets", 256, *SMALL, "--json")
+                      "--bigram-buckets", 256, "--lr-decay", *SMALL, "--json")
     train = invoke("text", "train", "--data", train_csv, "--out", bundle, "--init", encoder, "--text-col", "review",
                    "--label-col", "stars", "--epochs", 6, "--lr", "3e-3", "--test-size", "0.25", "--wide-buckets", 512,
                    *SMALL, "--json")
@@ -70,6 +70,7 @@ def test_pretrain_writes_an_encoder(workspace):
     encoder, trained = (json.loads((workspace[b] / "config.json").read_text())["model"] for b in ("encoder", "bundle"))
     assert encoder["bigram_buckets"] == trained["bigram_buckets"] == 256
     assert encoder["wide_buckets"] == 0 and trained["wide_buckets"] == 512
+    assert json.loads((workspace["encoder"] / "config.json").read_text())["params"]["pretrain_lr_decay"] is True
 
 
 def test_train_from_the_encoder(workspace):

@@ -83,6 +83,8 @@ def pretrain(
     whole_word_masking: Annotated[bool, typer.Option(help="Mask whole words (jieba words for Chinese).")] = False,
     batch_size: Annotated[int, typer.Option(help="Texts per batch.")] = 64,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    lr_decay: Annotated[bool, typer.Option(help="Decay the rate linearly to 0 at the last of --epochs "
+                                           "(BERT's schedule; default: constant after warm-up).")] = False,
     patience: Annotated[int, typer.Option(help="Epochs without held-out gain before stopping.")] = 3,
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
     device: Device = "auto",
@@ -99,7 +101,7 @@ def pretrain(
         vocab_size=vocab_size, bigram_buckets=bigram_buckets, max_len=max_len, truncation=truncation, dim=dim,
         num_layers=layers, num_heads=heads, dropout=dropout,
         pretrain_epochs=epochs, mask_prob=mask_prob, nsp=nsp, whole_word_masking=whole_word_masking,
-        batch_size=batch_size, pretrain_lr=lr,
+        batch_size=batch_size, pretrain_lr=lr, pretrain_lr_decay=lr_decay,
         patience=patience, time_budget=time_budget, device=device, seed=seed,
         checkpoint_dir=str(out / "checkpoints"), resume=resume, log_dir=str(out / "logs"),
     )
@@ -140,7 +142,8 @@ def fit_model(inputs: tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]
         vocab_size=o["vocab_size"], bigram_buckets=o["bigram_buckets"], wide_buckets=o["wide_buckets"],
         epochs=o["epochs"],
         pretrain_epochs=o["pretrain_epochs"],
-        whole_word_masking=o["whole_word_masking"], batch_size=o["batch_size"], lr=o["lr"],
+        whole_word_masking=o["whole_word_masking"], pretrain_lr_decay=o["pretrain_lr_decay"],
+        batch_size=o["batch_size"], lr=o["lr"],
         weight_decay=o["weight_decay"], class_weights=o["class_weights"], label_smoothing=o["label_smoothing"],
         patience=o["patience"], time_budget=o["time_budget"], valid_size=o["valid_size"], test_size=o["test_size"],
         device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
@@ -166,6 +169,7 @@ def train(
     pretrain_epochs: Annotated[int, typer.Option(help="MLM pretraining epochs on the training texts first.")] = 0,
     corpus: Annotated[Optional[list[Path]], typer.Option(help="Extra unlabelled text for that pretraining.")] = None,
     whole_word_masking: Annotated[bool, typer.Option(help="That pretraining masks whole words.")] = False,
+    pretrain_lr_decay: Annotated[bool, typer.Option(help="That pretraining's rate decays linearly to 0.")] = False,
     vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size (scratch).")] = 8000,
     bigram_buckets: BigramBuckets = 0,
     wide_buckets: Annotated[int, typer.Option(

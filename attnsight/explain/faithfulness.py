@@ -150,36 +150,48 @@ def text_gradients(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.
 
 
 def classifier_explanations(clf: TextClassifier, texts: Sequence[str], batch_size: int = 16) -> Explained:
-    """Rollout and integrated-gradient weights of each text's non-special tokens for its predicted class."""
-    from attnsight.explain.text import pooled_attention
+    """Rollout and integrated-gradient weights of each text's non-special tokens for its predicted
+    class; for a model with a wide head, also each mixed with that head's evidence, as `explain` shows
+    them ("attention + wide", "integrated_gradients + wide")."""
+    from attnsight.explain.text import mixed_evidence, pooled_attention
     from attnsight.train.batches import TokenBatcher
 
     model, tokenizer = clf.model_, clf.tokenizer_
     model.eval()
     device = next(model.parameters()).device
     ids = [np.asarray(e.ids) for e in tokenizer.encode(clf._clean(texts))]
-    special = np.asarray(tokenizer.special_ids)
-    units = [np.flatnonzero(~np.isin(row, special)) for row in ids]  # the deletable positions
+    special_ids = np.asarray(tokenizer.special_ids)
+    units = [np.flatnonzero(~np.isin(row, special_ids)) for row in ids]  # the deletable positions
 
     def batch_of(rows: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         out = TokenBatcher(list(rows), len(rows), pad_id=tokenizer.pad_id).batch(np.arange(len(rows)))
         return {key: value.to(device) for key, value in out.items()}
 
-    targets, attention, gradient = [], [], []
+    wide = model.wide is not None and float(model.wide.mix) > 0
+    targets: list[int] = []
+    methods: dict[str, list[np.ndarray]] = {name: [] for name in ("attention", "integrated_gradients")}
+    methods.update({f"{name} + wide": [] for name in methods} if wide else {})
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
         batch = batch_of(chunk)
-        mask = batch["attention_mask"]
+        input_ids, mask = batch["input_ids"], batch["attention_mask"]
         with torch.no_grad():
-            result = model(batch["input_ids"], mask, output_attentions=True)
-            weights = pooled_attention(result.attentions, mask, model.config.pooling).float().cpu().numpy()
+            result = model(input_ids, mask, output_attentions=True)
+            rollout = pooled_attention(result.attentions, mask, model.config.pooling).float()
         target = result.logits.argmax(-1)
-        ig = text_gradients(model, batch["input_ids"], mask, target, tokenizer.pad_id)
+        ig = text_gradients(model, input_ids, mask, target, tokenizer.pad_id)
+        weights = {"attention": rollout, "integrated_gradients": ig}
+        if wide:
+            special = torch.isin(input_ids, torch.as_tensor(special_ids, device=device))
+            weights["attention + wide"] = mixed_evidence(model, rollout, input_ids, mask, target, special)
+            weights["integrated_gradients + wide"] = mixed_evidence(model, ig.clamp(min=0), input_ids, mask,
+                                                                    target, special)
+        arrays = {name: w.cpu().numpy() for name, w in weights.items()}
         for row in range(len(chunk)):
             at = units[start + row]
             targets.append(int(target[row]))
-            attention.append(weights[row, at])
-            gradient.append(ig[row, at].cpu().numpy())
+            for name, w in arrays.items():
+                methods[name].append(w[row, at])
 
     @torch.no_grad()
     def part(rows: list[int], keeps: list[np.ndarray]) -> np.ndarray:
@@ -187,8 +199,7 @@ def classifier_explanations(clf: TextClassifier, texts: Sequence[str], batch_siz
         probs = torch.softmax(model(batch["input_ids"], batch["attention_mask"]).logits.float(), -1)
         return probs[torch.arange(len(rows)), torch.as_tensor([targets[r] for r in rows])].cpu().numpy()
 
-    return ({"attention": attention, "integrated_gradients": gradient},
-            lambda rows, keeps: _in_batches(rows, keeps, batch_size, part))
+    return methods, lambda rows, keeps: _in_batches(rows, keeps, batch_size, part)
 
 
 def scorer_faithfulness(

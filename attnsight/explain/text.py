@@ -7,13 +7,17 @@ import html
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from attnsight.data.texts import token_words, word_spans
 from attnsight.explain.attention import attention_rollout
+
+if TYPE_CHECKING:
+    from attnsight.models.text import TextTransformer
 
 
 @dataclass
@@ -37,6 +41,42 @@ def pooled_attention(attentions: Sequence[Tensor], attention_mask: Tensor, pooli
     else:
         weights = (rollout * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1.0)
     return weights * mask
+
+
+def wide_evidence(model: TextTransformer, input_ids: Tensor, attention_mask: Tensor, target: Tensor,
+                  special: Tensor) -> Tensor:
+    """(B, T) share of the wide head's evidence for each text's `target` class held by each token.
+
+    The wide head is linear in its TF-IDF features, so each occurrence of a feature adds exactly
+    idf / ‖row‖ times its weight to the logits; a token holds its own occurrence and half of each
+    pair it is in. Weights are centred over the classes first (softmax ignores a shift common to
+    all of them). As for gradients, only evidence for the class counts, and `special` tokens hold none.
+    """
+    head, valid = model.wide, attention_mask.bool()
+    features, present = model.wide_features(input_ids, valid)
+    counts = model.wide_counts(input_ids, valid)
+    rows, columns = counts.indices()
+    norm = torch.zeros(len(input_ids), device=input_ids.device).index_add_(
+        0, rows, (counts.values() * head.idf[columns]).square()).sqrt().clamp(min=1e-12)
+    centred = head.weight - head.weight.mean(1, keepdim=True)
+    share = head.idf[features] * centred[features, target.unsqueeze(1)] / norm.unsqueeze(1) * present
+    T = input_ids.shape[1]
+    tokens, pairs = share[:, :T], share[:, T:] / 2  # the pair at t is (t - 1, t)
+    evidence = tokens + pairs + torch.nn.functional.pad(pairs[:, 1:], (0, 1))
+    evidence = evidence.clamp(min=0).masked_fill(special | ~valid, 0.0)
+    return evidence / evidence.sum(1, keepdim=True).clamp(min=1e-12)
+
+
+def mixed_evidence(model: TextTransformer, evidence: Tensor, input_ids: Tensor, attention_mask: Tensor,
+                   target: Tensor, special: Tensor) -> Tensor:
+    """(B, T) the attention head's non-negative `evidence`, `special` tokens zeroed and rows summing
+    to one, mixed with the wide head's (`wide_evidence`) in the share the logits mix the two heads."""
+    evidence = evidence.masked_fill(special, 0.0)
+    evidence = evidence / evidence.sum(1, keepdim=True).clamp(min=1e-12)
+    mix = float(model.wide.mix) if model.wide is not None else 0.0
+    if not mix:
+        return evidence
+    return (1 - mix) * evidence + mix * wide_evidence(model, input_ids, attention_mask, target, special)
 
 
 def word_weights(text: str, offsets: Sequence[tuple[int, int]], token_weights: Sequence[float]) -> list[WordWeight]:

@@ -98,17 +98,19 @@ class TextTransformer(PretrainedModel):
         self.wide = WideHead(self.config.vocab_size + buckets, self.config.num_labels)
         return self.wide.to(self.token_embedding.weight.device)
 
+    def wide_features(self, input_ids: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, 2T) feature of each position, then of each position's pair with the token before it
+        (the pairs hashed after the vocabulary), and (B, 2T) whether it is there: what the wide head reads."""
+        pairs = self.bigram_ids(input_ids, self.config.wide_buckets) + (self.config.vocab_size - 1)  # bucket 0: none
+        return torch.cat([input_ids, pairs], dim=1), torch.cat([valid, pairs >= self.config.vocab_size], dim=1)
+
     def wide_counts(self, input_ids: Tensor, valid: Tensor) -> Tensor:
-        """Sparse (B, vocabulary + buckets) counts of each text's tokens and of its token pairs, the
-        pairs hashed after the vocabulary: what the wide head reads."""
-        buckets = self.config.wide_buckets
-        pairs = self.bigram_ids(input_ids, buckets) + (self.config.vocab_size - 1)  # pair bucket 0 is "none"
-        features = torch.cat([input_ids, pairs], dim=1)
-        present = torch.cat([valid, pairs >= self.config.vocab_size], dim=1)
+        """Sparse (B, vocabulary + buckets) counts of each text's tokens and token pairs (`wide_features`)."""
+        features, present = self.wide_features(input_ids, valid)
         rows = torch.arange(len(input_ids), device=input_ids.device).unsqueeze(1).expand_as(features)
         index = torch.stack([rows[present], features[present]])
         ones = torch.ones(index.shape[1], device=input_ids.device)
-        shape = (len(input_ids), self.config.vocab_size + buckets)
+        shape = (len(input_ids), self.config.vocab_size + self.config.wide_buckets)
         return torch.sparse_coo_tensor(index, ones, shape, check_invariants=False).coalesce()
 
     def forward(

@@ -14,10 +14,13 @@ import atexit
 import gc
 import os
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 def world_size() -> int:
@@ -81,6 +84,16 @@ def shard_gather(n: int, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndar
     for r, part in enumerate(parts):
         out[r::world] = part
     return out
+
+
+def from_main(compute: Callable[[], T]) -> T:
+    """`compute()` run on rank 0 only and its (picklable) result given to every rank: work whose
+    result is the same everywhere, done once. Alone, it just runs."""
+    if not active():
+        return compute()
+    box = [compute() if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def agree(flag: bool) -> bool:

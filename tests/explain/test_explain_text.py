@@ -16,8 +16,10 @@ from attnsight.explain.text import (
     highlight_html,
     html_page,
     pooled_attention,
+    wide_evidence,
     word_weights,
 )
+from attnsight.models.text import TextConfig, TextTransformer
 
 
 def words_of(text: str) -> list[str]:
@@ -219,3 +221,32 @@ def test_html_page_is_self_contained():
     assert "<meta charset='utf-8'>" in page and "<title>a &amp; b</title>" in page
     assert "<script" not in page and "http" not in page and "src=" not in page
     assert page.count("<span ") == 2
+
+
+# ----------------------------------------------------------------------------- the wide head's evidence
+
+
+def test_wide_evidence_by_hand():
+    """Token 11 weighs +0.5 for class 1 (centred), the pair (11, 12) +0.25; idf 2 for token 11, 1
+    elsewhere. An occurrence adds idf * weight / ||row||, a pair half to each of its tokens: in
+    [CLS] 11 12 [SEP] token 11 holds 2 * 0.5 + 0.125 and token 12 holds 0.125, so 0.9 and 0.1."""
+    torch.manual_seed(0)
+    model = TextTransformer(TextConfig(vocab_size=50, max_len=8, dim=8, num_layers=1, num_heads=2, ffn_dim=16,
+                                       num_labels=2, wide_buckets=1001)).eval()
+    ids = torch.tensor([[2, 11, 12, 3, 0], [2, 12, 11, 3, 0]])
+    valid = ids != 0
+    features, present = model.wide_features(ids, valid)
+    pair = int(features[0, 5 + 2])  # the pair at position 2 is (11, 12)
+    assert present[0].tolist() == [True] * 4 + [False] + [False, True, True, True, False]
+    assert len({int(f) for f in features[:, 5:][present[:, 5:]]}) == 6  # no two pairs share a bucket
+    head = model.wide
+    with torch.no_grad():
+        head.weight[11] = torch.tensor([-0.5, 0.5]) + 3.0  # a shift common to both classes changes nothing
+        head.weight[pair] = torch.tensor([-0.25, 0.25])
+        head.idf[11] = 2.0
+    special = torch.isin(ids, torch.tensor([2, 3]))
+    evidence = wide_evidence(model, ids, valid, torch.tensor([1, 1]), special)
+    assert evidence[0].tolist() == pytest.approx([0.0, 0.9, 0.1, 0.0, 0.0])
+    assert evidence[1].tolist() == pytest.approx([0.0, 0.0, 1.0, 0.0, 0.0])  # the pair (12, 11) weighs nothing
+    against = wide_evidence(model, ids, valid, torch.tensor([0, 0]), special)  # nothing speaks for class 0
+    assert against.tolist() == [[0.0] * 5] * 2

@@ -93,6 +93,23 @@ def test_classifier_faithfulness() -> None:
     assert result["drop"]["integrated_gradients"] > result["drop"]["random"]
 
 
+def test_classifier_faithfulness_of_a_wide_model_adds_the_mixed_explanations() -> None:
+    from attnsight.classifier import TextClassifier
+    from attnsight.data.synthetic import make_reviews
+
+    reviews = make_reviews(240, "en", seed=0)
+    clf = TextClassifier(vocab_size=200, max_len=32, dim=32, num_layers=1, num_heads=2, epochs=2, lr=3e-3,
+                         wide_buckets=512, device="cpu", seed=0).fit(reviews)
+    clf.model_.wide.mix.fill_(1.0)  # the wide head alone decides: its evidence is exact for it
+    result = classifier_faithfulness(clf, reviews.texts[:30], k=2)
+    assert set(result["drop"]) == {"attention", "integrated_gradients", "attention + wide",
+                                   "integrated_gradients + wide", "random"}
+    drop = result["drop"]
+    # a linear head's own attributions beat the encoder's, which it does not read, and chance
+    assert drop["attention + wide"] == drop["integrated_gradients + wide"]  # both are the wide evidence alone
+    assert drop["attention + wide"] > max(drop["attention"], drop["random"])
+
+
 def test_scorer_faithfulness(tmp_path) -> None:
     from attnsight.data.events import EventSchema, read_events
     from attnsight.data.synthetic import make_transactions

@@ -104,7 +104,7 @@ def _reviews(root: Path) -> list[str]:
                                                 for t, y in zip(texts.texts, texts.labels)))
     return ["text", "train", "--data", "reviews.jsonl", "--epochs", "3", "--lr", "3e-3", "--vocab-size", "300",
             "--max-len", "48", "--dim", "32", "--layers", "1", "--heads", "2", "--dropout", "0",
-            "--batch-size", "16"]
+            "--batch-size", "16", "--wide-buckets", "256"]  # rank 0 fits the wide head, the others take it
 
 
 def _transactions(root: Path) -> list[str]:
@@ -125,6 +125,9 @@ def test_text_and_risk_train_under_torchrun(task, tmp_path) -> None:
     ddp = json.loads(_run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "attnsight", *args, "--out", "ddp"], tmp_path).stdout)
     assert ddp["valid"] == pytest.approx(single["valid"], abs=1e-6)
+    # each rank scored its share of the test set: with the same heads (the wide one fitted on rank 0)
+    assert ddp["test"]["confusion_matrix"] == single["test"]["confusion_matrix"]
+    assert ddp["test"]["macro_f1"] == pytest.approx(single["test"]["macro_f1"], abs=1e-6)
     assert [h["loss"] for h in ddp["history"]["train"]] == pytest.approx(
         [h["loss"] for h in single["history"]["train"]], rel=1e-4)
     a, b = load_file(tmp_path / "single" / "model.safetensors"), load_file(tmp_path / "ddp" / "model.safetensors")
