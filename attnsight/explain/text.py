@@ -1,5 +1,6 @@
-"""Which words a text classifier attended to: per text (rollout from the pooled representation)
-and across a corpus (per class, attention against frequency)."""
+"""Which words a text classifier attended to: per text (rollout from the pooled representation,
+and a wide head's exact evidence mixed in) and across a corpus (per class, attention against
+frequency)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class WordWeight:
     word: str
     start: int  # character span in the (cleaned) text
     end: int
-    weight: float  # share of the pooled representation's attention, over the text's words
+    weight: float  # share of the evidence (attention or gradients, a wide head's mixed in) over the text's words
 
 
 def pooled_attention(attentions: Sequence[Tensor], attention_mask: Tensor, pooling: str) -> Tensor:
