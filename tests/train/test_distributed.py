@@ -125,9 +125,9 @@ def test_text_and_risk_train_under_torchrun(task, tmp_path) -> None:
     ddp = json.loads(_run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "attnsight", *args, "--out", "ddp"], tmp_path).stdout)
     assert ddp["valid"] == pytest.approx(single["valid"], abs=1e-6)
-    # each rank scored its share of the test set: with the same heads (the wide one fitted on rank 0)
-    assert ddp["test"]["confusion_matrix"] == single["test"]["confusion_matrix"]
-    assert ddp["test"]["macro_f1"] == pytest.approx(single["test"]["macro_f1"], abs=1e-6)
+    # each rank scored its share of the test set, all with the same model (the wide head fitted on rank 0)
+    flat = [{k: v for k, v in metrics["test"].items() if isinstance(v, float)} for metrics in (ddp, single)]
+    assert flat[0] and flat[0] == pytest.approx(flat[1], abs=1e-6)
     assert [h["loss"] for h in ddp["history"]["train"]] == pytest.approx(
         [h["loss"] for h in single["history"]["train"]], rel=1e-4)
     a, b = load_file(tmp_path / "single" / "model.safetensors"), load_file(tmp_path / "ddp" / "model.safetensors")
