@@ -112,7 +112,7 @@ def main() -> None:
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
     named = ("dim", "layers", "heads", "bigram_buckets", "wide_buckets", "dropout", "label_smoothing", "pooling",
-             "max_len", "truncation", "lr", "corpus")
+             "max_len", "truncation", "lr", "patience", "corpus")
     named += ("pretrain_epochs", "pretrain_lr_decay", "whole_word_masking") if args.variant == "scratch+mlm" else ()
     changed = [(name, getattr(args, name)) for name in named if getattr(args, name) != getattr(defaults, name)]
     options = [name if value is True else f"{name} {value}" for name, value in changed]
