@@ -55,10 +55,7 @@ def wide_evidence(model: TextTransformer, input_ids: Tensor, attention_mask: Ten
     """
     head, valid = model.wide, attention_mask.bool()
     features, present = model.wide_features(input_ids, valid)
-    counts = model.wide_counts(input_ids, valid)
-    rows, columns = counts.indices()
-    norm = torch.zeros(len(input_ids), device=input_ids.device).index_add_(
-        0, rows, (counts.values() * head.idf[columns]).square()).sqrt().clamp(min=1e-12)
+    norm = head.row_norms(model.wide_counts(input_ids, valid))
     centred = head.weight - head.weight.mean(1, keepdim=True)
     share = head.idf[features] * centred[features, target.unsqueeze(1)] / norm.unsqueeze(1) * present
     T = input_ids.shape[1]

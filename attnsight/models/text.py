@@ -220,12 +220,17 @@ class WideHead(nn.Module):
         self.register_buffer("idf", torch.ones(features))
         self.register_buffer("mix", torch.zeros(()))
 
-    def tfidf(self, counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(rows, features, values) of the TF-IDF matrix of coalesced sparse `counts`."""
+    def row_norms(self, counts: Tensor) -> Tensor:
+        """(B,) L2 norm of each row of coalesced sparse `counts` weighed by the idf."""
         rows, features = counts.indices()
         values = counts.values() * self.idf[features]
         norm = torch.zeros(counts.shape[0], dtype=values.dtype, device=values.device).index_add_(0, rows, values.square())
-        return rows, features, values / norm.sqrt().clamp(min=1e-12)[rows]
+        return norm.sqrt().clamp(min=1e-12)
+
+    def tfidf(self, counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(rows, features, values) of the TF-IDF matrix of coalesced sparse `counts`."""
+        rows, features = counts.indices()
+        return rows, features, counts.values() * self.idf[features] / self.row_norms(counts)[rows]
 
     def forward(self, counts: Tensor) -> Tensor:
         rows, features, values = self.tfidf(counts)
