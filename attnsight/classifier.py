@@ -110,7 +110,8 @@ class TextClassifier:
     encoder="scratch": a WordPiece vocabulary and a transformer trained on the user's own text,
     optionally pretrained first by masked-language modelling (`pretrain_epochs`, or `pretrain()`
     then `fit()`, or `init=` a bundle written by `pretrain`). encoder="minilm": fine-tunes the
-    pretrained English all-MiniLM-L6-v2, loaded offline.
+    pretrained English all-MiniLM-L6-v2, loaded offline. layer_lr_decay < 1 fine-tunes each block at
+    that times the rate of the one above it (`TextTransformer.layerwise_groups`).
     """
 
     def __init__(
@@ -137,6 +138,7 @@ class TextClassifier:
         whole_word_masking: bool = False,
         batch_size: int = 32,
         lr: float | None = None,
+        layer_lr_decay: float = 1.0,
         pretrain_lr: float = 1e-3,
         pretrain_lr_decay: bool = False,
         weight_decay: float = 0.01,
@@ -173,6 +175,7 @@ class TextClassifier:
         self.whole_word_masking = whole_word_masking
         self.batch_size = batch_size
         self.lr = lr
+        self.layer_lr_decay = layer_lr_decay
         self.pretrain_lr = pretrain_lr
         self.pretrain_lr_decay = pretrain_lr_decay
         self.weight_decay = weight_decay
@@ -352,6 +355,8 @@ class TextClassifier:
     ) -> TextClassifier:
         """Clean, split (seeded, stratified, unless valid/test are given), pretrain if asked, fine-tune
         with early stopping on validation macro-F1, then test once."""
+        if not 0.0 < self.layer_lr_decay <= 1.0:
+            raise AttnsightError(f"layer_lr_decay must be in (0, 1], not {self.layer_lr_decay}")
         texts = _as_texts(data, text_col, label_col, require_labels=True)
         train, self.cleaning_report_ = clean_texts(texts, cleaning)
         self.cleaning_config_ = cleaning or TextCleaningConfig()
@@ -409,7 +414,9 @@ class TextClassifier:
         lr = self.lr or (5e-5 if self.encoder == "minilm" or self.init else 5e-4)
         budget = None if self.time_budget is None else max(self.time_budget - spent, 1.0)
         config = self._trainer_config("train", self.epochs, len(batcher), lr, "macro_f1", budget)
-        result = Trainer(config, callbacks, name="train").fit(self.model_, batcher.epoch, len(batcher), objective, validate)
+        groups = self.model_.layerwise_groups(self.layer_lr_decay) if self.layer_lr_decay < 1.0 else None
+        result = Trainer(config, callbacks, name="train").fit(self.model_, batcher.epoch, len(batcher), objective,
+                                                              validate, groups)
         self.model_.eval()
         wide = None
         if self.wide_buckets:

@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--pooling", choices=["cls", "mean"], help="default: cls scratch, mean MiniLM")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, help="default 5e-4 scratch, 5e-5 MiniLM")
+    parser.add_argument("--layer-lr-decay", type=float, default=1.0, help="each block at this times the rate of "
+                        "the one above it (1: one rate)")
     parser.add_argument("--whole-word-masking", action="store_true", help="scratch+mlm: mask whole words "
                         "(jieba's for Chinese), as Chinese-BERT-wwm does")
     parser.add_argument("--pretrain-lr-decay", action="store_true", help="scratch+mlm: decay the pretraining "
@@ -112,7 +114,7 @@ def main() -> None:
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
     named = ("dim", "layers", "heads", "bigram_buckets", "wide_buckets", "dropout", "label_smoothing", "pooling",
-             "max_len", "truncation", "lr", "patience", "corpus")
+             "max_len", "truncation", "lr", "layer_lr_decay", "patience", "corpus")
     named += ("pretrain_epochs", "pretrain_lr_decay", "whole_word_masking") if args.variant == "scratch+mlm" else ()
     changed = [(name, getattr(args, name)) for name in named if getattr(args, name) != getattr(defaults, name)]
     options = [name if value is True else f"{name} {value}" for name, value in changed]
@@ -137,6 +139,7 @@ def main() -> None:
         pretrain_lr_decay=args.pretrain_lr_decay,
         batch_size=args.batch_size,
         lr=args.lr,
+        layer_lr_decay=args.layer_lr_decay,
         patience=args.patience,
         time_budget=args.time_budget,
         device=args.device,

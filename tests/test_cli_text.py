@@ -40,7 +40,7 @@ def workspace(tmp_path_factory) -> dict[str, Path | dict]:
                       "--bigram-buckets", 256, "--lr-decay", *SMALL, "--json")
     train = invoke("text", "train", "--data", train_csv, "--out", bundle, "--init", encoder, "--text-col", "review",
                    "--label-col", "stars", "--epochs", 6, "--lr", "3e-3", "--test-size", "0.25", "--wide-buckets", 512,
-                   *SMALL, "--json")
+                   "--layer-lr-decay", "0.8", *SMALL, "--json")
     return {"root": root, "train_csv": train_csv, "test_csv": test_csv, "encoder": encoder, "bundle": bundle,
             "pretrain": json.loads(pretrain.stdout), "train": json.loads(train.stdout)}
 
@@ -71,6 +71,7 @@ def test_pretrain_writes_an_encoder(workspace):
     assert encoder["bigram_buckets"] == trained["bigram_buckets"] == 256
     assert encoder["wide_buckets"] == 0 and trained["wide_buckets"] == 512
     assert json.loads((workspace["encoder"] / "config.json").read_text())["params"]["pretrain_lr_decay"] is True
+    assert json.loads((workspace["bundle"] / "config.json").read_text())["params"]["layer_lr_decay"] == 0.8
 
 
 def test_train_from_the_encoder(workspace):

@@ -143,7 +143,7 @@ def fit_model(inputs: tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]
         epochs=o["epochs"],
         pretrain_epochs=o["pretrain_epochs"],
         whole_word_masking=o["whole_word_masking"], pretrain_lr_decay=o["pretrain_lr_decay"],
-        batch_size=o["batch_size"], lr=o["lr"],
+        batch_size=o["batch_size"], lr=o["lr"], layer_lr_decay=o["layer_lr_decay"],
         weight_decay=o["weight_decay"], class_weights=o["class_weights"], label_smoothing=o["label_smoothing"],
         patience=o["patience"], time_budget=o["time_budget"], valid_size=o["valid_size"], test_size=o["test_size"],
         device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
@@ -186,6 +186,9 @@ def train(
     epochs: Epochs = 20,
     batch_size: Annotated[int, typer.Option(help="Texts per batch.")] = 32,
     lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (default 5e-4 scratch, 5e-5 pretrained).")] = None,
+    layer_lr_decay: Annotated[float, typer.Option(
+        help="Layer-wise rates: each transformer block learns at this times the rate of the one above it, the "
+             "embeddings lowest (1: one rate; ELECTRA fine-tunes at 0.8).")] = 1.0,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     class_weights: Annotated[bool, typer.Option(help="Weight classes by inverse frequency (imbalance).")] = False,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.0,

@@ -113,6 +113,26 @@ class TextTransformer(PretrainedModel):
         shape = (len(input_ids), self.config.vocab_size + self.config.wide_buckets)
         return torch.sparse_coo_tensor(index, ones, shape, check_invariants=False).coalesce()
 
+    def layerwise_groups(self, decay: float) -> list[dict]:
+        """AdamW parameter groups for layer-wise learning-rate decay (ELECTRA's fine-tuning): the heads
+        and the last block learn at the full rate ("lr_scale" 1), each block below at `decay` times
+        the one above it, the embeddings at decay ** num_layers — the lower layers, which hold the
+        most general features, move least."""
+        top = self.config.num_layers
+
+        def depth(name: str) -> int:
+            if name.startswith("encoder.blocks."):
+                return int(name.split(".")[2])
+            if name.startswith(("token_embedding", "position_embedding", "type_embedding", "bigram_embedding",
+                                "embed_norm")):
+                return -1
+            return top - 1  # the final norm and the heads
+
+        groups: dict[int, list[nn.Parameter]] = {}
+        for name, parameter in self.named_parameters():
+            groups.setdefault(depth(name), []).append(parameter)
+        return [{"params": params, "lr_scale": decay ** (top - 1 - d)} for d, params in sorted(groups.items())]
+
     def forward(
         self,
         input_ids: Tensor,

@@ -102,12 +102,14 @@ class Trainer:
         steps_per_epoch: int,
         loss_fn: LossFn,
         evaluate: EvalFn | None = None,
+        param_groups: Sequence[dict] | None = None,
     ) -> TrainResult:
         """Train until epochs, patience or the time budget run out; the model ends at its best state.
 
         `batches(rng)` yields one epoch of batches; seeding it per epoch makes a resumed run
         draw the same batches as an uninterrupted one. Under torchrun every rank draws the same
-        global batches and trains on its own slice of each.
+        global batches and trains on its own slice of each. `param_groups` (each with an "lr_scale"
+        of at most 1) give parts of the model their own share of the learning rate.
         """
         cfg = self.config
         model.to(self.device)
@@ -121,7 +123,9 @@ class Trainer:
             )
         # the fused kernel updates each tensor in one pass (a step with a 65,536-row embedding table
         # took 443 ms per-operation and 251 ms fused on CPU)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+        groups = [{"params": model.parameters()}] if param_groups is None else \
+            [{"params": g["params"], "lr": cfg.lr * g["lr_scale"]} for g in param_groups]
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                       fused=self.device.type in ("cpu", "cuda"))
         warmup, total = max(cfg.warmup_steps, 1), max(cfg.epochs * steps_per_epoch, 1)
 
@@ -159,7 +163,7 @@ class Trainer:
                     out_of_time = True
                     break
             loss = distributed.mean(float(np.mean(losses))) if losses else math.nan
-            logs = {"loss": loss, "lr": scheduler.get_last_lr()[0]}
+            logs = {"loss": loss, "lr": max(scheduler.get_last_lr())}  # the full rate: groups scale it down
             if evaluate is not None and (epoch % cfg.eval_every == 0 or out_of_time or epoch == cfg.epochs):
                 model.eval()
                 logs.update({f"valid_{k}": v for k, v in evaluate(model).items()})

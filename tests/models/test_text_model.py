@@ -487,3 +487,20 @@ def test_a_new_classification_head_has_no_wide_head_until_one_is_added():
     head = model.add_wide_head(5)
     assert head.weight.shape == (55, 4) and model.config.wide_buckets == 5 and float(head.mix) == 0.0
     assert tiny(num_labels=0, wide_buckets=7).wide is None  # an encoder has no head to widen
+
+
+def test_layerwise_groups_slow_each_block_below_the_top_and_the_embeddings_most():
+    model = tiny(num_layers=3, bigram_buckets=8)
+    groups = model.layerwise_groups(0.5)
+    names = {id(p): n for n, p in model.named_parameters()}
+    scale = {names[id(p)]: g["lr_scale"] for g in groups for p in g["params"]}
+    assert sorted(scale) == sorted(names.values())  # every parameter in exactly one group
+    assert sum(len(g["params"]) for g in groups) == len(names)
+    for name, value in scale.items():
+        if name.startswith("encoder.blocks."):
+            assert value == 0.5 ** (2 - int(name.split(".")[2])), name
+        elif name.split(".")[0] in ("token_embedding", "position_embedding", "type_embedding", "bigram_embedding",
+                                    "embed_norm"):
+            assert value == 0.125, name
+        else:  # the final norm and the heads learn at the full rate
+            assert value == 1.0 and name.startswith(("encoder.ln_f", "classifier", "mlm_")), name

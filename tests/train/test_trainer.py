@@ -366,3 +366,28 @@ def test_windows_cover_every_target_once() -> None:
     assert sorted(last_only.targets[last_only.targets != 0].tolist()) == [8, 9, 10, 11]
     cloze = SequenceBatcher([history], max_len=4, batch_size=8, shift=False, windows=True)
     assert sorted(cloze.inputs[cloze.inputs != 0].tolist()) == list(range(1, 12))
+
+
+def test_param_groups_scale_the_learning_rate_of_their_parameters() -> None:
+    def fit(scale_of) -> tuple[SASRec, list[float]]:
+        model = _tiny_model()
+        groups: dict[float, list[torch.nn.Parameter]] = {}
+        for name, parameter in model.named_parameters():
+            groups.setdefault(scale_of(name), []).append(parameter)
+        batcher = _batcher()
+        result = Trainer(_config(epochs=2, lr=1e-2)).fit(
+            model, batcher.epoch, len(batcher), NextItemObjective(),
+            param_groups=[{"params": params, "lr_scale": scale} for scale, params in groups.items()])
+        return model, [h["lr"] for h in result.history]
+
+    start = _tiny_model().state_dict()
+    frozen, rates = fit(lambda name: 0.0 if name.startswith("item_embedding") else 1.0)
+    assert torch.equal(frozen.state_dict()["item_embedding.weight"], start["item_embedding.weight"])
+    assert not torch.equal(frozen.state_dict()["positions.embedding.weight"], start["positions.embedding.weight"])
+    assert rates == [1e-2, 1e-2]  # the history logs the full rate
+    # Adam's step is proportional to its rate: a group at half the rate is a run at half the rate
+    halved, _ = fit(lambda name: 0.5)
+    plain = _tiny_model()
+    _fit(plain, _config(epochs=2, lr=5e-3))
+    for name, value in plain.state_dict().items():
+        torch.testing.assert_close(halved.state_dict()[name], value, msg=name)
