@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from attnsight.errors import AttnsightError
 from attnsight.train import distributed
 from attnsight.train.batches import Batch
 
@@ -252,9 +253,14 @@ class Trainer:
 
     def _load(self, path: str, model: nn.Module, optimizer, scheduler) -> _State:
         payload = torch.load(path, map_location=self.device, weights_only=True)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
+        try:
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+        except (RuntimeError, ValueError) as exc:  # torch's own message is a page of tensor shapes
+            reason = str(exc).strip().splitlines()[-1].strip().rstrip(".")[:200]
+            raise AttnsightError(f"{path}: this checkpoint does not fit the run being resumed ({reason}); resume "
+                                 "with the options it was started with, or start afresh without --resume") from None
         meta = payload["meta"]
         return _State(
             epoch=meta["epoch"],

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from attnsight.errors import AttnsightError
 from attnsight.models import SASRec, SASRecConfig
 from attnsight.train import ClozeObjective, NextItemObjective, SequenceBatcher, Trainer, TrainerConfig
 
@@ -391,3 +392,17 @@ def test_param_groups_scale_the_learning_rate_of_their_parameters() -> None:
     _fit(plain, _config(epochs=2, lr=5e-3))
     for name, value in plain.state_dict().items():
         torch.testing.assert_close(halved.state_dict()[name], value, msg=name)
+
+
+def test_resuming_from_a_checkpoint_of_other_options_is_a_one_line_error(tmp_path: Path) -> None:
+    ckpt = str(tmp_path / "train.pt")
+    _fit(_tiny_model(), _config(epochs=1, checkpoint=ckpt))
+    wider = SASRec(SASRecConfig(num_items=NUM_ITEMS, max_len=8, dim=32, num_layers=1, num_heads=2, ffn_dim=32))
+    with pytest.raises(AttnsightError, match=r"train.pt: this checkpoint does not fit .*size mismatch"):
+        _fit(wider, _config(epochs=2, checkpoint=ckpt, resume=True))
+    model, batcher = _tiny_model(), _batcher()
+    groups = [{"params": list(model.parameters())[:2], "lr_scale": 0.5}, {"params": list(model.parameters())[2:],
+                                                                         "lr_scale": 1.0}]
+    with pytest.raises(AttnsightError, match="different number of parameter groups"):
+        Trainer(_config(epochs=2, checkpoint=ckpt, resume=True)).fit(
+            model, batcher.epoch, len(batcher), NextItemObjective(), param_groups=groups)
