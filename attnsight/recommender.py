@@ -44,7 +44,7 @@ from attnsight.explain.segments import (
     time_windows,
 )
 from attnsight.index import DEFAULT_THRESHOLD, ItemIndex
-from attnsight.models.base import read_bundle_config, write_json_atomic
+from attnsight.models.base import read_task_config, write_json_atomic
 from attnsight.models.sasrec import SASRec, SASRecConfig
 from attnsight.train import (
     SAMPLERS,
@@ -832,10 +832,7 @@ class SequentialRecommender:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> SequentialRecommender:
         path = Path(path)
-        try:
-            config = read_bundle_config(path)
-        except FileNotFoundError as exc:
-            raise AttnsightError(str(exc)) from None
+        config = read_task_config(path, SASRec.task)
         params = {**config.get("params", {}), "device": device}
         rec = cls(**{k: v for k, v in params.items() if k in _PARAMS})
         rec.model_ = SASRec.from_pretrained(path, device=resolve_device(device)).eval()

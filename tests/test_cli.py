@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -237,6 +238,23 @@ def test_error_user_and_history(workspace):
 def test_error_not_a_bundle(tmp_path):
     result = attnsight("recsys", "evaluate", "--model", tmp_path, "--device", "cpu")
     assert_one_line_error(result, str(tmp_path))
+
+
+def test_error_a_text_bundle_is_not_a_recommender(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"task": "text"}))
+    result = attnsight("recsys", "recommend", "--model", tmp_path, "--user", "u1", "--device", "cpu")
+    assert_one_line_error(result, str(tmp_path), "a 'text' bundle, not a recsys model")
+
+
+def test_error_a_damaged_bundle(workspace, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(workspace["bundle"], damaged)
+    (damaged / "model.safetensors").write_bytes(b"not weights")
+    result = attnsight("recsys", "recommend", "--model", damaged, "--user", "u00001", "--device", "cpu")
+    assert_one_line_error(result, str(damaged / "model.safetensors"), "unreadable")
+    (damaged / "config.json").write_text("{half a config")
+    result = attnsight("recsys", "recommend", "--model", damaged, "--user", "u00001", "--device", "cpu")
+    assert_one_line_error(result, str(damaged / "config.json"), "not a bundle's config")
 
 
 # ----------------------------------------------------------------------------- demo

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -75,7 +76,11 @@ class PretrainedModel(nn.Module):
         if payload.get("task") != cls.task:
             raise ValueError(f"{path}: bundle is for task {payload.get('task')!r}, not {cls.task!r}")
         model = cls(cls.config_class(**payload["model"]))
-        model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
+        try:
+            model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
+        except (SafetensorError, RuntimeError) as exc:  # a damaged file, or weights of another shape
+            reason = str(exc).strip().splitlines()[-1].strip().rstrip(".")[:200]
+            raise AttnsightError(f"{path / WEIGHTS_FILE}: unreadable or not this bundle's weights ({reason})") from None
         return model.to(device)
 
 
@@ -94,4 +99,7 @@ def read_bundle_config(path: Path) -> dict[str, Any]:
     config_path = Path(path) / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"{path}: not a model bundle (no {CONFIG_FILE})")
-    return json.loads(config_path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AttnsightError(f"{config_path}: not a bundle's config ({exc})") from None

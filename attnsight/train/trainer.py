@@ -11,6 +11,7 @@ import copy
 import logging
 import math
 import os
+import pickle
 import resource
 import sys
 import time
@@ -252,7 +253,11 @@ class Trainer:
         distributed.barrier()
 
     def _load(self, path: str, model: nn.Module, optimizer, scheduler) -> _State:
-        payload = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            payload = torch.load(path, map_location=self.device, weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            reason = str(exc).strip().split(". ")[0].rstrip(".")[:200]
+            raise AttnsightError(f"{path}: unreadable checkpoint ({reason}); remove it to start afresh") from None
         try:
             model.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])

@@ -394,7 +394,7 @@ def test_param_groups_scale_the_learning_rate_of_their_parameters() -> None:
         torch.testing.assert_close(halved.state_dict()[name], value, msg=name)
 
 
-def test_resuming_from_a_checkpoint_of_other_options_is_a_one_line_error(tmp_path: Path) -> None:
+def test_resuming_from_a_damaged_checkpoint_or_one_of_other_options_is_a_one_line_error(tmp_path: Path) -> None:
     ckpt = str(tmp_path / "train.pt")
     _fit(_tiny_model(), _config(epochs=1, checkpoint=ckpt))
     wider = SASRec(SASRecConfig(num_items=NUM_ITEMS, max_len=8, dim=32, num_layers=1, num_heads=2, ffn_dim=32))
@@ -406,3 +406,6 @@ def test_resuming_from_a_checkpoint_of_other_options_is_a_one_line_error(tmp_pat
     with pytest.raises(AttnsightError, match="different number of parameter groups"):
         Trainer(_config(epochs=2, checkpoint=ckpt, resume=True)).fit(
             model, batcher.epoch, len(batcher), NextItemObjective(), param_groups=groups)
+    Path(ckpt).write_bytes(Path(ckpt).read_bytes()[:1000])  # cut short, as by a full disk
+    with pytest.raises(AttnsightError, match="train.pt: unreadable checkpoint .*remove it to start afresh"):
+        _fit(_tiny_model(), _config(epochs=2, checkpoint=ckpt, resume=True))
