@@ -18,3 +18,8 @@ class DataError(AttnsightError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}")
+
+
+class ConfigError(AttnsightError, ValueError):
+    """A model setting that cannot work (a hidden size the heads do not divide, an unknown pooling):
+    a ValueError to Python callers, a one-line error on the command line."""

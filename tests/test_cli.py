@@ -240,6 +240,17 @@ def test_error_not_a_bundle(tmp_path):
     assert_one_line_error(result, str(tmp_path))
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--max-len", "0"], "--max-len must be at least 3, not 0"),
+    (["--negatives", "-4"], "--negatives must be at least 0, not -4"),
+    (["--dim", "30", "--heads", "4"], "--dim must be a multiple of --heads"),
+])
+def test_error_an_option_out_of_its_range(workspace, tmp_path, flags, message):
+    result = attnsight("recsys", "train", "--data", workspace["csv"], "--out", tmp_path / "b", *flags)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "b").exists()  # refused before anything was read or written
+
+
 def test_error_a_text_bundle_is_not_a_recommender(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"task": "text"}))
     result = attnsight("recsys", "recommend", "--model", tmp_path, "--user", "u1", "--device", "cpu")

@@ -176,6 +176,26 @@ def test_error_missing_label_column(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),
+    (["--dropout", "1.5"], "--dropout must be at least 0 and below 1, not 1.5"),
+    (["--max-len", "1"], "--max-len must be at least 3, not 1"),
+    (["--lr", "-1"], "--lr must be positive, not -1"),
+    (["--layer-lr-decay", "0"], "--layer-lr-decay must be above 0 and at most 1, not 0"),
+    (["--valid-size", "0.6", "--test-size", "0.5"], "the validation and test shares (0.6 + 0.5) leave no texts"),
+    (["--dim", "30", "--heads", "4"], "--dim must be a multiple of --heads (each head takes an equal share), "
+                                      "not 30 for 4 heads"),
+    (["--bigram-buckets", "1"], "bigram_buckets must be 0 (off) or at least 2, not 1"),
+])
+def test_error_an_option_out_of_its_range(workspace, tmp_path, monkeypatch, capsys, flags, message):
+    assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", workspace["train_csv"], "--text-col",
+                                                "review", "--label-col", "stars", "--out", tmp_path / "b", "--epochs",
+                                                1, "--vocab-size", 200, "--device", "cpu", *flags], message)
+    assert_one_line_error(monkeypatch, capsys, ["text", "pretrain", "--data", workspace["train_csv"], "--text-col",
+                                                "review", "--out", tmp_path / "e", "--mask-prob", "1"],
+                          "--mask-prob must be above 0 and below 1, not 1")
+
+
 def test_error_empty_label_names_the_line(tmp_path, monkeypatch, capsys):
     data = tmp_path / "reviews.csv"
     data.write_text("text,label\ngreat room,1\nrude staff,\n")

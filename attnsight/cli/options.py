@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from attnsight.errors import DataError
+from attnsight.errors import AttnsightError, DataError
 
 
 def _load_config(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
@@ -42,6 +42,38 @@ ConfigFile = Annotated[Optional[Path], typer.Option(
     "--config", is_eager=True, callback=_load_config,
     help='JSON whose "params" set option defaults (best.json of `attnsight tune`); flags given win.',
 )]
+
+
+def _at_least(low: float) -> tuple[str, Callable[[float], bool]]:
+    return f"at least {low:g}", lambda v: v >= low
+
+
+_POSITIVE = ("positive", lambda v: v > 0)
+_SHARE = ("at least 0 and below 1", lambda v: 0 <= v < 1)
+_FRACTION = ("above 0 and at most 1", lambda v: 0 < v <= 1)
+# the numeric options of the train commands (by name, as `tune` and --config files give them too)
+# that have a range, and what it is
+RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
+    **dict.fromkeys(("epochs", "dim", "layers", "heads", "batch_size", "patience", "history_len"), _at_least(1)),
+    **dict.fromkeys(("pretrain_epochs", "negatives", "weight_decay"), _at_least(0)),
+    "max_len": _at_least(3),  # a text's [CLS] and [SEP] take two
+    **dict.fromkeys(("lr", "time_budget"), _POSITIVE),
+    **dict.fromkeys(("dropout", "label_smoothing", "valid_size", "test_size"), _SHARE),
+    "mask_prob": ("above 0 and below 1", lambda v: 0 < v < 1),
+    **dict.fromkeys(("layer_lr_decay", "negative_rate"), _FRACTION),
+}
+
+
+def check_ranges(options: Mapping[str, Any]) -> None:
+    """A one-line error for the first option value out of its range (a batch of 0, a dropout of 1.5),
+    before any data is read; an option the command does not have, or left unset, passes."""
+    for name, (allowed, holds) in RANGES.items():
+        value = options.get(name)
+        if value is not None and not holds(value):
+            raise AttnsightError(f"--{name.replace('_', '-')} must be {allowed}, not {value:g}")
+    if options.get("dim") and options.get("heads") and options["dim"] % options["heads"]:
+        raise AttnsightError(f"--dim must be a multiple of --heads (each head takes an equal share), not "
+                             f"{options['dim']} for {options['heads']} heads")
 
 
 def defaults(command: Callable[..., Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.options import ConfigFile, names, run_dirs
+from attnsight.cli.options import ConfigFile, check_ranges, names, run_dirs
 from attnsight.cli.render import (
     because_text,
     cleaning_table,
@@ -197,6 +197,7 @@ def train(
 ) -> None:
     """Train a recommender from a behaviour log and write a bundle to OUT; with side features,
     items (and users) are fused from their id and what the tables say about them."""
+    check_ranges(ctx.params)
     inputs = load_inputs(ctx.params)  # every option by name, as `tune recsys` builds its trials
     if not json_out:
         console.print(f"read {len(inputs[0]):,} events from {data}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.options import ConfigFile, names, run_dirs
+from attnsight.cli.options import ConfigFile, check_ranges, names, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ def train(
     json_out: Json = False,
 ) -> None:
     """Train a risk scorer on an event table, split by time, and write a bundle to OUT."""
+    check_ranges(ctx.params)
     events = load_inputs(ctx.params)  # every option by name, as `tune risk` builds its trials
     if not json_out:
         console.print(f"read {len(events):,} events of {len(events.accounts):,} accounts from {data}")

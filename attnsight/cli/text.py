@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.options import ConfigFile, run_dirs
+from attnsight.cli.options import ConfigFile, check_ranges, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
 from attnsight.errors import AttnsightError
 
@@ -63,6 +63,7 @@ def _inputs(text: Optional[list[str]], data: Optional[Path], text_col: str, form
 
 @app.command()
 def pretrain(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="Texts (labels ignored): csv/tsv/jsonl/parquet, .gz too.")],
     out: Annotated[Path, typer.Option(help="Folder for the pretrained encoder bundle (created).")],
     corpus: Annotated[Optional[list[Path]], typer.Option(help="Extra unlabelled text files (repeatable).")] = None,
@@ -95,6 +96,7 @@ def pretrain(
     """Masked-language-model pretraining on unlabelled text; fine-tune it with `text train --init OUT`."""
     from attnsight.classifier import TextClassifier
 
+    check_ranges(ctx.params)
     texts = _read(data, text_col, None, format, encoding)
     extra = [_read(p, text_col, None, format, encoding) for p in corpus or []]
     clf = TextClassifier(
@@ -202,6 +204,7 @@ def train(
     json_out: Json = False,
 ) -> None:
     """Train a text classifier (sentiment, intent, topic) and write a bundle to OUT."""
+    check_ranges(ctx.params)
     inputs = load_inputs(ctx.params)  # every option by name, as `tune text` builds its trials
     if not json_out:
         console.print(f"read {len(inputs[0]):,} labelled texts from {data}")

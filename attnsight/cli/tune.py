@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from attnsight.cli import recsys as recsys_cli
 from attnsight.cli import risk as risk_cli
 from attnsight.cli import text as text_cli
-from attnsight.cli.options import defaults
+from attnsight.cli.options import check_ranges, defaults
 from attnsight.cli.render import console, print_json
 from attnsight.errors import AttnsightError
 
@@ -184,6 +184,7 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
     given = {k: str(v) if isinstance(v, Path) else v for k, v in params.items() if k not in _SEARCH_OPTIONS}
     given["time_budget"] = params["trial_budget"]
     base = {**defaults(command.train), "device": params["device"], **_TRIAL_ONLY.get(task, {})}
+    check_ranges(given)
     inputs = command.load_inputs({**base, **given})  # read once, for every trial
 
     def fit(options: dict[str, Any], callbacks: list[Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, read_table
-from attnsight.errors import DataError
+from attnsight.errors import AttnsightError, DataError
 
 TEXT_FORMATS = ("auto", *TABLE_FORMATS)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -178,6 +178,8 @@ def stratified_split(
 
     rows = np.arange(len(labels))
     valid_share, test_share = fractions
+    if valid_share + test_share >= 1:
+        raise AttnsightError(f"the validation and test shares ({valid_share:g} + {test_share:g}) leave no texts to train on")
     y = np.asarray(labels)
     rest, test = (rows, rows[:0]) if test_share <= 0 else train_test_split(
         rows, test_size=test_share, stratify=y, random_state=seed)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attnsight.errors import ConfigError
 from attnsight.models.base import PretrainedModel, init_weights
 from attnsight.nn.attention import build_attention_mask
 from attnsight.nn.encoder import TransformerEncoder
@@ -45,10 +46,10 @@ class TextConfig:
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
         for name in ("bigram_buckets", "wide_buckets"):
             if getattr(self, name) == 1 or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be 0 (off) or at least 2, not {getattr(self, name)}")
+                raise ConfigError(f"{name} must be 0 (off) or at least 2, not {getattr(self, name)}")
 
 
 @dataclass
