@@ -21,5 +21,11 @@ class DataError(AttnsightError):
 
 
 class ConfigError(AttnsightError, ValueError):
-    """A model setting that cannot work (a hidden size the heads do not divide, an unknown pooling):
-    a ValueError to Python callers, a one-line error on the command line."""
+    """A model setting that cannot work (an unknown pooling, pairs hashed into one bucket): a
+    ValueError to Python callers, a one-line error on the command line."""
+
+
+def last_line(exc: BaseException, limit: int = 200) -> str:
+    """The gist of a library's error for a one-line message: torch's name the mismatch on their
+    last line, after a page of context."""
+    return str(exc).strip().splitlines()[-1].strip().rstrip(".")[:limit]

@@ -179,7 +179,8 @@ def stratified_split(
     rows = np.arange(len(labels))
     valid_share, test_share = fractions
     if valid_share + test_share >= 1:
-        raise AttnsightError(f"the validation and test shares ({valid_share:g} + {test_share:g}) leave no texts to train on")
+        raise AttnsightError(f"the validation and test shares ({valid_share:g} + {test_share:g}) leave no texts "
+                             "to train on")
     y = np.asarray(labels)
     rest, test = (rows, rows[:0]) if test_share <= 0 else train_test_split(
         rows, test_size=test_share, stratify=y, random_state=seed)

@@ -14,7 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from attnsight.errors import AttnsightError
+from attnsight.errors import AttnsightError, last_line
 
 M = TypeVar("M", bound="PretrainedModel")
 
@@ -79,8 +79,8 @@ class PretrainedModel(nn.Module):
         try:
             model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
         except (SafetensorError, RuntimeError) as exc:  # a damaged file, or weights of another shape
-            reason = str(exc).strip().splitlines()[-1].strip().rstrip(".")[:200]
-            raise AttnsightError(f"{path / WEIGHTS_FILE}: unreadable or not this bundle's weights ({reason})") from None
+            raise AttnsightError(f"{path / WEIGHTS_FILE}: unreadable or not this bundle's weights "
+                                 f"({last_line(exc)})") from None
         return model.to(device)
 
 

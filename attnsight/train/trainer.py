@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from attnsight.errors import AttnsightError
+from attnsight.errors import AttnsightError, last_line
 from attnsight.train import distributed
 from attnsight.train.batches import Batch
 
@@ -263,9 +263,8 @@ class Trainer:
             optimizer.load_state_dict(payload["optimizer"])
             scheduler.load_state_dict(payload["scheduler"])
         except (RuntimeError, ValueError) as exc:  # torch's own message is a page of tensor shapes
-            reason = str(exc).strip().splitlines()[-1].strip().rstrip(".")[:200]
-            raise AttnsightError(f"{path}: this checkpoint does not fit the run being resumed ({reason}); resume "
-                                 "with the options it was started with, or start afresh without --resume") from None
+            raise AttnsightError(f"{path}: this checkpoint does not fit the run being resumed ({last_line(exc)}); "
+                                 "resume with the options it was started with, or start afresh without --resume") from None
         meta = payload["meta"]
         return _State(
             epoch=meta["epoch"],
