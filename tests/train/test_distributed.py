@@ -104,7 +104,8 @@ def _reviews(root: Path) -> list[str]:
                                                 for t, y in zip(texts.texts, texts.labels)))
     return ["text", "train", "--data", "reviews.jsonl", "--epochs", "3", "--lr", "3e-3", "--vocab-size", "300",
             "--max-len", "48", "--dim", "32", "--layers", "1", "--heads", "2", "--dropout", "0",
-            "--batch-size", "16", "--wide-buckets", "256"]  # rank 0 fits the wide head, the others take it
+            "--batch-size", "16", "--wide-buckets", "256",  # rank 0 fits the wide head, the others take it
+            "--layer-lr-decay", "0.5"]  # DistributedDataParallel over parameter groups of their own rates
 
 
 def _transactions(root: Path) -> list[str]:
