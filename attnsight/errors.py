@@ -26,6 +26,6 @@ class ConfigError(AttnsightError, ValueError):
 
 
 def last_line(exc: BaseException, limit: int = 200) -> str:
-    """The gist of a library's error for a one-line message: torch's name the mismatch on their
-    last line, after a page of context."""
+    """The gist of a library's error for a one-line message: torch's errors name the mismatch on
+    their last line, after a page of context."""
     return str(exc).strip().splitlines()[-1].strip().rstrip(".")[:limit]
