@@ -44,7 +44,7 @@ from attnsight.explain.text import (
     pooled_attention,
     word_weights,
 )
-from attnsight.models.base import read_task_config, write_json_atomic
+from attnsight.models.base import read_task_config, reading_bundle, write_json_atomic
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
 from attnsight.train.distributed import from_main, is_main_process, shard_gather
@@ -284,6 +284,8 @@ class TextClassifier:
             raise AttnsightError("this classifier is already fine-tuned; pretrain a new one (or use init=)")
         if self.nsp and self.whole_word_masking:
             raise AttnsightError("whole-word masking and next-sentence prediction cannot be combined")
+        if len(texts) < 2:
+            raise AttnsightError(f"pretraining needs 2 texts or more (some are held out to score it), not {len(texts)}")
         ids = self.tokenizer_.encode_ids(texts)  # ids only: tokens and offsets took 0.6 GB more for 117,000 texts
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(ids))
@@ -370,6 +372,11 @@ class TextClassifier:
         if test is not None:
             test_set = clean_texts(_as_texts(test, text_col, label_col, require_labels=True), cleaning, drop=False)[0]
         if valid_set is None or test_set is None:  # carve what is missing out of the training data
+            for flag, part, given_part, share in (("valid", "validation", valid_set, self.valid_size),
+                                                  ("test", "test", test_set, self.test_size)):
+                if given_part is None and share <= 0:
+                    raise AttnsightError(f"--{flag}-size {share:g} leaves no {part} texts: give a share above 0 "
+                                         f"or a --{flag} file")
             shares = (self.valid_size if valid_set is None else 0.0, self.test_size if test_set is None else 0.0)
             rows_train, rows_valid, rows_test = stratified_split(train.labels, shares, self.seed)
             protocol.update(valid_size=shares[0], test_size=shares[1])
@@ -629,18 +636,22 @@ class TextClassifier:
         config = read_task_config(path, TextTransformer.task)
         params = {**config.get("params", {}), "device": device, "init": None}
         clf = cls(**{k: v for k, v in params.items() if k in _PARAMS})
-        clf.model_ = TextTransformer.from_pretrained(path, device=resolve_device(device)).eval()
-        clf.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE, min(clf.max_len, clf.model_.config.max_len),
-                                                 clf.truncation)
-        clf.labels_ = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
-        clf.cleaning_config_ = TextCleaningConfig(**config.get("cleaning", {}))
-        clf.cleaning_report_ = TextCleaningReport()
-        clf.pretrain_metrics_ = config.get("pretrain") or None
-        metrics = path / METRICS_FILE
-        if metrics.is_file():
-            clf.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
-        profile = path / PROFILE_FILE
-        clf.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
+        with reading_bundle(path):
+            clf.model_ = TextTransformer.from_pretrained(path, device=resolve_device(device)).eval()
+            clf.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE,
+                                                     min(clf.max_len, clf.model_.config.max_len), clf.truncation)
+            clf.labels_ = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
+            if not (isinstance(clf.labels_, list) and all(isinstance(x, str) for x in clf.labels_)
+                    and len(clf.labels_) == clf.model_.config.num_labels):
+                raise ValueError(f"{LABELS_FILE} is not the list of the model's {clf.model_.config.num_labels} labels")
+            clf.cleaning_config_ = TextCleaningConfig(**config.get("cleaning", {}))
+            clf.cleaning_report_ = TextCleaningReport()
+            clf.pretrain_metrics_ = config.get("pretrain") or None
+            metrics = path / METRICS_FILE
+            if metrics.is_file():
+                clf.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+            profile = path / PROFILE_FILE
+            clf.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
         return clf
 
 

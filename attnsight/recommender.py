@@ -44,7 +44,7 @@ from attnsight.explain.segments import (
     time_windows,
 )
 from attnsight.index import DEFAULT_THRESHOLD, ItemIndex
-from attnsight.models.base import read_task_config, write_json_atomic
+from attnsight.models.base import read_task_config, reading_bundle, write_json_atomic
 from attnsight.models.sasrec import SASRec, SASRecConfig
 from attnsight.train import (
     SAMPLERS,
@@ -258,6 +258,9 @@ class SequentialRecommender:
         self._fusion: Tensor | None = None
         self.profile_: dict[str, Any] | None = None
         train_histories = split.histories(split.train)
+        if max(map(len, train_histories), default=0) < 2:  # one next-item pair needs two events
+            raise AttnsightError("no user has 2 events left to train on once the last ones are held out for "
+                                 "validation and test: give users more events (--min-len N keeps those with N or more)")
 
         def validate(model: SASRec) -> dict[str, float]:
             return self._rank(split, split.valid)
@@ -835,24 +838,27 @@ class SequentialRecommender:
         config = read_task_config(path, SASRec.task)
         params = {**config.get("params", {}), "device": device}
         rec = cls(**{k: v for k, v in params.items() if k in _PARAMS})
-        rec.model_ = SASRec.from_pretrained(path, device=resolve_device(device)).eval()
-        rec.item_space_ = FeatureSpace.load(path, "item") if rec.model_.item_features is not None else None
-        rec.item_vocab_ = Vocabulary.load(path / ITEMS_FILE)
-        users = json.loads((path / USERS_FILE).read_text(encoding="utf-8"))
-        rec.sequences_ = Sequences.load(path / HISTORIES_FILE, users)
-        profiled = rec.model_.user_features is not None
-        rec.user_space_ = FeatureSpace.load(path, "user") if profiled else None
-        rec.user_vocab_ = Vocabulary.load(path / PROFILES_FILE) if profiled else Vocabulary(users)
-        rec.cleaning_config_ = CleaningConfig(**config.get("cleaning", {}))
-        rec.cleaning_report_ = CleaningReport()
-        info = path / ITEM_INFO_FILE
-        rec.item_info_ = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
-        metrics = path / METRICS_FILE
-        if metrics.is_file():
-            rec.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
-        rec._user_vectors, rec._rows, rec._item_counts, rec._index, rec._items, rec._fusion = (None,) * 6
-        profile = path / PROFILE_FILE
-        rec.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
+        with reading_bundle(path):
+            rec.model_ = SASRec.from_pretrained(path, device=resolve_device(device)).eval()
+            rec.item_space_ = FeatureSpace.load(path, "item") if rec.model_.item_features is not None else None
+            rec.item_vocab_ = Vocabulary.load(path / ITEMS_FILE)
+            users = json.loads((path / USERS_FILE).read_text(encoding="utf-8"))
+            rec.sequences_ = Sequences.load(path / HISTORIES_FILE, users)
+            if len(rec.item_vocab_) != rec.model_.config.num_items or len(users) + 1 != len(rec.sequences_.offsets):
+                raise ValueError(f"{ITEMS_FILE}, {USERS_FILE} and {HISTORIES_FILE} do not fit the model and each other")
+            profiled = rec.model_.user_features is not None
+            rec.user_space_ = FeatureSpace.load(path, "user") if profiled else None
+            rec.user_vocab_ = Vocabulary.load(path / PROFILES_FILE) if profiled else Vocabulary(users)
+            rec.cleaning_config_ = CleaningConfig(**config.get("cleaning", {}))
+            rec.cleaning_report_ = CleaningReport()
+            info = path / ITEM_INFO_FILE
+            rec.item_info_ = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
+            metrics = path / METRICS_FILE
+            if metrics.is_file():
+                rec.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+            rec._user_vectors, rec._rows, rec._item_counts, rec._index, rec._items, rec._fusion = (None,) * 6
+            profile = path / PROFILE_FILE
+            rec.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
         return rec
 
 

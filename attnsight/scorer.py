@@ -39,7 +39,7 @@ from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.risk import risk_metrics
 from attnsight.explain.attention import attention_rollout
-from attnsight.models.base import read_task_config, write_json_atomic
+from attnsight.models.base import read_task_config, reading_bundle, write_json_atomic
 from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
 from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
 from attnsight.train.distributed import is_main_process, shard_gather
@@ -462,18 +462,19 @@ class RiskScorer:
         config = read_task_config(path, RiskTransformer.task)
         params = {**config.get("params", {}), "device": device}
         scorer = cls(**{k: v for k, v in params.items() if k in _PARAMS})
-        scorer.model_ = RiskTransformer.from_pretrained(path, device=resolve_device(device)).eval()
-        schema = config["schema"]
-        scorer.schema_ = EventSchema(**{**schema, "numeric": tuple(schema["numeric"]),
-                                        "categorical": tuple(schema["categorical"])})
-        pre = config["preprocessing"]
-        scorer.numeric_mean_, scorer.numeric_std_ = pre["numeric_mean"], pre["numeric_std"]
-        scorer.vocabularies_ = pre["vocabularies"]
-        metrics = path / METRICS_FILE
-        if metrics.is_file():
-            scorer.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
-        profile = path / PROFILE_FILE
-        scorer.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
+        with reading_bundle(path):
+            scorer.model_ = RiskTransformer.from_pretrained(path, device=resolve_device(device)).eval()
+            schema = config["schema"]
+            scorer.schema_ = EventSchema(**{**schema, "numeric": tuple(schema["numeric"]),
+                                            "categorical": tuple(schema["categorical"])})
+            pre = config["preprocessing"]
+            scorer.numeric_mean_, scorer.numeric_std_ = pre["numeric_mean"], pre["numeric_std"]
+            scorer.vocabularies_ = pre["vocabularies"]
+            metrics = path / METRICS_FILE
+            if metrics.is_file():
+                scorer.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+            profile = path / PROFILE_FILE
+            scorer.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
         return scorer
 
 

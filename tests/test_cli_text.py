@@ -4,6 +4,7 @@ insights, and one-line errors that exit 2."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -180,12 +181,17 @@ def test_error_missing_label_column(tmp_path, monkeypatch, capsys):
     (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),
     (["--dropout", "1.5"], "--dropout must be at least 0 and below 1, not 1.5"),
     (["--max-len", "1"], "--max-len must be at least 3, not 1"),
-    (["--lr", "-1"], "--lr must be positive, not -1"),
+    (["--lr", "-1"], "--lr must be positive and finite, not -1"),
     (["--layer-lr-decay", "0"], "--layer-lr-decay must be above 0 and at most 1, not 0"),
     (["--valid-size", "0.6", "--test-size", "0.5"], "the validation and test shares (0.6 + 0.5) leave no texts"),
     (["--dim", "30", "--heads", "4"], "--dim must be a multiple of --heads (each head takes an equal share), "
                                       "not 30 for 4 heads"),
-    (["--bigram-buckets", "1"], "bigram_buckets must be 0 (off) or at least 2, not 1"),
+    (["--bigram-buckets", "1"], "--bigram-buckets must be 0 (off) or at least 2, not 1"),
+    (["--wide-buckets", "-3"], "--wide-buckets must be 0 (off) or at least 2, not -3"),
+    (["--seed", "-1"], "--seed must be at least 0, not -1"),
+    (["--lr", "inf"], "--lr must be positive and finite, not inf"),
+    (["--vocab-size", "3"], "--vocab-size must be at least 100, not 3"),
+    (["--device", "tpu"], "--device must be auto, cpu, cuda or cuda:N, not 'tpu'"),
 ])
 def test_error_an_option_out_of_its_range(workspace, tmp_path, monkeypatch, capsys, flags, message):
     assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", workspace["train_csv"], "--text-col",
@@ -237,3 +243,74 @@ def test_success_exits_zero_through_main(workspace, monkeypatch, capsys):
                               NEGATIVE, "--device", "cpu", "--json")
     assert code in (0, None) and not err.strip()
     assert json.loads(out)[0]["label"] == "0"
+
+
+def test_error_options_that_contradict_each_other(workspace, tmp_path, monkeypatch, capsys):
+    base = ["text", "train", "--data", workspace["train_csv"], "--text-col", "review", "--label-col", "stars",
+            "--out", tmp_path / "b", "--device", "cpu"]
+    assert_one_line_error(monkeypatch, capsys, [*base, "--init", workspace["encoder"], "--encoder", "minilm"],
+                          "--init and --encoder minilm both name the encoder to start from")
+    assert_one_line_error(monkeypatch, capsys, [*base, "--corpus", workspace["test_csv"]],
+                          "--corpus is text for the pretraining that --pretrain-epochs N runs first")
+    out_file = tmp_path / "a-file"
+    out_file.write_text("kept")
+    assert_one_line_error(monkeypatch, capsys, [*base[:-4], "--out", out_file], f"--out {out_file} is a file")
+    assert out_file.read_text() == "kept"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--valid-size", "0"], "--valid-size 0 leaves no validation texts: give a share above 0 or a --valid file"),
+    (["--test-size", "0"], "--test-size 0 leaves no test texts: give a share above 0 or a --test file"),
+])
+def test_error_no_share_left_for_validation_or_test(workspace, tmp_path, monkeypatch, capsys, flags, message):
+    assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", workspace["train_csv"], "--text-col",
+                                                "review", "--label-col", "stars", "--out", tmp_path / "b", "--epochs",
+                                                1, *SMALL, *flags], message)
+
+
+def test_error_a_class_too_rare_to_split(tmp_path, monkeypatch, capsys):
+    data = write_reviews(tmp_path / "reviews.csv", 40, seed=1)
+    with data.open("a") as f:
+        f.write("40,so so,mid\n")
+    assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", data, "--text-col", "review",
+                                                "--label-col", "stars", "--out", tmp_path / "b", *SMALL],
+                          "the rarest class, 'mid', has 1")
+
+
+def test_error_pretraining_one_text(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "one.csv"
+    data.write_text("text\nhello world\n")
+    assert_one_line_error(monkeypatch, capsys, ["text", "pretrain", "--data", data, "--out", tmp_path / "e", *SMALL],
+                          "pretraining needs 2 texts or more", "not 1")
+
+
+def test_error_a_pretraining_bundle_cannot_predict(workspace, monkeypatch, capsys):
+    encoder = workspace["encoder"]
+    assert_one_line_error(monkeypatch, capsys, ["text", "predict", "--model", encoder, "--text", "hi", "--device",
+                                                "cpu"], f"{encoder} is a pretraining bundle (no labels)",
+                          f"attnsight text train --init {encoder}")
+
+
+@pytest.mark.parametrize(("name", "content", "fragment"), [
+    ("tokenizer.json", None, "tokenizer.json: not a readable tokenizer"),
+    ("tokenizer.json", "garbage", "tokenizer.json: not a readable tokenizer"),
+    ("labels.json", "{}", "labels.json is not the list of the model's 2 labels"),
+    ("profile.json", "x", "JSONDecodeError"),
+    ("metrics.json", "x", "JSONDecodeError"),
+])
+def test_error_a_damaged_bundle(workspace, tmp_path, monkeypatch, capsys, name, content, fragment):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(workspace["bundle"], damaged)
+    if content is None:
+        (damaged / name).unlink()
+    else:
+        (damaged / name).write_text(content)
+    assert_one_line_error(monkeypatch, capsys, ["text", "predict", "--model", damaged, "--text", "hi", "--device",
+                                                "cpu"], f"{damaged}: damaged bundle", fragment)
+
+
+@pytest.mark.parametrize("flags", [["--limit", "-1"], ["--limit", "0"], ["--top", "0"]])
+def test_error_counts_below_one(workspace, monkeypatch, capsys, flags):
+    code, _, err = run_main(monkeypatch, capsys, "text", "explain", "--model", workspace["bundle"], "--data",
+                            workspace["test_csv"], "--text-col", "review", "--device", "cpu", *flags)
+    assert code == 2 and f"Invalid value for '{flags[0]}'" in err and "Traceback" not in err

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import polars as pl
 import pytest
 import torch
 
@@ -166,6 +167,29 @@ def test_save_and_load_round_trip(fitted: SequentialRecommender, tmp_path: Path)
 def test_from_pretrained_of_a_non_bundle_raises(tmp_path: Path) -> None:
     with pytest.raises(AttnsightError):
         SequentialRecommender.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "content", "fragment"), [
+    ("items.json", '["x"]', "items.json, users.json and histories.safetensors do not fit the model"),
+    ("users.json", "[]", "items.json, users.json and histories.safetensors do not fit the model"),
+    ("histories.safetensors", "cut short", "SafetensorError"),
+    ("profile.json", "{", "JSONDecodeError"),
+])
+def test_a_damaged_bundle_is_one_line_naming_it(fitted: SequentialRecommender, tmp_path: Path, name: str,
+                                                content: str, fragment: str) -> None:
+    bundle = tmp_path / "bundle"
+    fitted.save_pretrained(bundle)
+    (bundle / name).write_text(content)
+    with pytest.raises(AttnsightError, match="damaged bundle") as info:
+        SequentialRecommender.from_pretrained(bundle, device="cpu")
+    assert str(info.value).startswith(f"{bundle}: ") and fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_users_too_short_to_train_on_are_a_one_line_error() -> None:
+    events = [(user, item) for user in ("u1", "u2") for item in ("a", "b", "c")]  # 3 each: all held out but one
+    frame = pl.DataFrame({"user": [u for u, _ in events], "item": [i for _, i in events]})
+    with pytest.raises(AttnsightError, match="no user has 2 events left to train on"):
+        SequentialRecommender(epochs=1, **TINY).fit(frame)
 
 
 def test_unfitted_raises() -> None:

@@ -279,6 +279,19 @@ def test_unfitted_and_bad_bundles(events, tmp_path):
         RiskScorer.from_pretrained(tmp_path)
 
 
+def test_a_bundle_with_a_config_cut_down_or_a_profile_cut_short(scorer, tmp_path):
+    bundle = tmp_path / "bundle"
+    scorer.save_pretrained(bundle)
+    config = json.loads((bundle / "config.json").read_text())
+    (bundle / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "schema"}))
+    with pytest.raises(AttnsightError, match=r"damaged bundle \(KeyError: 'schema'\)"):
+        RiskScorer.from_pretrained(bundle, device="cpu")
+    (bundle / "config.json").write_text(json.dumps(config))
+    (bundle / "profile.json").write_text("{")
+    with pytest.raises(AttnsightError, match=r"damaged bundle \(JSONDecodeError"):
+        RiskScorer.from_pretrained(bundle, device="cpu")
+
+
 def test_evaluate_needs_labels(scorer, events):
     with pytest.raises(DataError, match="no labels to evaluate"):
         scorer.evaluate(dataclasses.replace(events, label=None))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -49,15 +50,21 @@ def _at_least(low: float) -> tuple[str, Callable[[float], bool]]:
 
 
 _POSITIVE = ("positive", lambda v: v > 0)
+_RATE = ("positive and finite", lambda v: 0 < v < math.inf)
 _SHARE = ("at least 0 and below 1", lambda v: 0 <= v < 1)
 _FRACTION = ("above 0 and at most 1", lambda v: 0 < v <= 1)
 # the numeric options of the train commands (by name, as `tune` and --config files give them too)
 # that have a range, and what it is
 RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
-    **dict.fromkeys(("epochs", "dim", "layers", "heads", "batch_size", "patience", "history_len"), _at_least(1)),
-    **dict.fromkeys(("pretrain_epochs", "negatives", "weight_decay"), _at_least(0)),
+    **dict.fromkeys(("epochs", "dim", "layers", "heads", "batch_size", "patience", "history_len", "min_len",
+                     "min_user_events", "min_item_events", "train_days", "test_days"), _at_least(1)),
+    **dict.fromkeys(("pretrain_epochs", "negatives", "weight_decay", "seed", "valid_days", "gap_days",
+                     "label_delay_days"), _at_least(0)),
     "max_len": _at_least(3),  # a text's [CLS] and [SEP] take two
-    **dict.fromkeys(("lr", "time_budget"), _POSITIVE),
+    "vocab_size": _at_least(100),  # below that a WordPiece vocabulary is little more than its alphabet
+    **dict.fromkeys(("bigram_buckets", "wide_buckets"), ("0 (off) or at least 2", lambda v: v == 0 or v >= 2)),
+    "lr": _RATE,
+    **dict.fromkeys(("time_budget", "pos_weight"), _POSITIVE),
     **dict.fromkeys(("dropout", "label_smoothing", "valid_size", "test_size"), _SHARE),
     "mask_prob": ("above 0 and below 1", lambda v: 0 < v < 1),
     **dict.fromkeys(("layer_lr_decay", "negative_rate"), _FRACTION),
@@ -66,7 +73,14 @@ RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
 
 def check_ranges(options: Mapping[str, Any]) -> None:
     """A one-line error for the first option value out of its range (a batch of 0, a dropout of 1.5),
-    before any data is read; an option the command does not have, or left unset, passes."""
+    a device this machine does not have, or an --out that is a file, before any data is read; an
+    option the command does not have, or left unset, passes."""
+    if options.get("device"):
+        from attnsight.train.trainer import resolve_device  # torch: not on the path of --help
+
+        resolve_device(options["device"])
+    if options.get("out") is not None and Path(options["out"]).is_file():
+        raise AttnsightError(f"--out {options['out']} is a file, not a folder")
     for name, (allowed, holds) in RANGES.items():
         value = options.get(name)
         if value is not None and not holds(value):

@@ -44,7 +44,11 @@ CLASS_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
 def _load(model: Path, device: str):  # -> TextClassifier
     from attnsight.classifier import TextClassifier
 
-    return TextClassifier.from_pretrained(model, device=device)
+    clf = TextClassifier.from_pretrained(model, device=device)
+    if not clf.labels_:
+        raise AttnsightError(f"{model} is a pretraining bundle (no labels): fine-tune it first with "
+                             f"`attnsight text train --init {model} ...`")
+    return clf
 
 
 def _read(path: Path, text_col: str, label_col: Optional[str], format: str, encoding: str, labels: bool = False):
@@ -55,8 +59,10 @@ def _read(path: Path, text_col: str, label_col: Optional[str], format: str, enco
 
 def _inputs(text: Optional[list[str]], data: Optional[Path], text_col: str, format: str, encoding: str,
             limit: Optional[int]) -> list[str]:
-    if (not text) == (data is None):
+    if text and data is not None:
         raise AttnsightError("give --text (one or more) or --data, not both")
+    if not text and data is None:
+        raise AttnsightError("give the texts to read: --text (one or more) or --data FILE")
     texts = list(text) if text else _read(data, text_col, None, format, encoding).texts
     return texts[:limit] if limit else texts
 
@@ -205,6 +211,10 @@ def train(
 ) -> None:
     """Train a text classifier (sentiment, intent, topic) and write a bundle to OUT."""
     check_ranges(ctx.params)
+    if init and encoder != "scratch":
+        raise AttnsightError(f"--init and --encoder {encoder} both name the encoder to start from: give one")
+    if corpus and not pretrain_epochs:
+        raise AttnsightError("--corpus is text for the pretraining that --pretrain-epochs N runs first: give N above 0")
     inputs = load_inputs(ctx.params)  # every option by name, as `tune text` builds its trials
     if not json_out:
         console.print(f"read {len(inputs[0]):,} labelled texts from {data}")
@@ -266,7 +276,7 @@ def evaluate(
 
 TextOpt = Annotated[Optional[list[str]], typer.Option("--text", help="A text to read (repeatable).")]
 DataOpt = Annotated[Optional[Path], typer.Option("--data", help="A file of texts instead of --text.")]
-Limit = Annotated[Optional[int], typer.Option(help="Only the first N texts of --data.")]
+Limit = Annotated[Optional[int], typer.Option(min=1, help="Only the first N texts of --data.")]
 
 
 @app.command()
@@ -309,7 +319,7 @@ def explain(
     encoding: Encoding = "utf-8",
     limit: Limit = 10,
     html: Annotated[Optional[Path], typer.Option(help="Also write the highlighted texts to this HTML file.")] = None,
-    top: Annotated[int, typer.Option(help="Most-attended words listed per text.")] = 5,
+    top: Annotated[int, typer.Option(min=1, help="Most-attended words listed per text.")] = 5,
     device: Device = "auto",
     method: Annotated[Optional[str], typer.Option(
         help="attention (rollout) | gradients (integrated gradients; the [explain] extra). Default: the more "
@@ -356,8 +366,8 @@ def insights(
     format: Format = "auto",
     encoding: Encoding = "utf-8",
     limit: Limit = None,
-    top: Annotated[int, typer.Option(help="Words per class.")] = 15,
-    min_count: Annotated[int, typer.Option(help="Words in fewer texts are left out.")] = 3,
+    top: Annotated[int, typer.Option(min=1, help="Words per class.")] = 15,
+    min_count: Annotated[int, typer.Option(min=1, help="Words in fewer texts are left out.")] = 3,
     device: Device = "auto",
     json_out: Json = False,
 ) -> None:

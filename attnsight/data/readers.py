@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 import io
 import json
 import re
@@ -225,8 +226,10 @@ def _read_bytes(path: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataError(path, f"corrupt gzip data ({exc})") from None
+    elif path.suffix == ".gz" and raw:
+        raise DataError(path, "named .gz but not gzip data")
     return raw
 
 
@@ -265,7 +268,7 @@ def _read_table(path: Path, text: str, fmt: str) -> tuple[pl.DataFrame, int | li
     buffer = io.BytesIO("".join(line + "\n" for line in lines if line.strip()).encode("utf-8"))
     try:
         if fmt == "jsonl":
-            frame = pl.read_ndjson(buffer, infer_schema_length=None).with_columns(pl.all().cast(pl.String))
+            frame = _as_strings(path, pl.read_ndjson(buffer, infer_schema_length=None))
         else:
             frame = pl.read_csv(buffer, separator="," if fmt == "csv" else "\t", infer_schema=False)
     except pl.exceptions.PolarsError as exc:
@@ -303,6 +306,14 @@ def _read_parquet(path: Path) -> pl.DataFrame:
         frame = pl.read_parquet(io.BytesIO(_read_bytes(path)))
     except pl.exceptions.PolarsError as exc:
         raise DataError(path, f"cannot read as parquet: {str(exc).splitlines()[0]}") from None
+    return _as_strings(path, frame)
+
+
+def _as_strings(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as strings; a column of lists or records has no one value per row to read."""
+    for name, dtype in frame.schema.items():
+        if dtype.is_nested():
+            raise DataError(path, f"holds {dtype} values, not one value per row", column=name)
     return frame.with_columns(pl.all().cast(pl.String))
 
 

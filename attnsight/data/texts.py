@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, read_table
-from attnsight.errors import AttnsightError, DataError
+from attnsight.errors import AttnsightError, DataError, last_line
 
 TEXT_FORMATS = ("auto", *TABLE_FORMATS)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -182,10 +182,17 @@ def stratified_split(
         raise AttnsightError(f"the validation and test shares ({valid_share:g} + {test_share:g}) leave no texts "
                              "to train on")
     y = np.asarray(labels)
-    rest, test = (rows, rows[:0]) if test_share <= 0 else train_test_split(
-        rows, test_size=test_share, stratify=y, random_state=seed)
-    train, valid = (rest, rows[:0]) if valid_share <= 0 else train_test_split(
-        rest, test_size=valid_share / (1 - test_share), stratify=y[rest], random_state=seed)
+    try:
+        rest, test = (rows, rows[:0]) if test_share <= 0 else train_test_split(
+            rows, test_size=test_share, stratify=y, random_state=seed)
+        train, valid = (rest, rows[:0]) if valid_share <= 0 else train_test_split(
+            rest, test_size=valid_share / (1 - test_share), stratify=y[rest], random_state=seed)
+    except ValueError as exc:  # too few texts of a class, or shares too small for every class to have one
+        names, counts = np.unique(y, return_counts=True)
+        raise AttnsightError(
+            f"{len(rows):,} texts cannot be split stratified into validation and test shares of {valid_share:g} "
+            f"and {test_share:g} (the rarest class, {str(names[counts.argmin()])!r}, has {counts.min()}): "
+            f"{last_line(exc)}; give more texts of each class, larger shares, or --valid/--test files") from None
     return np.sort(train), np.sort(valid), np.sort(test)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from attnsight.errors import last_line
+
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIALS = (PAD, UNK, CLS, SEP, MASK)
 TOKENIZER_FILE = "tokenizer.json"
@@ -99,7 +101,10 @@ class TextTokenizer:
     def from_file(cls, path: str | Path, max_len: int, truncation: str = "head") -> TextTokenizer:
         from tokenizers import Tokenizer
 
-        return cls(Tokenizer.from_file(str(path)), max_len, truncation)
+        try:
+            return cls(Tokenizer.from_file(str(path)), max_len, truncation)
+        except Exception as exc:  # the library's own errors name neither the file nor a type to catch
+            raise ValueError(f"{path}: not a readable tokenizer ({last_line(exc)})") from None
 
     def save(self, path: str | Path) -> None:
         self.tokenizer.save(str(path))

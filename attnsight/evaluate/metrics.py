@@ -14,12 +14,14 @@ def target_ranks(scores: Tensor, targets: Tensor, exclude: Tensor | None = None)
     """Rank of each target among all candidates: how many candidates score strictly higher.
 
     scores (B, N), targets (B,), exclude (B, N) bool marking candidates removed from the ranking
-    (a target that is excluded scores -inf and so ranks last).
+    (a target that is excluded scores -inf and so ranks last). A target scored NaN (a diverged
+    model) ranks last too: no candidate compares above NaN, which would make it a hit.
     """
     if exclude is not None:
         scores = scores.masked_fill(exclude, float("-inf"))
     target_scores = scores.gather(1, targets[:, None])
-    return (scores > target_scores).sum(dim=1)
+    ranks = (scores > target_scores).sum(dim=1)
+    return ranks.masked_fill(target_scores[:, 0].isnan(), scores.shape[1])
 
 
 def hit_rate(ranks: np.ndarray, k: int) -> float:

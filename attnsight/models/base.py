@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -82,6 +84,19 @@ class PretrainedModel(nn.Module):
             raise AttnsightError(f"{path / WEIGHTS_FILE}: unreadable or not this bundle's weights "
                                  f"({last_line(exc)})") from None
         return model.to(device)
+
+
+@contextlib.contextmanager
+def reading_bundle(path: Path) -> Iterator[None]:
+    """Files of a bundle that do not read or do not fit together (cut short, edited by hand, one of
+    them missing) end in one line naming the bundle, whichever library was reading them."""
+    try:
+        yield
+    except AttnsightError:
+        raise
+    except Exception as exc:  # json, tokenizers, safetensors, numpy, a key or an index: all the bundle's
+        raise AttnsightError(f"{path}: damaged bundle ({type(exc).__name__}: {last_line(exc)}); "
+                             "write it anew") from None
 
 
 def read_task_config(path: Path, task: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import resource
 import sys
 import time
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from attnsight.errors import AttnsightError, last_line
+from attnsight.errors import AttnsightError, ConfigError, last_line
 from attnsight.train import distributed
 from attnsight.train.batches import Batch
 
@@ -41,11 +42,13 @@ def peak_rss_mb() -> float:
 
 
 def resolve_device(device: str) -> torch.device:
-    """'auto' picks CUDA when there is one, else the CPU."""
+    """'auto' picks CUDA when there is one, else the CPU; 'cpu', 'cuda' and 'cuda:N' are taken as given."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but no CUDA device is available")
+        raise ConfigError(f"--device {device} asked for, but no CUDA device is available (--device auto uses one when there is)")
     return torch.device(device)
 
 
@@ -165,6 +168,10 @@ class Trainer:
                     out_of_time = True
                     break
             loss = distributed.mean(float(np.mean(losses))) if losses else math.nan
+            if losses and not math.isfinite(loss):
+                # before the epoch is checkpointed: a resume goes on from the last finite weights
+                raise AttnsightError(f"{self.name}: training diverged (loss {loss} in epoch {epoch}); "
+                                     f"lower the learning rate (now {cfg.lr:g})")
             logs = {"loss": loss, "lr": max(scheduler.get_last_lr())}  # the full rate: groups scale it down
             if evaluate is not None and (epoch % cfg.eval_every == 0 or out_of_time or epoch == cfg.epochs):
                 model.eval()
@@ -256,7 +263,7 @@ class Trainer:
         try:
             payload = torch.load(path, map_location=self.device, weights_only=True)
         except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-            reason = str(exc).strip().split(". ")[0].rstrip(".")[:200]
+            reason = str(exc).strip().split(". ")[0].rstrip(".")[:200] or type(exc).__name__
             raise AttnsightError(f"{path}: unreadable checkpoint ({reason}); remove it to start afresh") from None
         try:
             model.load_state_dict(payload["model"])

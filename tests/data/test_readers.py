@@ -132,6 +132,22 @@ def test_gzip_csv(tmp_path):
     ]
 
 
+def test_gzip_with_a_corrupt_body_and_a_gz_that_is_not_gzip(tmp_path):
+    with pytest.raises(DataError, match="corrupt gzip data"):
+        read_interactions(write(tmp_path / "bad.csv.gz", b"\x1f\x8b\x08\x00garbagegarbage"))
+    with pytest.raises(DataError, match="named .gz but not gzip data"):
+        read_interactions(write(tmp_path / "plain.csv.gz", "user,item\n1,a\n"))
+
+
+@pytest.mark.parametrize("name", ["lists.parquet", "lists.jsonl"])
+def test_a_column_of_lists_is_named_not_cast(tmp_path, name):
+    frame = pl.DataFrame({"user": ["1", "2"], "item": [["a", "b"], ["c"]]})
+    path = tmp_path / name
+    frame.write_parquet(path) if name.endswith("parquet") else frame.write_ndjson(path)
+    with pytest.raises(DataError, match=r"column 'item': holds List\(String\) values, not one value per row"):
+        read_interactions(path)
+
+
 def test_gzip_sequences(tmp_path):
     path = write(tmp_path / "seqs.txt.gz", gzip.compress(b"a b c d\ne f g h i\n"))
     assert detect_format(path) == "sequences"

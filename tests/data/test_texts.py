@@ -254,6 +254,14 @@ def test_stratified_split_without_test_share():
     assert Counter(np.array(LABELS)[valid].tolist()) == {"a": 7, "b": 3}
 
 
+def test_stratified_split_of_a_class_too_rare_to_split_names_it():
+    with pytest.raises(AttnsightError, match=r"the rarest class, 'mid', has 1\)"):
+        stratified_split(LABELS + ["mid"], (0.1, 0.1), seed=0)
+    with pytest.raises(AttnsightError, match=r"4 texts cannot be split stratified into validation and test shares "
+                                             r"of 0\.1 and 0\.1"):
+        stratified_split(["a", "b", "a", "b"], (0.1, 0.1), seed=0)  # one test text for two classes
+
+
 def test_token_words_maps_pieces_and_characters_to_their_word():
     from attnsight.data.texts import token_words, word_spans
 

@@ -70,6 +70,12 @@ def test_target_ranks_with_exclude_mask() -> None:
     assert target_ranks(scores, torch.tensor([3]), exclude).tolist() == [4]
 
 
+def test_a_target_scored_nan_ranks_last_not_first() -> None:
+    # a diverged model scores NaN; `>` against NaN is never true, which would count every NaN target a hit
+    scores = torch.tensor([[0.1, float("nan"), 0.5], [float("nan")] * 3, [0.3, float("nan"), 0.1]])
+    assert target_ranks(scores, torch.tensor([1, 0, 0])).tolist() == [3, 3, 0]  # a NaN rival does not count
+
+
 # ----------------------------------------------------------------------------- protocol
 
 NUM_ITEMS = 5

@@ -13,7 +13,7 @@ import torch
 
 from attnsight.errors import AttnsightError
 from attnsight.models import SASRec, SASRecConfig
-from attnsight.train import ClozeObjective, NextItemObjective, SequenceBatcher, Trainer, TrainerConfig
+from attnsight.train import ClozeObjective, NextItemObjective, SequenceBatcher, Trainer, TrainerConfig, resolve_device
 
 # ----------------------------------------------------------------------------- batches
 
@@ -409,3 +409,30 @@ def test_resuming_from_a_damaged_checkpoint_or_one_of_other_options_is_a_one_lin
     Path(ckpt).write_bytes(Path(ckpt).read_bytes()[:1000])  # cut short, as by a full disk
     with pytest.raises(AttnsightError, match="train.pt: unreadable checkpoint .*remove it to start afresh"):
         _fit(_tiny_model(), _config(epochs=2, checkpoint=ckpt, resume=True))
+
+
+def test_a_diverged_run_stops_before_its_checkpoint_is_written(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "train.pt"
+    _fit(_tiny_model(), _config(epochs=1, checkpoint=str(checkpoint)))
+    good = torch.load(checkpoint, weights_only=True)["meta"]["epoch"]
+
+    def nan_loss(model, batch):  # what an exploding rate ends in
+        return NextItemObjective()(model, batch) * float("nan")
+
+    batcher = _batcher()
+    trainer = Trainer(_config(epochs=3, checkpoint=str(checkpoint), resume=True))
+    with pytest.raises(AttnsightError, match=r"training diverged \(loss nan in epoch 2\); lower the learning rate"):
+        trainer.fit(_tiny_model(), batcher.epoch, len(batcher), nan_loss)
+    assert torch.load(checkpoint, weights_only=True)["meta"]["epoch"] == good == 1  # the finite epoch is kept
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu", "cuda:x"])
+def test_unknown_devices_are_a_one_line_error(device: str) -> None:
+    with pytest.raises(AttnsightError, match="--device must be auto, cpu, cuda or cuda:N"):
+        resolve_device(device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_device_is_a_one_line_error() -> None:
+    with pytest.raises(AttnsightError, match="--device cuda asked for, but no CUDA device is available"):
+        resolve_device("cuda")
