@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from attnsight.cli import risk as risk_cli
 from attnsight.cli import text as text_cli
 from attnsight.cli import tune as tune_cli
 from attnsight.data.synthetic import make_audience, make_reviews, make_transactions
-from attnsight.errors import AttnsightError
+from attnsight.errors import AttnsightError, DataError
 from attnsight.recommender import SequentialRecommender
 from attnsight.tune import (
     SPACES,
@@ -361,3 +363,80 @@ def test_without_optuna_the_error_says_what_to_install(monkeypatch, capsys, audi
         monkeypatch.delitem(sys.modules, name)
     assert_one_line_error(monkeypatch, capsys, ["tune", "recsys", "--data", audience_csv, "--out", tmp_path / "o"],
                           "pip install 'attnsight[tune]'")
+
+
+@pytest.fixture
+def reviews_csv(tmp_path) -> Path:
+    path = tmp_path / "reviews.csv"
+    make_reviews(40, "en", seed=0).frame.write_csv(path)
+    return path
+
+
+def _foreign_studies(storage: str) -> None:
+    optuna.create_study(storage=storage, study_name="multi", directions=["maximize", "maximize"])
+    optuna.create_study(storage=storage, study_name="min", direction="minimize")
+    study = optuna.create_study(storage=storage, study_name="foreign", direction="maximize")
+    study.tell(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), 0.5)
+    study = optuna.create_study(storage=storage, study_name="bare", direction="maximize")
+    study.tell(study.ask(), 0.5)  # no parameters, but not attnsight's either
+
+
+@pytest.mark.parametrize(("name", "why"), [("multi", "is set to maximize and maximize"), ("min", "is set to minimize"),
+                                           ("foreign", "was not made by `attnsight tune text` (parameter 'x')"),
+                                           ("bare", "was not made by `attnsight tune text`: ")])
+def test_a_study_attnsight_did_not_make_is_refused(monkeypatch, capsys, reviews_csv, tmp_path, name, why):
+    storage = f"sqlite:///{tmp_path / 'other.db'}"
+    _foreign_studies(storage)
+    assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", reviews_csv, "--out", tmp_path / "o",
+                                                "--storage", storage, "--study", name, "--epochs", 1],
+                          f"study {name!r} in {storage} {why}")
+    assert not (tmp_path / "o" / "best.json").exists()
+
+
+def test_a_study_is_tuned_on_one_data_file(tmp_path):
+    storage, tiny, swapped = f"sqlite:///{tmp_path / 'data.db'}", tmp_path / "tiny.csv", tmp_path / "swapped.csv"
+    tiny.write_text("user,item\n1,2\n")
+    swapped.write_text("user,item\n1,3\n")
+    open_study(storage, "s", "recsys", data=swapped)  # no trial judged on it yet: other data may take the study
+    optimize(open_study(storage, "s", "recsys", data=tiny), "recsys", fake_fit, {}, 1)
+    assert load(storage, "s").user_attrs["data"] == str(tiny)
+    with pytest.raises(AttnsightError, match=re.escape(f"study 's' in {storage} was tuned on {tiny}; give another "
+                                                       f"--study for {swapped}")):
+        open_study(storage, "s", "recsys", data=swapped)
+    copy = tmp_path / "copy" / "tiny.csv"  # a worker's own copy of the same data
+    copy.parent.mkdir()
+    shutil.copy(tiny, copy)
+    open_study(storage, "s", "recsys", data=copy)
+
+
+def test_a_data_error_in_a_trial_ends_the_search_in_one_line(monkeypatch, capsys, tmp_path):
+    study = open_study(f"sqlite:///{tmp_path / 'bad.db'}", "bad", "recsys")
+    shown: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: shown.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("optuna").addHandler(handler)  # optuna's own handler writes to the stderr of its import
+
+    def fit(options: dict[str, Any], callbacks: list[Any]) -> dict[str, Any]:
+        raise DataError("oneclass.csv", "only one class ('pos'); a classifier needs at least two")
+
+    try:
+        with pytest.raises(DataError, match="only one class"):
+            optimize(study, "recsys", fit, {}, 3)
+        assert shown == []  # the caller says it, once
+        assert len(study.trials) == 1  # the search stopped at the first
+        assert logging.getLogger("optuna.study._optimize").filters == []  # later searches warn again
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    data = tmp_path / "oneclass.csv"
+    data.write_text("text,label\n" + "".join(f"text number {i},pos\n" for i in range(30)))
+    assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", data, "--out", tmp_path / "o", "--epochs", 1],
+                          f"{data}: only one class ('pos')")
+    assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", tmp_path / "nosuch.csv", "--out",
+                                                tmp_path / "never"], "nosuch.csv")
+    assert not (tmp_path / "never").exists()  # unreadable data: no study made
+
+
+def test_out_must_be_a_folder(monkeypatch, capsys, reviews_csv, tmp_path):
+    (tmp_path / "afile").touch()
+    assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", reviews_csv, "--out", tmp_path / "afile"],
+                          f"--out {tmp_path / 'afile'} is a file, not a folder")

@@ -177,15 +177,17 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its INFO line per trial repeats ours
     out, json_out, metric = params["out"], params["json_out"], METRICS[task]
-    out.mkdir(parents=True, exist_ok=True)
-    storage = params["storage"] or f"sqlite:///{out / 'study.db'}"
-    study = open_study(storage, params["study"] or task, task, seed=params["seed"])
+    if out.exists() and not out.is_dir():
+        raise AttnsightError(f"--out {out} is a file, not a folder")
     # the train command's option values this search was given (JSON, as best.json keeps them)
     given = {k: str(v) if isinstance(v, Path) else v for k, v in params.items() if k not in _SEARCH_OPTIONS}
     given["time_budget"] = params["trial_budget"]
     base = {**defaults(command.train), "device": params["device"], **_TRIAL_ONLY.get(task, {})}
     check_ranges(given)
-    inputs = command.load_inputs({**base, **given})  # read once, for every trial
+    inputs = command.load_inputs({**base, **given})  # read once, for every trial, before any study is touched
+    out.mkdir(parents=True, exist_ok=True)
+    storage = params["storage"] or f"sqlite:///{out / 'study.db'}"
+    study = open_study(storage, params["study"] or task, task, seed=params["seed"], data=params["data"])
 
     def fit(options: dict[str, Any], callbacks: list[Any]) -> dict[str, Any]:
         return command.fit_model(inputs, {**base, **options}, None, callbacks).metrics_

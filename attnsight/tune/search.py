@@ -9,11 +9,16 @@ split is recorded beside each trial for the report, never used to select.
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import hashlib
+import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional
 
 from attnsight.errors import AttnsightError
 from attnsight.train.trainer import Callback, Trainer, TrainResult
@@ -75,7 +80,8 @@ def redact(url: str) -> str:
 
 
 def open_study(
-    storage: str, name: str, task: str, seed: int = 42, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS
+    storage: str, name: str, task: str, seed: int = 42, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS,
+    data: Optional[Path] = None,
 ) -> optuna.Study:
     """The study `name` in `storage`, created on first use and loaded by every later run or worker.
 
@@ -83,20 +89,65 @@ def open_study(
     trial whose best value so far is below the median of earlier trials at the same epoch stops
     there (never before its third epoch). A worker killed mid-trial leaves a trial that the next
     worker to start a trial fails after `grace` seconds without a heartbeat and queues once more.
+
+    An existing study is taken only if it is such a search of `task` (and, given `data`, of the same
+    data, by content, once it has finished trials): its best trial is what best.json will hold.
     """
     study = optuna.create_study(
         storage=_storage(storage, heartbeat, grace), study_name=name, direction="maximize", load_if_exists=True,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3),
     )
+    where = f"study {name!r} in {redact(storage)}"
+    if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
+        goals = " and ".join(d.name.lower() for d in study.directions)
+        raise AttnsightError(f"{where} is set to {goals}; `attnsight tune {task}` maximizes one value, validation "
+                             f"{METRICS[task]}: name another study")
     started = study.user_attrs.get("task")
+    if started is not None and started != task:
+        raise AttnsightError(f"{where} tunes {started}, not {task}: name another study")
+    trials = study.get_trials(deepcopy=False)
+    foreign = next((p for t in trials for p in t.params if p not in SPACES[task]), None)
+    if foreign is not None or (started is None and trials):  # attnsight names its study's task before any trial
+        why = "" if foreign is None else f" (parameter {foreign!r})"
+        raise AttnsightError(f"{where} was not made by `attnsight tune {task}`{why}: name another study")
     if started is None:
         study.set_user_attr("task", task)
-    elif started != task:
-        raise AttnsightError(f"study {name!r} in {redact(storage)} tunes {started}, not {task}: name another study")
+    if data is not None:
+        _check_data(study, where, data)
     # TPE's random start differs for each resumed run and each worker that joins later, and a
     # fresh search with the same seed repeats itself
-    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(trials))
     return study
+
+
+def _check_data(study: optuna.Study, where: str, data: Path) -> None:
+    """Record the data a study is tuned on, and refuse other data once its trials were judged on it:
+    their values would not compare. By content, so workers may read their own copies."""
+    digest = _fingerprint(data)
+    tuned_on, tuned_digest = study.user_attrs.get("data"), study.user_attrs.get("data_sha256")
+    if tuned_digest == digest:
+        return
+    if tuned_digest is not None and finished_trials(study):
+        raise AttnsightError(f"{where} was tuned on {tuned_on}; give another --study for {data}")
+    study.set_user_attr("data", str(data))
+    study.set_user_attr("data_sha256", digest)
+
+
+def _fingerprint(path: Path) -> str:
+    """SHA-256 of the data's bytes (a copy elsewhere has the same): a file's, or those of every file
+    of a folder or glob (a parquet dataset), with their names."""
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.is_file())
+    else:
+        files = [path] if path.is_file() else sorted(map(Path, glob.glob(str(path))))
+    digest = hashlib.sha256()
+    for file in files:
+        if file != path:
+            digest.update(file.name.encode() + b"\0")
+        with file.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _storage(url: str, heartbeat: int, grace: int) -> optuna.storages.RDBStorage:
@@ -156,7 +207,27 @@ def optimize(
 
     # each worker stops once the study is full, whoever ran the trials
     done = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
-    study.optimize(objective, n_trials=missing, timeout=timeout, callbacks=[done, *callbacks])
+    with _quiet_about(AttnsightError):  # bad input ends the search, and is said once, by the caller
+        study.optimize(objective, n_trials=missing, timeout=timeout, callbacks=[done, *callbacks])
+
+
+@contextlib.contextmanager
+def _quiet_about(error: type[Exception]) -> Iterator[None]:
+    """Without Optuna's warnings about a trial that raised `error` (a traceback, then its value):
+    study.optimize raises it, so they come last and say nothing more."""
+    raised = False
+
+    def keep(record: logging.LogRecord) -> bool:
+        nonlocal raised
+        raised = raised or bool(record.exc_info and isinstance(record.exc_info[1], error))
+        return not raised
+
+    logger = logging.getLogger("optuna.study._optimize")  # the one that warns of failed trials
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def best_config(study: optuna.Study, task: str) -> dict[str, Any]:
