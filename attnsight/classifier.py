@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import json
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from attnsight.explain.text import (
     pooled_attention,
     word_weights,
 )
-from attnsight.models.base import read_task_config, reading_bundle, write_json_atomic
+from attnsight.models.base import read_json, read_task_config, reading_bundle, write_json_atomic
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
 from attnsight.train.distributed import from_main, is_main_process, shard_gather
@@ -503,6 +502,12 @@ class TextClassifier:
 
     # ----------------------------------------------------------------------------- inference
 
+    def check_labelled(self, path: str | Path) -> None:
+        """That the bundle read from `path` can predict: one written by pretrain() has no classes yet."""
+        if not self.labels_:
+            raise AttnsightError(f"{path} is a pretraining bundle (no labels): fine-tune it first with "
+                                 f"`attnsight text train --init {path}`")
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_") or not self.model_.config.num_labels:
             raise AttnsightError("this classifier is not trained yet: call fit() or from_pretrained() on a trained bundle")
@@ -640,7 +645,7 @@ class TextClassifier:
             clf.model_ = TextTransformer.from_pretrained(path, device=resolve_device(device)).eval()
             clf.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE,
                                                      min(clf.max_len, clf.model_.config.max_len), clf.truncation)
-            clf.labels_ = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
+            clf.labels_ = read_json(path / LABELS_FILE)
             if not (isinstance(clf.labels_, list) and all(isinstance(x, str) for x in clf.labels_)
                     and len(clf.labels_) == clf.model_.config.num_labels):
                 raise ValueError(f"{LABELS_FILE} is not the list of the model's {clf.model_.config.num_labels} labels")
@@ -649,9 +654,9 @@ class TextClassifier:
             clf.pretrain_metrics_ = config.get("pretrain") or None
             metrics = path / METRICS_FILE
             if metrics.is_file():
-                clf.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+                clf.metrics_ = read_json(metrics)
             profile = path / PROFILE_FILE
-            clf.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
+            clf.profile_ = read_json(profile) if profile.is_file() else None
         return clf
 
 

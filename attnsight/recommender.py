@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from attnsight.explain.segments import (
     time_windows,
 )
 from attnsight.index import DEFAULT_THRESHOLD, ItemIndex
-from attnsight.models.base import read_task_config, reading_bundle, write_json_atomic
+from attnsight.models.base import read_json, read_task_config, reading_bundle, write_json_atomic
 from attnsight.models.sasrec import SASRec, SASRecConfig
 from attnsight.train import (
     SAMPLERS,
@@ -842,7 +841,7 @@ class SequentialRecommender:
             rec.model_ = SASRec.from_pretrained(path, device=resolve_device(device)).eval()
             rec.item_space_ = FeatureSpace.load(path, "item") if rec.model_.item_features is not None else None
             rec.item_vocab_ = Vocabulary.load(path / ITEMS_FILE)
-            users = json.loads((path / USERS_FILE).read_text(encoding="utf-8"))
+            users = read_json(path / USERS_FILE)
             rec.sequences_ = Sequences.load(path / HISTORIES_FILE, users)
             if len(rec.item_vocab_) != rec.model_.config.num_items or len(users) + 1 != len(rec.sequences_.offsets):
                 raise ValueError(f"{ITEMS_FILE}, {USERS_FILE} and {HISTORIES_FILE} do not fit the model and each other")
@@ -852,13 +851,13 @@ class SequentialRecommender:
             rec.cleaning_config_ = CleaningConfig(**config.get("cleaning", {}))
             rec.cleaning_report_ = CleaningReport()
             info = path / ITEM_INFO_FILE
-            rec.item_info_ = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else {}
+            rec.item_info_ = read_json(info) if info.is_file() else {}
             metrics = path / METRICS_FILE
             if metrics.is_file():
-                rec.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+                rec.metrics_ = read_json(metrics)
             rec._user_vectors, rec._rows, rec._item_counts, rec._index, rec._items, rec._fusion = (None,) * 6
             profile = path / PROFILE_FILE
-            rec.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
+            rec.profile_ = read_json(profile) if profile.is_file() else None
         return rec
 
 

@@ -9,7 +9,6 @@ baseline on the Fraud Detection Handbook's engineered features, under the same s
 from __future__ import annotations
 
 import inspect
-import json
 import platform
 import time
 import warnings
@@ -39,7 +38,7 @@ from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.risk import risk_metrics
 from attnsight.explain.attention import attention_rollout
-from attnsight.models.base import read_task_config, reading_bundle, write_json_atomic
+from attnsight.models.base import read_json, read_task_config, reading_bundle, write_json_atomic
 from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
 from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
 from attnsight.train.distributed import is_main_process, shard_gather
@@ -472,9 +471,9 @@ class RiskScorer:
             scorer.vocabularies_ = pre["vocabularies"]
             metrics = path / METRICS_FILE
             if metrics.is_file():
-                scorer.metrics_ = json.loads(metrics.read_text(encoding="utf-8"))
+                scorer.metrics_ = read_json(metrics)
             profile = path / PROFILE_FILE
-            scorer.profile_ = json.loads(profile.read_text(encoding="utf-8")) if profile.is_file() else None
+            scorer.profile_ = read_json(profile) if profile.is_file() else None
         return scorer
 
 

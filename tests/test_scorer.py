@@ -288,7 +288,7 @@ def test_a_bundle_with_a_config_cut_down_or_a_profile_cut_short(scorer, tmp_path
         RiskScorer.from_pretrained(bundle, device="cpu")
     (bundle / "config.json").write_text(json.dumps(config))
     (bundle / "profile.json").write_text("{")
-    with pytest.raises(AttnsightError, match=r"damaged bundle \(JSONDecodeError"):
+    with pytest.raises(AttnsightError, match=r"damaged bundle \(ValueError: profile.json: "):
         RiskScorer.from_pretrained(bundle, device="cpu")
 
 

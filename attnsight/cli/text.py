@@ -45,9 +45,7 @@ def _load(model: Path, device: str):  # -> TextClassifier
     from attnsight.classifier import TextClassifier
 
     clf = TextClassifier.from_pretrained(model, device=device)
-    if not clf.labels_:
-        raise AttnsightError(f"{model} is a pretraining bundle (no labels): fine-tune it first with "
-                             f"`attnsight text train --init {model} ...`")
+    clf.check_labelled(model)
     return clf
 
 

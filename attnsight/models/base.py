@@ -99,6 +99,14 @@ def reading_bundle(path: Path) -> Iterator[None]:
                              "write it anew") from None
 
 
+def read_json(file: Path) -> Any:
+    """One of a bundle's JSON files; an error names it (json's own gives only the line and column)."""
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{file.name}: {exc}") from None
+
+
 def read_task_config(path: Path, task: str) -> dict[str, Any]:
     """config.json of a bundle for `task`, or a one-line error saying what the folder is instead."""
     try:

@@ -1,4 +1,5 @@
-"""`create_app(settings)`: composes the routers; bundles and the event store open in the lifespan."""
+"""`create_app(settings)`: composes the routers; bundles and the event store open in the lifespan,
+or before it (`open_service`: the CLI reports a bad bundle or store in one line, not from uvicorn)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -17,10 +19,10 @@ from attnsight import __version__
 from attnsight.errors import AttnsightError
 from attnsight.serve.batching import MicroBatcher
 from attnsight.serve.monitor import Monitor
-from attnsight.serve.registry import NotFound, Registry
+from attnsight.serve.registry import NotFound, Registry, bundle_task
 from attnsight.serve.routers import events, health, models, recsys, risk, text, ui
 from attnsight.serve.settings import Settings
-from attnsight.serve.store import open_store
+from attnsight.serve.store import EventStore, open_store
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,24 +30,52 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    monitor = Monitor()
+@dataclass(frozen=True)
+class Service:
+    """What the routers serve: the event store, its group-commit writer and the loaded bundles."""
+
+    monitor: Monitor
+    store: EventStore
+    registry: Registry
+    writer: MicroBatcher
+
+    def close(self) -> None:
+        self.writer.close()
+        self.registry.close()
+        self.store.close()
+
+
+def open_service(settings: Settings, monitor: Monitor | None = None) -> Service:
+    """Open the store and load every bundle; on any error, what was opened is closed again."""
+    monitor = monitor or Monitor()
+    for path in settings.models:  # a folder that holds no bundle fails before the store file is created
+        bundle_task(path)
+    store = open_store(settings.store)
+    registry = Registry(settings, monitor, store)
+    try:
+        registry.load_all()
+    except BaseException:
+        registry.close()
+        store.close()
+        raise
+    writer = MicroBatcher(store.add_groups, max_batch=256, max_wait=0.0, name="event-writer")  # group commit
+    return Service(monitor, store, registry, writer)
+
+
+def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
+    """`service`: already opened (and closed with the app); default: opened in the lifespan."""
+    monitor = service.monitor if service else Monitor()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(settings.store)
-        registry = Registry(settings, monitor, store)
-        writer = MicroBatcher(store.add_groups, max_batch=256, max_wait=0.0, name="event-writer")  # group commit
+        opened = service or open_service(settings, monitor)
         try:
-            registry.load_all()
             app.state.settings, app.state.monitor, app.state.store, app.state.registry = (
-                settings, monitor, store, registry)
-            app.state.writer = writer
+                settings, monitor, opened.store, opened.registry)
+            app.state.writer = opened.writer
             yield
         finally:
-            writer.close()
-            registry.close()
-            store.close()
+            opened.close()
 
     app = FastAPI(
         title="attnsight",

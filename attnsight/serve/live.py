@@ -3,6 +3,7 @@ as the history the next score attends over."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,14 @@ from attnsight.serve.store import EventStore, Transaction
 
 def parse_transactions(scorer: RiskScorer, rows: Sequence[dict[str, Any]], field: str = "transactions") -> Events:
     """The rows as events in the model's schema; a bad value is named as field[row].column."""
+    schema = scorer.schema_
+    keys = [c for c in (schema.account, schema.entity, schema.id, *schema.categorical) if c]
+    for i, row in enumerate(rows):
+        for column in keys:  # a JSON object or list would be stored and matched as its Python repr
+            value = row.get(column)
+            if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
+                raise AttnsightError(f"{field}[{i}].{column}: must be a string or a number, not "
+                                     f"{json.dumps(value)}")
     try:
         return scorer.from_records(rows)[0]
     except DataError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from attnsight.classifier import TextClassifier
-from attnsight.errors import AttnsightError
+from attnsight.errors import AttnsightError, DataError, last_line
 from attnsight.explain.segments import Segmentation
 from attnsight.models.base import read_bundle_config
 from attnsight.recommender import RecommendResult, SequentialRecommender
@@ -52,6 +52,7 @@ class RecQuery:
     k: int = 10
     exclude_seen: bool = True
     explain: int = 3
+    where: str | None = None  # its place in the request body (requests[1]), to name in its error
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,18 @@ class Registry:
         if duplicates:
             raise AttnsightError(f"two bundles share the folder name {duplicates[0]!r}; models are served by it")
         for path in self.settings.models:
-            served = self._load(Path(path), version=1)
+            served = self._load(Path(path), version=1)  # on an error, close() stops those loaded so far
             self._watch(served)
             self._models[served.name] = served
         _freeze_heap()
 
     def _load(self, path: Path, version: int, name: str | None = None) -> Served:
         task = bundle_task(path)
-        predictor = PREDICTORS[task].from_pretrained(path, device=self.settings.device)
+        try:
+            predictor = PREDICTORS[task].from_pretrained(path, device=self.settings.device)
+        except Exception as exc:  # a damaged bundle: a one-line error (startup) or a 422 (reload), never a 500
+            raise _load_error(path, task, exc) from None
+        _check_servable(path, task, predictor)
         name = name or path.resolve().name
         served = Served(name, task, path, version, datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         predictor)
@@ -136,7 +141,7 @@ class Registry:
                     try:
                         ready.append((i, *self._history(served, q, versions.get(q.user or ""))))
                     except AttnsightError as exc:  # this request's error only
-                        out[i] = exc
+                        out[i] = _located(exc, q)
                 results = predictor.recommend_batch(
                     [h for _, h, _, _ in ready], [queries[i].k for i, *_ in ready],
                     [queries[i].exclude_seen for i, *_ in ready], [queries[i].explain for i, *_ in ready],
@@ -224,6 +229,30 @@ class Registry:
         for served in self._models.values():
             served.close()
         self._models.clear()
+
+
+def _located(exc: AttnsightError, q: RecQuery) -> AttnsightError:
+    """The error prefixed with the query's field, requests[1].history: ..., keeping its HTTP status."""
+    if q.where is None:
+        return exc
+    message = f"{q.where}.{'history' if q.user is None else 'user'}: {exc}"
+    return NotFound(message) if isinstance(exc, NotFound) else AttnsightError(message)
+
+
+def _load_error(path: Path, task: str, exc: Exception) -> AttnsightError:
+    """Why the bundle in this folder did not load (the loaders name the file at fault)."""
+    if isinstance(exc, AttnsightError):
+        return exc
+    if isinstance(exc, OSError) and exc.filename:
+        return DataError(exc.filename, exc.strerror or last_line(exc))
+    return AttnsightError(f"{path}: not a loadable {task} bundle ({type(exc).__name__}: {last_line(exc)})")
+
+
+def _check_servable(path: Path, task: str, predictor: Any) -> None:
+    """Refuse a classifier that loads but could not answer a request: a pretraining bundle (an
+    encoder without classes)."""
+    if task == "text":
+        predictor.check_labelled(path)
 
 
 def _freeze_heap() -> None:

@@ -227,7 +227,11 @@ class SQLiteStore(EventStore):
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise AttnsightError(f"event store {self.path}: folder {self.path.parent} does not exist")
-        super().__init__()
+        try:
+            super().__init__()
+        except sqlite3.DatabaseError as exc:  # not a database, a folder, unreadable: one line, not a traceback
+            self.close()
+            raise AttnsightError(f"event store {self.path}: {exc}") from None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)

@@ -20,6 +20,9 @@ from attnsight.serve.store import BehaviourEvent
 
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_api_key)])
 MAX_EVENTS = 10_000
+# the times a datetime (and so a risk model's time column) can hold
+_EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()
 
 
 class Behaviour(BaseModel):
@@ -27,6 +30,13 @@ class Behaviour(BaseModel):
     item: Utf8 = Field(min_length=1)
     timestamp: float | str | None = Field(None, description="Epoch seconds or an ISO 8601 time; default: now")
     event_id: Utf8 | None = Field(None, min_length=1, description="Makes the write idempotent")
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def not_a_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):  # JSON true would pass as the number 1
+            raise ValueError("not a number or ISO 8601 time")
+        return value
 
     @field_validator("timestamp")
     @classmethod
@@ -37,8 +47,8 @@ class Behaviour(BaseModel):
             except ValueError:
                 raise ValueError("not a number or ISO 8601 time") from None
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
-        if value is not None and not math.isfinite(value):
-            raise ValueError("not a finite number")
+        if value is not None and not (math.isfinite(value) and _EARLIEST <= value <= _LATEST):
+            raise ValueError(f"not epoch seconds of the years 1 to 9999 ({_EARLIEST:.0f} to {_LATEST:.0f})")
         return value
 
 
@@ -71,6 +81,8 @@ async def ingest(
     """Behaviour events (user, item, time) and transactions; acknowledged only once committed.
     Concurrent requests share a commit (group commit), each still answered after it."""
     transactions = []
+    if body.model is not None and not body.transactions:
+        registry.get(body.model, "risk")  # a model named for nothing is still a mistake to report
     if body.transactions:  # checked before anything is written, so a bad row stores nothing
         scorer = registry.get(body.model, "risk").predictor
         transactions = await asyncio.to_thread(to_store_rows, scorer, body.transactions)  # off the event loop

@@ -118,7 +118,8 @@ async def recommend(body: RecommendRequest, registry: Registry = Depends(get_reg
     """Top-k next items per user (or raw history), each with the history items that drove it."""
     served = registry.get(body.model, "recsys")
     results = await served.batchers["recommend"].submit_async(
-        [RecQuery(q.user, q.history, q.k, q.exclude_seen, q.explain) for q in body.requests])
+        [RecQuery(q.user, q.history, q.k, q.exclude_seen, q.explain, f"requests[{n}]")
+         for n, q in enumerate(body.requests)])
     return json_response(RecommendResponse(model=served.name, version=served.version, results=[
         RecommendResult(
             user=q.user,
