@@ -8,13 +8,20 @@ from typing import Annotated, Any
 
 import typer
 
+from attnsight.cli.options import check_ranges
 from attnsight.cli.render import because_text, cleaning_table, console, item_label, metrics_table, print_json
+from attnsight.errors import AttnsightError
+
+# the smallest audience every task trains on and the demo shows: 3 items in each of the 8 categories
+# give every user the 3 events a train/valid/test split needs; with fewer than 10 users the first
+# one may have seen every item the model knows, leaving nothing to recommend
+MIN_USERS, MIN_ITEMS = 10, 24
 
 
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the bundle and the generated data.")] = Path("attnsight-demo"),
-    users: Annotated[int, typer.Option(help="Synthetic users to generate.")] = 1500,
-    items: Annotated[int, typer.Option(help="Synthetic catalogue size.")] = 320,
+    users: Annotated[int, typer.Option(help=f"Synthetic users to generate (at least {MIN_USERS}).")] = 1500,
+    items: Annotated[int, typer.Option(help=f"Synthetic catalogue size (at least {MIN_ITEMS}).")] = 320,
     time_budget: Annotated[float, typer.Option(help="Seconds of recommender training.")] = 60.0,
     text_budget: Annotated[float, typer.Option(help="Seconds of text classifier training (pretraining included).")] = 20.0,
     risk_budget: Annotated[float, typer.Option(help="Seconds of risk model training.")] = 20.0,
@@ -22,6 +29,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
+    _check_options(out, users, items, {"--time-budget": time_budget, "--text-budget": text_budget,
+                                       "--risk-budget": risk_budget}, device, seed)
     import polars as pl
     from rich.rule import Rule
     from rich.table import Table
@@ -99,6 +108,18 @@ def demo(
                   "    then open http://127.0.0.1:8000/ (the web page) or http://127.0.0.1:8000/docs (the REST API)")
     console.print(f"report: open [bold]{report}[/] in a browser (one self-contained HTML file: data, training "
                   "curves, metrics, recommendations and segments, attended words, riskiest transactions)")
+
+
+def _check_options(out: Path, users: int, items: int, budgets: dict[str, float], device: str, seed: int) -> None:
+    """One-line errors for option values the demo cannot run with, before it writes anything into --out
+    (a demo folder from an earlier run stays whole)."""
+    check_ranges({"out": out, "device": device, "seed": seed})
+    for flag, value, low in (("--users", users, MIN_USERS), ("--items", items, MIN_ITEMS)):
+        if value < low:
+            raise AttnsightError(f"{flag} must be at least {low}, not {value}")
+    for flag, budget in budgets.items():
+        if not budget > 0:  # 0 would mean no limit to the trainer: a demo without end
+            raise AttnsightError(f"{flag} must be positive, not {budget:g}")
 
 
 def _text_demo(out: Path, budget: float, device: str, seed: int, json_out: bool) -> dict[str, Any]:

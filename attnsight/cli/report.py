@@ -20,6 +20,7 @@ def report(
     data: Annotated[list[Path] | None, typer.Option(
         help="Data a bundle reads, matched by columns (repeat): texts to explain (a 'text' column) for a text "
              "bundle, events to score (its event columns) for a risk bundle.")] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the --data files (csv, tsv, jsonl).")] = "utf-8",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the sampled texts and of the segments' k-means.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
@@ -31,7 +32,7 @@ def report(
 
     start = time.perf_counter()
     with nullcontext() if json_out else console.status("building the report…"):
-        result = make_report(model, device=device, data=data or (), seed=seed)
+        result = make_report(model, device=device, data=data or (), seed=seed, encoding=encoding)
     path = result.write(out)
     seconds = time.perf_counter() - start
     bundles = [{"path": str(b.path), "task": b.task, "data": str(b.data) if b.data else None}

@@ -51,13 +51,15 @@ def _section(bundle: Bundle, seed: int) -> Section:
     return section
 
 
-def make_report(models: Sequence[Path], *, device: str = "cpu", data: Sequence[Path] = (), seed: int = 0) -> Report:
-    """Load each bundle (recsys, text, risk), give it the `data` file whose columns it reads, and
-    build its section. Every bundle and data file is checked before any model is loaded."""
+def make_report(models: Sequence[Path], *, device: str = "cpu", data: Sequence[Path] = (), seed: int = 0,
+                encoding: str = "utf-8") -> Report:
+    """Load each bundle (recsys, text, risk), give it the `data` file whose columns it reads (text
+    files in `encoding`), and build its section. Every bundle and data file is checked before any
+    model is loaded."""
     if not models:
         raise AttnsightError("no bundle to report on: give at least one --model")
     bundles = [Bundle(Path(m), config["task"], config) for m, config in ((m, read_config(Path(m))) for m in models)]
-    match_data(bundles, [Path(d) for d in data])
+    match_data(bundles, [Path(d) for d in data], encoding)
     sections = []
     for bundle in bundles:
         load(bundle, device)
@@ -67,12 +69,13 @@ def make_report(models: Sequence[Path], *, device: str = "cpu", data: Sequence[P
     return Report(bundles, sections, render(sections, "attnsight report", subtitle))
 
 
-def build_report(models: Sequence[Path], *, device: str = "cpu", data: Sequence[Path] = (), seed: int = 0) -> str:
+def build_report(models: Sequence[Path], *, device: str = "cpu", data: Sequence[Path] = (), seed: int = 0,
+                 encoding: str = "utf-8") -> str:
     """The report's self-contained HTML page (see `make_report`)."""
-    return make_report(models, device=device, data=data, seed=seed).html
+    return make_report(models, device=device, data=data, seed=seed, encoding=encoding).html
 
 
 def write_report(models: Sequence[Path], out: Path, *, device: str = "cpu", data: Sequence[Path] = (),
-                 seed: int = 0) -> Path:
+                 seed: int = 0, encoding: str = "utf-8") -> Path:
     """Build the report (see `make_report`) and write it to `out`, an .html file."""
-    return make_report(models, device=device, data=data, seed=seed).write(out)
+    return make_report(models, device=device, data=data, seed=seed, encoding=encoding).write(out)

@@ -38,6 +38,7 @@ class Bundle:
     predictor: Any = None
     metrics: dict[str, Any] = field(default_factory=dict)
     data: Path | None = None
+    encoding: str = "utf-8"  # of `data` (a text file's; Parquet has none)
     inputs: dict[str, Any] = field(default_factory=dict)  # what one part read from `data` and the next reuses
 
     @property
@@ -71,25 +72,27 @@ def required_columns(task: str, config: dict[str, Any]) -> set[str] | None:
     return None
 
 
-def columns_of(path: Path) -> list[str]:
+def columns_of(path: Path, encoding: str = "utf-8") -> list[str]:
     fmt = check_path(path, "auto", ("auto", *TABLE_FORMATS))
     if fmt not in TABLE_FORMATS:
         raise DataError(path, f"the report reads {', '.join(TABLE_FORMATS)} files, not {fmt}")
-    return read_table(path, fmt)[0].columns
+    return read_table(path, fmt, encoding)[0].columns
 
 
-def match_data(bundles: Sequence[Bundle], data: Sequence[Path]) -> None:
-    """Give each bundle the first data file whose columns it can read (see the module docstring)."""
+def match_data(bundles: Sequence[Bundle], data: Sequence[Path], encoding: str = "utf-8") -> None:
+    """Give each bundle the first data file whose columns it can read (see the module docstring),
+    to read in `encoding`."""
     needs = [required_columns(b.task, b.config) for b in bundles]
     for path in data:
-        columns = set(columns_of(path))
+        columns = set(columns_of(path, encoding))
         fitting = [b for b, need in zip(bundles, needs) if need is not None and need <= columns]
         if not fitting:
             wants = "; ".join(f"{b.name} needs {', '.join(sorted(need))}" for b, need in zip(bundles, needs) if need)
             raise DataError(path, f"fits none of the bundles (columns: {', '.join(sorted(columns))}"
                                   + (f"; {wants})" if wants else "; none of them reads a data file)"))
         for bundle in fitting:
-            bundle.data = bundle.data or path
+            if bundle.data is None:
+                bundle.data, bundle.encoding = path, encoding
 
 
 def load(bundle: Bundle, device: str) -> None:

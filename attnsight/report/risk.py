@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from markupsafe import Markup
 
-from attnsight.data.events import UNLABELLED, Events
+from attnsight.data.events import UNLABELLED, Events, read_events
 from attnsight.report import figures
 from attnsight.report.blocks import Figure, Note, Paragraph, Part, Table
 from attnsight.report.bundles import Bundle
@@ -54,7 +54,7 @@ def top_risk_part(bundle: Bundle, seed: int) -> Part:
         part.blocks.append(Note(f"Needs events to score, which the bundle does not keep: give a data file with the "
                                 f"columns {columns} (--data; the label column is optional)."))
         return part
-    events, _ = scorer.load(bundle.data)
+    events = read_events(bundle.data, scorer.schema_, encoding=bundle.encoding)
     rows, where = _rows(bundle, events)
     scores = scorer.score(events, rows)
     order = np.argsort(-scores, kind="stable")

@@ -24,7 +24,7 @@ def _sample(bundle: Bundle, seed: int) -> Texts | None:
     if bundle.data is None:
         return None
     if "texts" not in bundle.inputs:
-        texts = read_texts(bundle.data, TEXT_COLUMN, "label")
+        texts = read_texts(bundle.data, TEXT_COLUMN, "label", encoding=bundle.encoding)
         read = f"{len(texts):,} texts of {bundle.data.name}"
         if len(texts) > MAX_TEXTS:
             texts = texts.take(np.sort(np.random.default_rng(seed).choice(len(texts), MAX_TEXTS, replace=False)))

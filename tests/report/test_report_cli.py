@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 from cli_helpers import assert_one_line_error, invoke
 
 
 def test_help_lists_the_options():
     result = invoke("report", "--help")
-    for option in ("--model", "--out", "--data", "--device", "--seed", "--json"):
+    for option in ("--model", "--out", "--data", "--encoding", "--device", "--seed", "--json"):
         assert option in result.output, option
 
 
@@ -49,3 +50,19 @@ def test_an_unreadable_data_file_is_one_line(monkeypatch, capsys, recsys_bundle,
     assert_one_line_error(monkeypatch, capsys, ["report", "--model", recsys_bundle, "--data",
                                                 tmp_path / "binary.parquet", "--out", tmp_path / "report.html"],
                           "binary.parquet")
+
+
+def test_data_in_another_encoding_reads_with_encoding(monkeypatch, capsys, text_bundle, risk_bundle, reviews_csv,
+                                                      transactions_csv, tmp_path):
+    frame = pl.read_csv(reviews_csv).with_columns(pl.concat_str(pl.lit("café "), pl.col("text")).alias("text"))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(frame.write_csv().encode("latin-1"))
+    out = tmp_path / "report.html"
+    args = ["report", "--model", text_bundle, "--model", risk_bundle, "--data", latin, "--data", transactions_csv,
+            "--out", out, "--device", "cpu"]
+    # the error's advice names an option the report has
+    assert_one_line_error(monkeypatch, capsys, args, "latin.csv", "not valid utf-8", "--encoding latin-1")
+    assert not out.exists()
+    payload = json.loads(invoke(*args, "--encoding", "latin-1", "--json").stdout)
+    assert [b["data"] for b in payload["bundles"]] == [str(latin), str(transactions_csv)]
+    assert "café" in out.read_text(encoding="utf-8")
