@@ -392,7 +392,10 @@ class RiskScorer:
         rows = np.arange(len(events)) if rows is None else np.asarray(rows)
         open_rows = rows[events.label[rows] == UNLABELLED]
         if len(open_rows):
-            raise DataError(events.source, "missing label", int(events.lines[open_rows[0]]), events.schema.label)
+            none = "; no row has one to evaluate against" if len(open_rows) == len(rows) else ""
+            raise DataError(events.source, f"missing label{none}", int(events.lines[open_rows[0]]), events.schema.label)
+        if len(np.unique(events.label[rows])) == 1:  # as training refuses: ROC AUC and AP are undefined
+            raise DataError(events.source, "labels are all the same; risk scoring needs positives and negatives")
         scores = self.score(events, rows)
         return risk_metrics(events.label[rows], scores, events.account[rows], events.days[rows])
 

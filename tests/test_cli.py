@@ -320,3 +320,74 @@ def test_segments(workspace):
     chosen = attnsight("recsys", "segments", "--model", workspace["bundle"])
     assert chosen.returncode == 0 and "chosen by silhouette" in chosen.stdout
     assert_one_line_error(attnsight("recsys", "segments", "--model", workspace["bundle"], "--k", 0), "--k must be")
+
+
+def test_demo_at_its_smallest_sizes_and_bad_options_that_leave_it_whole(tmp_path):
+    result = attnsight("demo", "--users", 10, "--items", 24, "--time-budget", 1, "--text-budget", 1,
+                       "--risk-budget", 1, "--device", "cpu", "--out", "dm", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["recommendations"]) == 3
+    before = {p: p.read_bytes() for p in (tmp_path / "dm").rglob("*") if p.is_file()}
+    (tmp_path / "dfile").write_text("not a folder")
+    for args, fragment in [(["--users", 9], "--users must be at least 10, not 9"),
+                           (["--users", -5], "--users must be at least 10, not -5"),
+                           (["--items", 1], "--items must be at least 24, not 1"),
+                           (["--time-budget", 0], "--time-budget must be positive, not 0"),
+                           (["--text-budget", -1], "--text-budget must be positive, not -1"),
+                           (["--risk-budget", 0], "--risk-budget must be positive, not 0")]:
+        # refused before a file is written: the earlier demo's data and bundles stay as they were
+        assert_one_line_error(attnsight("demo", "--out", "dm", *args, cwd=tmp_path), fragment)
+    assert {p: p.read_bytes() for p in (tmp_path / "dm").rglob("*") if p.is_file()} == before
+    assert_one_line_error(attnsight("demo", "--out", "dfile", cwd=tmp_path), "--out dfile is a file, not a folder")
+
+
+# ----------------------------------------------------------------------------- option checks
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["recommend", "--user", "u00001", "--k", "-1"], "--k"),
+    (["recommend", "--user", "u00001", "--k", "0"], "--k"),
+    (["audience", "--item", "i0001", "--k", "-5"], "--k"),
+    (["segments", "--top", "-1"], "--top"),
+])
+def test_error_counts_must_be_at_least_one(workspace, monkeypatch, capsys, args, flag):
+    from cli_helpers import run_main
+
+    code, _, err = run_main(monkeypatch, capsys, "recsys", args[0], "--model", workspace["bundle"], *args[1:],
+                            "--device", "cpu")
+    assert code == 2 and f"Invalid value for '{flag}'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--sampler", "popular"], "--sampler must be one of uniform, log-uniform, in-batch, not 'popular'"),
+    (["--split", "random"], "--split must be one of loo, temporal, not 'random'"),
+    (["--side-text", "bert"], "--side-text must be one of wordpiece, minilm, not 'bert'"),
+    (["--user-col", "item"], "--user-col and --item-col name the same column 'item'"),
+    (["--item-text", "title"], "--item-text needs --item-features"),
+    (["--user-tags", "likes"], "--user-tags needs --user-features"),
+])
+def test_error_options_refused_before_the_data_is_read(workspace, tmp_path, monkeypatch, capsys, flags, message):
+    from cli_helpers import assert_one_line_error as one_line_error
+
+    missing = tmp_path / "not-read.csv"  # refused first: a file that is not there is never reached
+    one_line_error(monkeypatch, capsys, ["recsys", "train", "--data", missing, "--out", tmp_path / "b", *flags],
+                   message)
+
+
+def test_error_a_named_time_column_must_exist(workspace, tmp_path, monkeypatch, capsys):
+    from cli_helpers import assert_one_line_error as one_line_error
+
+    one_line_error(monkeypatch, capsys, ["recsys", "train", "--data", workspace["csv"], "--out", tmp_path / "b",
+                                         "--time-col", "tstamp", "--split", "temporal"],
+                   "audience.csv", "no column 'tstamp' (--time-col)")
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_default_time_column_may_be_absent(tmp_path, monkeypatch, capsys):
+    from cli_helpers import assert_one_line_error as one_line_error
+
+    untimed = tmp_path / "untimed.csv"
+    untimed.write_text("user,item\n" + "".join(f"u{u},i{(u + n) % 5}\n" for u in range(4) for n in range(4)))
+    # read without timestamps: only the temporal split, later, asks for them
+    one_line_error(monkeypatch, capsys, ["recsys", "train", "--data", untimed, "--out", tmp_path / "b", "--split",
+                                         "temporal", "--device", "cpu"], "the temporal split needs timestamps")

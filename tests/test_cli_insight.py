@@ -121,3 +121,23 @@ def test_errors(trained, monkeypatch, capsys) -> None:
                           "--users must be at least 1")
     assert_one_line_error(monkeypatch, capsys, ["recsys", "segments", "--model", bundle, "--windows", 0],
                           "--windows must be at least 1")
+
+
+def test_windows_beyond_the_distinct_times_are_refused(trained, monkeypatch, capsys) -> None:
+    rec, bundle = trained
+    distinct = len(set(rec.sequences_.timestamps.tolist()))
+    assert_one_line_error(monkeypatch, capsys, ["recsys", "segments", "--model", bundle, "--k", 2, "--windows",
+                                                distinct + 1, "--device", "cpu"],
+                          f"{distinct + 1} windows of equal event counts need as many distinct event times",
+                          f"at most {distinct} windows")
+
+
+def test_evaluate_temporal_without_timestamps(trained, tmp_path, monkeypatch, capsys) -> None:
+    rec, _ = trained
+    untimed = copy.copy(rec)
+    untimed.sequences_ = copy.copy(rec.sequences_)
+    untimed.sequences_.timestamps = None
+    untimed.save_pretrained(tmp_path / "untimed")
+    assert_one_line_error(monkeypatch, capsys, ["recsys", "evaluate", "--model", tmp_path / "untimed", "--split",
+                                                "temporal", "--device", "cpu"],
+                          "trained on a log without timestamps", "use --split loo")

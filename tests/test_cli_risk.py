@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cli_helpers import assert_one_line_error, invoke
+from cli_helpers import assert_one_line_error, invoke, run_main
 
 from attnsight.data.synthetic import make_transactions
 
@@ -258,3 +258,42 @@ def test_bad_since_date(monkeypatch, capsys, workspace):
     assert_one_line_error(monkeypatch, capsys, ["risk", "evaluate", "--model", workspace["bundle"], "--data",
                                                 workspace["data"], "--since", "last week", "--device", "cpu"],
                           "not a date")
+
+
+@pytest.mark.parametrize("command, flag", [("score", "--top"), ("explain", "--top"), ("explain", "--riskiest")])
+def test_counts_shown_must_be_at_least_one(monkeypatch, capsys, workspace, command, flag):
+    code, _, err = run_main(monkeypatch, capsys, "risk", command, "--model", workspace["bundle"], "--data",
+                            workspace["data"], flag, "-1", "--device", "cpu")
+    assert code == 2 and f"Invalid value for '{flag}'" in err and "Traceback" not in err
+
+
+def test_evaluate_refuses_what_it_cannot_measure(monkeypatch, capsys, workspace, tmp_path):
+    frame, bundle = workspace["frame"], workspace["bundle"]
+    negatives = tmp_path / "negatives.csv"
+    frame.filter(pl.col("fraud") == 0).write_csv(negatives)
+    assert_one_line_error(monkeypatch, capsys, ["risk", "evaluate", "--model", bundle, "--data", negatives,
+                                                "--device", "cpu"],
+                          "negatives.csv", "labels are all the same")  # as training refuses it: no AUC
+    unlabelled = tmp_path / "unlabelled.csv"
+    frame.drop("fraud").write_csv(unlabelled)
+    assert_one_line_error(monkeypatch, capsys, ["risk", "evaluate", "--model", bundle, "--data", unlabelled,
+                                                "--device", "cpu"],
+                          "unlabelled.csv", "column 'fraud': missing label; no row has one to evaluate against")
+    anonymous = tmp_path / "anonymous.csv"
+    frame.drop("customer").write_csv(anonymous)
+    assert_one_line_error(monkeypatch, capsys, ["risk", "score", "--model", bundle, "--data", anonymous,
+                                                "--device", "cpu"],
+                          "no column 'customer'", "the model was trained with --account-col customer")
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--numeric", "fraud"], "--label-col and --numeric name the same column 'fraud'"),
+    (["--categorical", "fraud"], "--label-col and --categorical name the same column 'fraud'"),
+    (["--entity-col", "customer"], "--account-col and --entity-col name the same column 'customer'"),
+    (["--test-start", "2030-01-01"], "test start 2030-01-01 is outside the data's days (2025-01-01 …"),
+])
+def test_train_refuses_columns_and_dates_that_cannot_work(monkeypatch, capsys, workspace, tmp_path, flags, fragment):
+    args = ["risk", "train", "--data", workspace["data"], "--out", tmp_path / "b", "--account-col", "customer",
+            "--label-col", "fraud", *flags, *SMALL]
+    assert_one_line_error(monkeypatch, capsys, args, fragment)
+    assert not (tmp_path / "b").exists()

@@ -43,7 +43,7 @@ def test_train_with_side_features_then_add_items_and_users(workspace) -> None:
     assert "item features: category, title" in out
     added = json.loads(invoke("recsys", "add-items", "--model", w["bundle"], "--item-features", w["new_items"],
                               "--json").stdout)
-    assert added == {"added": 4, "already_known": 0, "items": 40}
+    assert added == {"added": 4, "already_known": 0, "items": 40, "repeated": 0}
     again = invoke("recsys", "add-items", "--model", w["bundle"], "--item-features", w["new_items"]).stdout
     assert "added 0 items (4 already known); 40 items now" in again
     new_item = pl.read_csv(w["new_items"])["item"][0]
@@ -72,3 +72,27 @@ def test_side_feature_errors_are_one_line(workspace, tmp_path, monkeypatch, caps
                                                 w["new_users"]], "trained without user features")
     assert_one_line_error(monkeypatch, capsys, ["recsys", "add-items", "--model", plain, "--item-features",
                                                 w["new_items"]], "trained without item features")
+
+
+def test_add_items_refuses_numbers_out_of_reach_and_reports_repeated_ids(workspace, tmp_path, monkeypatch,
+                                                                         capsys) -> None:
+    w = workspace
+    bundle = tmp_path / "priced"
+    items = pl.read_csv(w["items"]).with_columns(price=pl.int_range(pl.len()) % 7 + 1)
+    items.write_csv(tmp_path / "items.csv")
+    invoke("recsys", "train", "--data", w["log"], "--out", bundle, *TINY, "--item-features", tmp_path / "items.csv",
+           "--item-numeric", "price")
+    huge = tmp_path / "huge.csv"
+    huge.write_text("item,price\nnew1,4\nnew2,1e38\n")  # a float32, but no longer one once standardised
+    assert_one_line_error(monkeypatch, capsys, ["recsys", "add-items", "--model", bundle, "--item-features", huge],
+                          "huge.csv, line 3, column 'price': more than 1e+15 standard deviations")
+    twice = tmp_path / "twice.csv"
+    twice.write_text("item,price\nnew1,4\nnew1,5\n")
+    out = invoke("recsys", "add-items", "--model", bundle, "--item-features", twice).stdout
+    assert "added 1 items" in out and "1 row(s) repeated an id of the table: the first row of each id was used" in out
+
+
+def test_feature_flags_need_their_table(workspace, tmp_path, monkeypatch, capsys) -> None:
+    assert_one_line_error(monkeypatch, capsys, ["recsys", "train", "--data", workspace["log"], "--out",
+                                                tmp_path / "b", *TINY, "--item-numeric", "price"],
+                          "--item-numeric needs --item-features")

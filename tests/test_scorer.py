@@ -292,6 +292,12 @@ def test_a_bundle_with_a_config_cut_down_or_a_profile_cut_short(scorer, tmp_path
         RiskScorer.from_pretrained(bundle, device="cpu")
 
 
+def test_evaluate_needs_both_classes(scorer, events):
+    negatives = np.flatnonzero(events.label == 0)
+    with pytest.raises(DataError, match="labels are all the same; risk scoring needs positives and negatives"):
+        scorer.evaluate(events, negatives)  # ROC AUC and AP have nothing to rank positives against
+
+
 def test_evaluate_needs_labels(scorer, events):
     with pytest.raises(DataError, match="no labels to evaluate"):
         scorer.evaluate(dataclasses.replace(events, label=None))

@@ -80,12 +80,35 @@ def _result_rows(metrics: dict[str, Any], split: str) -> dict[str, dict[str, flo
     return rows
 
 
+def check_options(options: Mapping[str, Any]) -> None:
+    """One-line errors for option values that cannot work together, before any data is read."""
+    from attnsight.data.features import TEXT_ENCODERS
+    from attnsight.data.splits import PROTOCOLS
+    from attnsight.train.sampling import SAMPLERS
+
+    o = options
+    for name, allowed in (("sampler", SAMPLERS), ("split", PROTOCOLS), ("side_text", TEXT_ENCODERS)):
+        if o.get(name) is not None and o[name] not in allowed:
+            raise AttnsightError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, not {o[name]!r}")
+    roles = [(f"--{role}-col", o.get(f"{role}_col")) for role in ("user", "item", "time", "rating")]
+    for i, (flag, column) in enumerate(roles):
+        other = next((f for f, c in roles[:i] if c and c == column), None)
+        if other:
+            raise AttnsightError(f"{other} and {flag} name the same column {column!r}: each role needs its own")
+    for kind in ("item", "user"):
+        if o.get(f"{kind}_features") is None:
+            given = next((role for role in ("text", "categorical", "tags", "numeric") if o.get(f"{kind}_{role}")), None)
+            if given:
+                raise AttnsightError(f"--{kind}-{given} needs --{kind}-features (the table holding that column)")
+
+
 def load_inputs(options: Mapping[str, Any]) -> tuple[Interactions, CleaningConfig]:
     """The log `train` reads and how it cleans it, from its option values by name."""
     from attnsight.data.cleaning import CleaningConfig
     from attnsight.data.readers import read_interactions, scan_interactions
 
     o = options
+    check_options(o)
     if o.get("stream"):
         interactions = scan_interactions(Path(o["data"]), o["format"], o["user_col"], o["item_col"], o["time_col"],
                                          o["rating_col"])
@@ -199,6 +222,10 @@ def train(
     items (and users) are fused from their id and what the tables say about them."""
     check_ranges(ctx.params)
     inputs = load_inputs(ctx.params)  # every option by name, as `tune recsys` builds its trials
+    # the default column may be absent (timestamps are used when present), a named one may not; by the
+    # source's name, as Typer may bring its own copy of click
+    if ctx.get_parameter_source("time_col").name != "DEFAULT" and "timestamp" not in inputs[0].frame.columns:
+        raise AttnsightError(f"{data}: no column {time_col!r} (--time-col)")
     if not json_out:
         console.print(f"read {len(inputs[0]):,} events from {data}")
     rec = fit_model(inputs, ctx.params, out, progress(json_out))
@@ -245,10 +272,10 @@ def add_items(
     if rec.item_space_ is None:
         raise AttnsightError(f"{model} was trained without item features: it cannot represent new items")
     table = None if item_features is None else read_side_table(item_features, dataclasses.replace(
-        rec.item_space_.schema, id=item_col))
+        rec.item_space_.schema, id=item_col), scale=rec.item_space_.numeric_stats)
     result = rec.add_items(table, read_item_vectors(item_vectors, item_col))
     rec.save_pretrained(model)
-    _print_added(result, "items", json_out)
+    _print_added({**result, "repeated": table.repeated if table is not None else 0}, "items", json_out)
 
 
 @app.command("add-users")
@@ -265,9 +292,11 @@ def add_users(
     rec = _load(model, "cpu")
     if rec.user_space_ is None:
         raise AttnsightError(f"{model} was trained without user features: it cannot represent users by them")
-    result = rec.add_users(read_side_table(user_features, dataclasses.replace(rec.user_space_.schema, id=user_col)))
+    table = read_side_table(user_features, dataclasses.replace(rec.user_space_.schema, id=user_col),
+                            scale=rec.user_space_.numeric_stats)
+    result = rec.add_users(table)
     rec.save_pretrained(model)
-    _print_added(result, "users", json_out)
+    _print_added({**result, "repeated": table.repeated}, "users", json_out)
 
 
 def _print_added(result: dict[str, Any], kind: str, json_out: bool) -> None:
@@ -276,6 +305,9 @@ def _print_added(result: dict[str, Any], kind: str, json_out: bool) -> None:
         return
     console.print(f"added {result['added']:,} {kind} ({result['already_known']:,} already known); "
                   f"{result[kind]:,} {kind} now")
+    if result["repeated"]:
+        console.print(f"[yellow]{result['repeated']:,} row(s) repeated an id of the table: the first row of each "
+                      f"id was used[/]")
 
 
 @app.command()
@@ -286,7 +318,11 @@ def evaluate(
     json_out: Json = False,
 ) -> None:
     """Re-run the test protocol on the bundle's histories, beside the popularity baseline."""
+    check_options({"split": split})
     rec = _load(model, device)
+    if (split or rec.split) == "temporal" and rec.sequences_.timestamps is None:
+        raise AttnsightError(f"{model} was trained on a log without timestamps: the temporal split needs them; "
+                             f"use --split loo")
     result = rec.evaluate(split)
     if json_out:
         print_json(result)
@@ -300,7 +336,7 @@ def recommend(
     model: ModelDir,
     user: Annotated[Optional[str], typer.Option(help="A user id known to the bundle.")] = None,
     history: Annotated[Optional[str], typer.Option(help='Item ids, oldest first: "i1 i2 i3" (a session).')] = None,
-    k: Annotated[int, typer.Option(help="How many items.")] = 10,
+    k: Annotated[int, typer.Option(min=1, help="How many items.")] = 10,
     include_seen: Annotated[bool, typer.Option(help="Allow items already in the history.")] = False,
     device: Device = "auto",
     json_out: Json = False,
@@ -335,7 +371,7 @@ def recommend(
 def audience(
     model: ModelDir,
     item: Annotated[str, typer.Option(help="The item (or campaign) to find an audience for.")],
-    k: Annotated[int, typer.Option(help="How many users.")] = 100,
+    k: Annotated[int, typer.Option(min=1, help="How many users.")] = 100,
     include_seen: Annotated[bool, typer.Option(help="Keep users who already have the item.")] = False,
     device: Device = "auto",
     json_out: Json = False,
@@ -361,7 +397,7 @@ def audience(
 def segments(
     model: ModelDir,
     k: Annotated[Optional[int], typer.Option(help="Number of segments (default: chosen by silhouette, 2-10).")] = None,
-    top: Annotated[int, typer.Option(help="Items and categories shown per segment.")] = 5,
+    top: Annotated[int, typer.Option(min=1, help="Items and categories shown per segment.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed of k-means (and of the users sampled for --windows).")] = 0,
     windows: Annotated[Optional[int], typer.Option(
         help="Also show how each segment's attention shifts over this many time windows of equal event counts.")

@@ -178,7 +178,7 @@ def score(
     history: History = None,
     since: Since = None,
     out: Annotated[Optional[Path], typer.Option(help="Write every score to this CSV (id, account, time, score).")] = None,
-    top: Annotated[int, typer.Option(help="Highest-risk events shown.")] = 10,
+    top: Annotated[int, typer.Option(min=1, help="Highest-risk events shown.")] = 10,
     device: Device = "auto",
     json_out: Json = False,
 ) -> None:
@@ -220,8 +220,9 @@ def explain(
     event: Annotated[Optional[list[str]], typer.Option(help="Event id(s) to explain (default: the riskiest).")] = None,
     history: History = None,
     since: Since = None,
-    riskiest: Annotated[int, typer.Option(help="Without --event: explain this many highest-risk events.")] = 3,
-    top: Annotated[int, typer.Option(help="Attended past events listed per event.")] = 5,
+    riskiest: Annotated[int, typer.Option(min=1, help="Without --event: explain this many highest-risk events.")
+                        ] = 3,
+    top: Annotated[int, typer.Option(min=1, help="Attended past events listed per event.")] = 5,
     device: Device = "auto",
     json_out: Json = False,
 ) -> None:

@@ -76,7 +76,9 @@ def clean_interactions(
             break
 
     if frame.height == 0:
-        raise DataError(interactions.source, "no events left after cleaning; lower --min-user-events/--min-item-events")
+        raise DataError(interactions.source, f"no events left after cleaning; lower --min-len ({config.min_seq_len}), "
+                                             f"--min-user-events ({config.min_user_events}) or --min-item-events "
+                                             f"({config.min_item_events})")
     report.rows_out = frame.height
     report.users_out = frame["user"].n_unique()
     report.items_out = frame["item"].n_unique()

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, parse_time, read_table
-from attnsight.errors import DataError
+from attnsight.errors import ConfigError, DataError
 
 DAY = 86_400
 UNLABELLED = -1  # a label not known (yet): scored events, history rows whose outcome is still open
@@ -36,9 +36,23 @@ class EventSchema:
     entity: str | None = None
     id: str | None = None
 
+    def __post_init__(self) -> None:
+        seen: dict[str, str] = {}
+        for flag, column in self.roles():  # a label fed as input leaks it; an account as entity repeats it
+            if column in seen:
+                raise ConfigError(f"{seen[column]} and {flag} name the same column {column!r}: each role needs its "
+                                  f"own")
+            seen[column] = flag
+
+    def roles(self) -> list[tuple[str, str]]:
+        """(option, column) of each column used, named by the `risk train` option that sets it."""
+        single = [("--account-col", self.account), ("--time-col", self.time), ("--label-col", self.label),
+                  ("--entity-col", self.entity), ("--id-col", self.id)]
+        return [(flag, c) for flag, c in single if c] + [("--numeric", c) for c in self.numeric] + \
+            [("--categorical", c) for c in self.categorical]
+
     def columns(self) -> list[str]:
-        roles = [self.account, self.time, self.label, self.entity, self.id]
-        return [c for c in roles if c] + list(self.numeric) + list(self.categorical)
+        return [c for _, c in self.roles()]
 
 
 @dataclass
@@ -170,12 +184,14 @@ def _events_from_frame(
     frame: pl.DataFrame, schema: EventSchema, path: Path, first_line: int | list[int], require_labels: bool
 ) -> Events:
     optional = {schema.label} if schema.label and not require_labels else set()  # scoring: labels not known yet
-    missing = [c for c in schema.columns() if c not in frame.columns and c not in optional]
+    missing = [(flag, c) for flag, c in schema.roles() if c not in frame.columns and c not in optional]
     if missing:
-        flags = {schema.account: "--account-col", schema.time: "--time-col", schema.label: "--label-col",
-                 schema.entity: "--entity-col", schema.id: "--id-col"}
-        hint = flags.get(missing[0], "--numeric / --categorical")
-        raise DataError(path, f"no column {missing[0]!r} (columns: {', '.join(frame.columns)}); name it with {hint}")
+        flag, column = missing[0]
+        # training names its columns by option; scoring reads the ones its model was trained on
+        features = flag in ("--numeric", "--categorical")
+        hint = (f"name it with {'--numeric / --categorical' if features else flag}" if require_labels
+                else f"the model was trained with {flag} {column}")
+        raise DataError(path, f"no column {column!r} (columns: {', '.join(frame.columns)}); {hint}")
     if require_labels and not schema.label:
         raise DataError(path, "no label column; training needs one (--label-col)")
     lines = (np.asarray(first_line, dtype=np.int64) if isinstance(first_line, list)
@@ -259,6 +275,9 @@ def time_split(
     last = int(days.max())
     if test_start is not None:
         first_test = _day_of(events, test_start)
+        if not 0 <= first_test <= last:
+            raise DataError(events.source, f"test start {test_start} is outside the data's days "
+                            f"({events.date(0)} … {events.date(last)})")
     else:
         first_test = last - test_days + 1
     valid_start = first_test - gap_days - valid_days

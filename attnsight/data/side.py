@@ -7,7 +7,7 @@ against the ids the model knows, and every mismatch counted (`SideMatch`), never
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,9 @@ from attnsight.errors import DataError
 SIDE_FORMATS = ("auto", *TABLE_FORMATS, "dat")
 # MovieLens' header-less `::` files, recognised by their number of fields
 MOVIELENS_COLUMNS = {3: ("item", "title", "genres"), 5: ("user", "gender", "age", "occupation", "zip")}
+# the model reads numbers as float32, standardised: far out, its sums and squares overflow (NaN scores)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MOST_DEVIATIONS = 1e15
 
 
 @dataclass(frozen=True)
@@ -110,22 +113,26 @@ class Vectors:
         return int(self.matrix.shape[1])
 
 
-def read_side_table(path: str | Path, schema: SideSchema, format: str = "auto", encoding: str = "auto") -> SideTable:
+def read_side_table(path: str | Path, schema: SideSchema, format: str = "auto", encoding: str = "auto",
+                    scale: Mapping[str, tuple[float, float]] | None = None) -> SideTable:
     """Read an item or user table. encoding 'auto' takes UTF-8, or Latin-1 where the bytes are not
-    UTF-8 (MovieLens' movies.dat)."""
+    UTF-8 (MovieLens' movies.dat). `scale`: a trained model's (mean, std) per numeric column; a
+    value more than MOST_DEVIATIONS standard deviations from its mean is refused."""
     path = Path(path)
     fmt = check_path(path, format, SIDE_FORMATS)
     if fmt == "dat":
         frame, first_line = _read_dat(path, read_text(path, encoding), schema.names)
     else:
         frame, first_line = read_table(path, fmt, encoding)
-    return side_table_from_frame(frame, schema, path, first_line)
+    return side_table_from_frame(frame, schema, path, first_line, scale)
 
 
 def side_table_from_frame(
-    frame: pl.DataFrame, schema: SideSchema, path: Path, first_line: int | list[int] = 2
+    frame: pl.DataFrame, schema: SideSchema, path: Path, first_line: int | list[int] = 2,
+    scale: Mapping[str, tuple[float, float]] | None = None,
 ) -> SideTable:
-    """Parse an all-string frame by the schema; errors name the file, line and column."""
+    """Parse an all-string frame by the schema (numbers checked against `scale`, as `read_side_table`
+    says); errors name the file, line and column."""
     for name in (schema.id, *schema.columns()):
         if name not in frame.columns:
             raise DataError(path, f"no column {name!r} (columns: {', '.join(frame.columns)})")
@@ -147,6 +154,12 @@ def side_table_from_frame(
         values = raw.cast(pl.Float64, strict=False)
         first_bad(path, raw.is_not_null() & (raw != "") & values.is_null(), lines, name, "not a number", raw)
         first_bad(path, values.is_infinite().fill_null(False), lines, name, "not a finite number", raw)
+        first_bad(path, (values.abs() > FLOAT32_MAX).fill_null(False), lines, name,
+                  f"too large for a float32 (beyond ±{FLOAT32_MAX:.3g})", raw)
+        if scale and name in scale:
+            mean, std = scale[name]
+            first_bad(path, ((values - mean).abs() > MOST_DEVIATIONS * std).fill_null(False), lines, name,
+                      f"more than {MOST_DEVIATIONS:g} standard deviations from the trained mean {mean:g}", raw)
         table.numeric[name] = values.fill_null(float("nan")).to_numpy()
     return table
 

@@ -19,6 +19,8 @@ from scipy import sparse
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from attnsight.errors import ConfigError
+
 _EPOCH_SECONDS = (1e8, 1e10)  # timestamps in this range (1973 to 2286) read as epoch seconds
 
 
@@ -165,6 +167,10 @@ def time_windows(times: np.ndarray, windows: int) -> np.ndarray:
     time, then the w/W quantiles of the event times (actual event times, never interpolated)."""
     if windows < 1:
         raise ValueError(f"windows must be at least 1, not {windows}")
+    distinct = len(np.unique(times))
+    if windows > distinct:  # some windows would repeat others, each a full pass over the users
+        raise ConfigError(f"{windows} windows of equal event counts need as many distinct event times; "
+                          f"the histories have {distinct}: ask for at most {distinct} windows")
     ends = np.quantile(times, np.arange(1, windows + 1) / windows, method="inverted_cdf")
     return np.concatenate([[times.min()], ends])
 

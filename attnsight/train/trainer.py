@@ -17,7 +17,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -39,6 +39,12 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _config_of(model: nn.Module) -> dict | None:
+    """The model's settings (the dataclass every attnsight model keeps as `config`), as a checkpoint stores them."""
+    config = getattr(model, "config", None)
+    return asdict(config) if is_dataclass(config) else None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -243,6 +249,7 @@ class Trainer:
             "scheduler": scheduler.state_dict(),
             "best_state": state.best_state,
             "meta": {
+                "model_config": _config_of(model),
                 "epoch": state.epoch,
                 "best_score": state.best_score,
                 "best_epoch": state.best_epoch,
@@ -273,6 +280,13 @@ class Trainer:
             raise AttnsightError(f"{path}: this checkpoint does not fit the run being resumed ({last_line(exc)}); "
                                  "resume with the options it was started with, or start afresh without --resume") from None
         meta = payload["meta"]
+        # options that change no weight's shape (heads, dropout, pooling) would load silently into another model
+        written, current = meta.get("model_config"), _config_of(model)
+        if written is not None and current is not None and written != current:
+            key = next(k for k in current if written.get(k) != current[k])
+            raise AttnsightError(f"{path}: this checkpoint is of a model with {key} {written.get(key)!r}, not "
+                                 f"{current[key]!r}; resume with the options it was started with, or start afresh "
+                                 "without --resume")
         return _State(
             epoch=meta["epoch"],
             best_score=meta["best_score"],

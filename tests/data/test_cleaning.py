@@ -107,6 +107,8 @@ def test_everything_filtered_raises():
     with pytest.raises(DataError) as info:
         clean_interactions(data, config(min_seq_len=3))
     assert "tiny.csv" in str(info.value) and "no events left" in str(info.value)
+    # the thresholds at work are named with their values: here --min-len, the others at 1
+    assert "lower --min-len (3), --min-user-events (1) or --min-item-events (1)" in str(info.value)
 
 
 def test_cascade_to_nothing_raises():

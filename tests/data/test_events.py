@@ -22,7 +22,7 @@ from attnsight.data.events import (
     time_split,
     window_features,
 )
-from attnsight.errors import AttnsightError, DataError
+from attnsight.errors import AttnsightError, ConfigError, DataError
 
 T0 = 1_735_689_600  # 2025-01-01T00:00:00Z, a Wednesday
 HOUR = 3_600
@@ -524,3 +524,26 @@ def test_concat_when_the_history_has_no_entity_values(tmp_path):
     assert new_rows.tolist() == [2, 3]
     assert both.entities.tolist() == ["T1"]
     assert both.entity.tolist() == [-1, -1, 0, -1]
+
+
+def test_missing_column_when_scoring_names_what_the_model_was_trained_with(tmp_path):
+    path = write_rows(tmp_path / "cols.csv", GOOD_ROWS)
+    error = raises_data_error(path, EventSchema("card", "timestamp", (), (), "label"))  # as a bundle reads
+    assert "no column 'card'" in str(error) and "the model was trained with --account-col card" in str(error)
+
+
+@pytest.mark.parametrize("schema, fragment", [
+    (dict(numeric=("label",), label="label"), "--label-col and --numeric name the same column 'label'"),
+    (dict(categorical=("label",), label="label"), "--label-col and --categorical name the same column 'label'"),
+    (dict(entity="account"), "--account-col and --entity-col name the same column 'account'"),
+])
+def test_a_column_in_two_roles_is_refused(schema, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        EventSchema(**schema)
+
+
+@pytest.mark.parametrize("test_start", ["2030-01-01", "2024-12-01"])
+def test_time_split_test_start_outside_the_data(ten_days, test_start):
+    with pytest.raises(DataError) as info:
+        time_split(ten_days, valid_days=2, gap_days=1, test_days=2, test_start=test_start)
+    assert f"test start {test_start} is outside the data's days (2025-01-01 … 2025-01-10)" in str(info.value)

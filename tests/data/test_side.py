@@ -105,3 +105,15 @@ def test_display_info_takes_the_first_text_and_category() -> None:
                       text={"title": ["Alien", "", "Babe"], "plot": ["x", "y", "z"]},
                       tags={"genres": [["Sci-Fi", "Horror"], [], []]})
     assert table.display_info() == {"a": {"title": "Alien", "category": "Sci-Fi"}, "c": {"title": "Babe"}}
+
+
+def test_numbers_the_model_cannot_read_are_refused(tmp_path: Path) -> None:
+    schema = SideSchema("item", numeric=("price",))
+    huge = _write(tmp_path / "huge.csv", "item,price\na,1\nb,1e308\n")
+    with pytest.raises(DataError, match=r"huge.csv, line 3, column 'price': too large for a float32"):
+        read_side_table(huge, schema)  # training's variance of it would overflow
+    far = _write(tmp_path / "far.csv", "item,price\na,1\nb,1e20\n")
+    assert read_side_table(far, schema).numeric["price"][1] == 1e20  # a float32: fine to train on
+    with pytest.raises(DataError, match=r"far.csv, line 3, column 'price': more than 1e\+15 standard deviations"):
+        read_side_table(far, schema, scale={"price": (3.0, 2.0)})  # but scaled by a trained model, it overflows
+    assert read_side_table(far, schema, scale={"price": (0.0, 1e6)}).numeric["price"][1] == 1e20

@@ -7,6 +7,7 @@ import pytest
 from scipy import sparse
 
 from attnsight.explain.segments import bound_labels, choose_k, segment_trends, segment_users, time_windows
+from attnsight.errors import ConfigError
 
 
 def _audience():
@@ -113,3 +114,11 @@ def test_bound_labels() -> None:
     assert bound_labels(np.array([3, 70]), "time") == ["3", "70"]  # ordinals, not epoch seconds
     assert bound_labels(np.array([0.2, 0.5, 1.0]), "position") == ["20% of history", "50% of history",
                                                                    "100% of history"]
+
+
+def test_time_windows_beyond_the_distinct_times_are_refused() -> None:
+    times = np.array([1, 1, 2, 2, 3])
+    assert time_windows(times, 3).tolist() == [1, 1, 2, 3]
+    with pytest.raises(ConfigError, match="4 windows of equal event counts need as many distinct event times; "
+                                          "the histories have 3"):
+        time_windows(times, 4)  # windows would repeat others, each costing a pass over the users

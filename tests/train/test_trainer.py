@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -436,3 +437,14 @@ def test_unknown_devices_are_a_one_line_error(device: str) -> None:
 def test_cuda_without_a_device_is_a_one_line_error() -> None:
     with pytest.raises(AttnsightError, match="--device cuda asked for, but no CUDA device is available"):
         resolve_device("cuda")
+
+
+def test_resuming_a_model_of_other_heads_is_refused_though_every_shape_fits(tmp_path: Path) -> None:
+    ckpt = str(tmp_path / "train.pt")
+    _fit(_tiny_model(), _config(epochs=1, checkpoint=ckpt))
+    config = _tiny_model().config
+    more_heads = SASRec(SASRecConfig(**{**asdict(config), "num_heads": config.num_heads * 2}))
+    with pytest.raises(AttnsightError, match=rf"train.pt: this checkpoint is of a model with num_heads "
+                                             rf"{config.num_heads}, not {config.num_heads * 2}"):
+        _fit(more_heads, _config(epochs=2, checkpoint=ckpt, resume=True))
+    assert _fit(_tiny_model(), _config(epochs=2, lr=5e-3, checkpoint=ckpt, resume=True)).epochs == 2  # a rate may change
