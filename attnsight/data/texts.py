@@ -20,6 +20,10 @@ from attnsight.errors import AttnsightError, DataError, last_line
 TEXT_FORMATS = ("auto", *TABLE_FORMATS)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
+# jieba's HMM pass over a run of characters it does not know grows with the square of the run (100,000
+# repeats of one character took 100 s), so long texts are segmented piece by piece
+_PIECE = 2000
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
 
 
 @dataclass
@@ -199,12 +203,20 @@ def stratified_split(
 def word_spans(text: str) -> list[tuple[int, int]]:
     """Word boundaries: jieba's segmentation when the text has Chinese characters, else word characters
     (with an inner apostrophe) and single punctuation marks."""
-    if _CJK.search(text):
-        import jieba
+    if not _CJK.search(text):
+        return [m.span() for m in _WORD.finditer(text)]
+    import jieba
 
-        jieba.setLogLevel(logging.WARNING)
-        return [(start, end) for _, start, end in jieba.tokenize(text) if text[start:end].strip()]
-    return [m.span() for m in _WORD.finditer(text)]
+    jieba.setLogLevel(logging.WARNING)
+    spans, start = [], 0
+    while start < len(text):  # pieces of at most _PIECE characters, ended after a sentence's end where there is one
+        end = min(len(text), start + _PIECE)
+        if end < len(text):
+            end = max((m.end() for m in _SENTENCE_END.finditer(text, start, end)), default=end)
+        piece = text[start:end]
+        spans += [(start + s, start + e) for _, s, e in jieba.tokenize(piece) if piece[s:e].strip()]
+        start = end
+    return spans
 
 
 def token_words(spans: Sequence[tuple[int, int]], offsets: Sequence[tuple[int, int]]) -> np.ndarray:

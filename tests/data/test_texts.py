@@ -19,6 +19,7 @@ from attnsight.data.texts import (
     clean_texts,
     read_texts,
     stratified_split,
+    word_spans,
 )
 from attnsight.errors import AttnsightError, DataError
 
@@ -260,6 +261,16 @@ def test_stratified_split_of_a_class_too_rare_to_split_names_it():
     with pytest.raises(AttnsightError, match=r"4 texts cannot be split stratified into validation and test shares "
                                              r"of 0\.1 and 0\.1"):
         stratified_split(["a", "b", "a", "b"], (0.1, 0.1), seed=0)  # one test text for two classes
+
+
+def test_long_chinese_texts_are_segmented_as_a_whole_and_in_bounded_time():
+    import jieba
+
+    review = "房间很干净，早餐很好吃。服务员态度一般！" * 300  # 6,000 characters: segmented in pieces
+    whole = [(s, e) for _, s, e in jieba.tokenize(review) if review[s:e].strip()]
+    assert word_spans(review) == whole  # the pieces end at sentence ends: no word is cut
+    spans = word_spans("很" * 20_000)  # one run of 20,000: about 4 s unsplit, in jieba's quadratic HMM pass
+    assert spans[0][0] == 0 and spans[-1][1] == 20_000 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
 
 
 def test_token_words_maps_pieces_and_characters_to_their_word():
