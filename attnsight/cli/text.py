@@ -182,7 +182,8 @@ def train(
         help="A wide head mixed with the attention one: logistic regression on TF-IDF of the tokens and token "
              "pairs (hashed into this many buckets; 0: off), its strength cross-validated on the training texts, "
              "mixed on validation; e.g. 131072.")] = 0,
-    max_len: Annotated[int, typer.Option(help="Tokens read per text.")] = 128,
+    max_len: Annotated[int, typer.Option(
+        help="Tokens read per text (at most what the --init encoder was built for; 512 for MiniLM).")] = 128,
     truncation: Truncation = "head",
     dim: Annotated[int, typer.Option(help="Hidden size (scratch).")] = 128,
     layers: Annotated[int, typer.Option(help="Transformer blocks (scratch).")] = 2,
