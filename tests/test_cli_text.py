@@ -314,3 +314,13 @@ def test_error_counts_below_one(workspace, monkeypatch, capsys, flags):
     code, _, err = run_main(monkeypatch, capsys, "text", "explain", "--model", workspace["bundle"], "--data",
                             workspace["test_csv"], "--text-col", "review", "--device", "cpu", *flags)
     assert code == 2 and f"Invalid value for '{flags[0]}'" in err and "Traceback" not in err
+
+
+def test_error_out_holding_a_bundle_of_another_task(workspace, tmp_path, monkeypatch, capsys):
+    other = tmp_path / "recsys-bundle"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"task": "recsys"}))
+    for command in ("train", "pretrain"):
+        assert_one_line_error(monkeypatch, capsys, ["text", command, "--data", workspace["train_csv"], "--out", other],
+                              f"--out {other} holds a recsys bundle: give a folder of its own to this text model")
+    assert sorted(p.name for p in other.iterdir()) == ["config.json"]

@@ -71,16 +71,25 @@ RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
 }
 
 
-def check_ranges(options: Mapping[str, Any]) -> None:
+def check_ranges(options: Mapping[str, Any], task: Optional[str] = None) -> None:
     """A one-line error for the first option value out of its range (a batch of 0, a dropout of 1.5),
-    a device this machine does not have, or an --out that is a file, before any data is read; an
-    option the command does not have, or left unset, passes."""
+    a device this machine does not have, or an --out that is a file (or, given the command's `task`,
+    holds a bundle of another task, whose files would mix with the new one's), before any data is
+    read; an option the command does not have, or left unset, passes."""
     if options.get("device"):
         from attnsight.train.trainer import resolve_device  # torch: not on the path of --help
 
         resolve_device(options["device"])
-    if options.get("out") is not None and Path(options["out"]).is_file():
-        raise AttnsightError(f"--out {options['out']} is a file, not a folder")
+    out = options.get("out")
+    if out is not None and Path(out).is_file():
+        raise AttnsightError(f"--out {out} is a file, not a folder")
+    if out is not None and task is not None and (Path(out) / "config.json").is_file():
+        try:
+            held = json.loads((Path(out) / "config.json").read_text(encoding="utf-8")).get("task")
+        except (ValueError, AttributeError):  # not a bundle's config: nothing of ours to protect
+            held = task
+        if held != task:
+            raise AttnsightError(f"--out {out} holds a {held} bundle: give a folder of its own to this {task} model")
     for name, (allowed, holds) in RANGES.items():
         value = options.get(name)
         if value is not None and not holds(value):

@@ -220,7 +220,7 @@ def train(
 ) -> None:
     """Train a recommender from a behaviour log and write a bundle to OUT; with side features,
     items (and users) are fused from their id and what the tables say about them."""
-    check_ranges(ctx.params)
+    check_ranges(ctx.params, "recsys")
     inputs = load_inputs(ctx.params)  # every option by name, as `tune recsys` builds its trials
     # the default column may be absent (timestamps are used when present), a named one may not; by the
     # source's name, as Typer may bring its own copy of click

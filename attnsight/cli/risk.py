@@ -130,7 +130,7 @@ def train(
     json_out: Json = False,
 ) -> None:
     """Train a risk scorer on an event table, split by time, and write a bundle to OUT."""
-    check_ranges(ctx.params)
+    check_ranges(ctx.params, "risk")
     events = load_inputs(ctx.params)  # every option by name, as `tune risk` builds its trials
     if not json_out:
         console.print(f"read {len(events):,} events of {len(events.accounts):,} accounts from {data}")

@@ -100,7 +100,7 @@ def pretrain(
     """Masked-language-model pretraining on unlabelled text; fine-tune it with `text train --init OUT`."""
     from attnsight.classifier import TextClassifier
 
-    check_ranges(ctx.params)
+    check_ranges(ctx.params, "text")
     texts = _read(data, text_col, None, format, encoding)
     extra = [_read(p, text_col, None, format, encoding) for p in corpus or []]
     clf = TextClassifier(
@@ -209,7 +209,7 @@ def train(
     json_out: Json = False,
 ) -> None:
     """Train a text classifier (sentiment, intent, topic) and write a bundle to OUT."""
-    check_ranges(ctx.params)
+    check_ranges(ctx.params, "text")
     if init and encoder != "scratch":
         raise AttnsightError(f"--init and --encoder {encoder} both name the encoder to start from: give one")
     if corpus and not pretrain_epochs:
