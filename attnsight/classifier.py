@@ -639,9 +639,9 @@ class TextClassifier:
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> TextClassifier:
         path = Path(path)
         config = read_task_config(path, TextTransformer.task)
-        params = {**config.get("params", {}), "device": device, "init": None}
-        clf = cls(**{k: v for k, v in params.items() if k in _PARAMS})
-        with reading_bundle(path):
+        with reading_bundle(path):  # the options it was saved with too: a config edited by hand
+            params = {**config.get("params", {}), "device": device, "init": None}
+            clf = cls(**{k: v for k, v in params.items() if k in _PARAMS})
             clf.model_ = TextTransformer.from_pretrained(path, device=resolve_device(device)).eval()
             clf.tokenizer_ = TextTokenizer.from_file(path / TOKENIZER_FILE,
                                                      min(clf.max_len, clf.model_.config.max_len), clf.truncation)

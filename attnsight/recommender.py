@@ -835,9 +835,9 @@ class SequentialRecommender:
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> SequentialRecommender:
         path = Path(path)
         config = read_task_config(path, SASRec.task)
-        params = {**config.get("params", {}), "device": device}
-        rec = cls(**{k: v for k, v in params.items() if k in _PARAMS})
-        with reading_bundle(path):
+        with reading_bundle(path):  # the options it was saved with too: a config edited by hand
+            params = {**config.get("params", {}), "device": device}
+            rec = cls(**{k: v for k, v in params.items() if k in _PARAMS})
             rec.model_ = SASRec.from_pretrained(path, device=resolve_device(device)).eval()
             rec.item_space_ = FeatureSpace.load(path, "item") if rec.model_.item_features is not None else None
             rec.item_vocab_ = Vocabulary.load(path / ITEMS_FILE)

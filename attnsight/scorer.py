@@ -462,9 +462,9 @@ class RiskScorer:
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> RiskScorer:
         path = Path(path)
         config = read_task_config(path, RiskTransformer.task)
-        params = {**config.get("params", {}), "device": device}
-        scorer = cls(**{k: v for k, v in params.items() if k in _PARAMS})
-        with reading_bundle(path):
+        with reading_bundle(path):  # the options it was saved with too: a config edited by hand
+            params = {**config.get("params", {}), "device": device}
+            scorer = cls(**{k: v for k, v in params.items() if k in _PARAMS})
             scorer.model_ = RiskTransformer.from_pretrained(path, device=resolve_device(device)).eval()
             schema = config["schema"]
             scorer.schema_ = EventSchema(**{**schema, "numeric": tuple(schema["numeric"]),

@@ -29,8 +29,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the data and the model.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    _check_options(out, users, items, {"--time-budget": time_budget, "--text-budget": text_budget,
-                                       "--risk-budget": risk_budget}, device, seed)
+    _check_options(out, users, items, {"time_budget": time_budget, "text_budget": text_budget,
+                                       "risk_budget": risk_budget}, device, seed)
     import polars as pl
     from rich.rule import Rule
     from rich.table import Table
@@ -113,13 +113,10 @@ def demo(
 def _check_options(out: Path, users: int, items: int, budgets: dict[str, float], device: str, seed: int) -> None:
     """One-line errors for option values the demo cannot run with, before it writes anything into --out
     (a demo folder from an earlier run stays whole)."""
-    check_ranges({"out": out, "device": device, "seed": seed})
+    check_ranges({"out": out, "device": device, "seed": seed, **budgets})
     for flag, value, low in (("--users", users, MIN_USERS), ("--items", items, MIN_ITEMS)):
         if value < low:
             raise AttnsightError(f"{flag} must be at least {low}, not {value}")
-    for flag, budget in budgets.items():
-        if not budget > 0:  # 0 would mean no limit to the trainer: a demo without end
-            raise AttnsightError(f"{flag} must be positive, not {budget:g}")
 
 
 def _text_demo(out: Path, budget: float, device: str, seed: int, json_out: bool) -> dict[str, Any]:

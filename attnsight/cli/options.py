@@ -64,7 +64,8 @@ RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
     "vocab_size": _at_least(100),  # below that a WordPiece vocabulary is little more than its alphabet
     **dict.fromkeys(("bigram_buckets", "wide_buckets"), ("0 (off) or at least 2", lambda v: v == 0 or v >= 2)),
     "lr": _RATE,
-    **dict.fromkeys(("time_budget", "pos_weight"), _POSITIVE),
+    # a budget of 0 would mean none to the Trainer (demo's are per task)
+    **dict.fromkeys(("time_budget", "text_budget", "risk_budget", "pos_weight"), _POSITIVE),
     **dict.fromkeys(("dropout", "label_smoothing", "valid_size", "test_size"), _SHARE),
     "mask_prob": ("above 0 and below 1", lambda v: 0 < v < 1),
     **dict.fromkeys(("layer_lr_decay", "negative_rate"), _FRACTION),
@@ -83,10 +84,12 @@ def check_ranges(options: Mapping[str, Any], task: Optional[str] = None) -> None
     out = options.get("out")
     if out is not None and Path(out).is_file():
         raise AttnsightError(f"--out {out} is a file, not a folder")
-    if out is not None and task is not None and (Path(out) / "config.json").is_file():
+    if out is not None and task is not None:
+        from attnsight.models.base import read_bundle_config
+
         try:
-            held = json.loads((Path(out) / "config.json").read_text(encoding="utf-8")).get("task")
-        except (ValueError, AttributeError):  # not a bundle's config: nothing of ours to protect
+            held = read_bundle_config(Path(out)).get("task")
+        except (FileNotFoundError, AttnsightError):  # no bundle there, or no config of ours: nothing to protect
             held = task
         if held != task:
             raise AttnsightError(f"--out {out} holds a {held} bundle: give a folder of its own to this {task} model")

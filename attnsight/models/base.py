@@ -123,6 +123,9 @@ def read_bundle_config(path: Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise FileNotFoundError(f"{path}: not a model bundle (no {CONFIG_FILE})")
     try:
-        return json.loads(config_path.read_text(encoding="utf-8"))
+        payload = json.loads(config_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AttnsightError(f"{config_path}: not a bundle's config ({exc})") from None
+    if not isinstance(payload, dict):
+        raise AttnsightError(f"{config_path}: not a bundle's config (not a JSON object)")
+    return payload

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from attnsight.classifier import TextClassifier
-from attnsight.errors import AttnsightError, DataError, last_line
+from attnsight.errors import AttnsightError
 from attnsight.explain.segments import Segmentation
 from attnsight.models.base import read_bundle_config
 from attnsight.recommender import RecommendResult, SequentialRecommender
@@ -110,10 +110,8 @@ class Registry:
 
     def _load(self, path: Path, version: int, name: str | None = None) -> Served:
         task = bundle_task(path)
-        try:
-            predictor = PREDICTORS[task].from_pretrained(path, device=self.settings.device)
-        except Exception as exc:  # a damaged bundle: a one-line error (startup) or a 422 (reload), never a 500
-            raise _load_error(path, task, exc) from None
+        # a damaged bundle is an AttnsightError naming it: one line at startup, a 422 on reload
+        predictor = PREDICTORS[task].from_pretrained(path, device=self.settings.device)
         _check_servable(path, task, predictor)
         name = name or path.resolve().name
         served = Served(name, task, path, version, datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -237,15 +235,6 @@ def _located(exc: AttnsightError, q: RecQuery) -> AttnsightError:
         return exc
     message = f"{q.where}.{'history' if q.user is None else 'user'}: {exc}"
     return NotFound(message) if isinstance(exc, NotFound) else AttnsightError(message)
-
-
-def _load_error(path: Path, task: str, exc: Exception) -> AttnsightError:
-    """Why the bundle in this folder did not load (the loaders name the file at fault)."""
-    if isinstance(exc, AttnsightError):
-        return exc
-    if isinstance(exc, OSError) and exc.filename:
-        return DataError(exc.filename, exc.strerror or last_line(exc))
-    return AttnsightError(f"{path}: not a loadable {task} bundle ({type(exc).__name__}: {last_line(exc)})")
 
 
 def _check_servable(path: Path, task: str, predictor: Any) -> None:
