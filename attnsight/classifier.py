@@ -43,7 +43,7 @@ from attnsight.explain.text import (
     pooled_attention,
     word_weights,
 )
-from attnsight.models.base import read_json, read_task_config, reading_bundle, write_json_atomic
+from attnsight.models.base import read_json, read_task_config, reading_bundle, write_json_atomic, write_or_remove_json
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
 from attnsight.train.distributed import from_main, is_main_process, shard_gather
@@ -361,7 +361,7 @@ class TextClassifier:
         texts = _as_texts(data, text_col, label_col, require_labels=True)
         train, self.cleaning_report_ = clean_texts(texts, cleaning)
         self.cleaning_config_ = cleaning or TextCleaningConfig()
-        self.labels_ = _label_set(train)
+        self.labels_ = label_set(train)
         given = [name for name, part in (("valid", valid), ("test", test)) if part is not None]
         protocol: dict[str, Any] = {"given": given, "split": "stratified" if len(given) < 2 else "given",
                                     "seed": self.seed}
@@ -630,10 +630,8 @@ class TextClassifier:
         self.model_.save_pretrained(path, extra=extra)
         self.tokenizer_.save(path / TOKENIZER_FILE)
         write_json_atomic(path / LABELS_FILE, list(getattr(self, "labels_", [])))
-        if hasattr(self, "metrics_"):
-            write_json_atomic(path / METRICS_FILE, self.metrics_)
-        if getattr(self, "profile_", None):
-            write_json_atomic(path / PROFILE_FILE, self.profile_)
+        write_or_remove_json(path / METRICS_FILE, getattr(self, "metrics_", None))
+        write_or_remove_json(path / PROFILE_FILE, getattr(self, "profile_", None))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> TextClassifier:
@@ -684,7 +682,7 @@ def _unlabelled(
     return [t for source in sources for t in clean_texts(_as_texts(source, text_col, None), cleaning)[0].texts]
 
 
-def _label_set(texts: Texts) -> list[str]:
+def label_set(texts: Texts) -> list[str]:
     """Sorted labels (numerically when they are all integers); at least two are needed."""
     labels = set(texts.labels)
     if len(labels) < 2:

@@ -8,13 +8,17 @@ class AttnsightError(Exception):
 
 
 class DataError(AttnsightError):
-    """Bad input data, located by file, line and column where they are known."""
+    """Bad input data, located by file, line (or, where lines are not counted, data row from 1)
+    and column where they are known."""
 
-    def __init__(self, path: object, message: str, line: int | None = None, column: str | None = None) -> None:
-        self.path, self.line, self.column, self.message = str(path), line, column, message
+    def __init__(self, path: object, message: str, line: int | None = None, column: str | None = None,
+                 row: int | None = None) -> None:
+        self.path, self.line, self.column, self.message, self.row = str(path), line, column, message, row
         where = [self.path]
         if line is not None:
             where.append(f"line {line}")
+        elif row is not None:
+            where.append(f"row {row}")
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}")

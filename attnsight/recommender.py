@@ -43,7 +43,7 @@ from attnsight.explain.segments import (
     time_windows,
 )
 from attnsight.index import DEFAULT_THRESHOLD, ItemIndex
-from attnsight.models.base import read_json, read_task_config, reading_bundle, write_json_atomic
+from attnsight.models.base import read_json, read_task_config, reading_bundle, write_json_atomic, write_or_remove_json
 from attnsight.models.sasrec import SASRec, SASRecConfig
 from attnsight.train import (
     SAMPLERS,
@@ -828,8 +828,7 @@ class SequentialRecommender:
             self.user_space_.save(path, "user")
             self.user_vocab_.save(path / PROFILES_FILE)
         write_json_atomic(path / PROFILE_FILE, self.drift_profile())
-        if hasattr(self, "metrics_"):
-            write_json_atomic(path / METRICS_FILE, self.metrics_)
+        write_or_remove_json(path / METRICS_FILE, getattr(self, "metrics_", None))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> SequentialRecommender:

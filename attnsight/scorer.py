@@ -38,7 +38,7 @@ from attnsight.errors import AttnsightError, DataError
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.risk import risk_metrics
 from attnsight.explain.attention import attention_rollout
-from attnsight.models.base import read_json, read_task_config, reading_bundle, write_json_atomic
+from attnsight.models.base import read_json, read_task_config, reading_bundle, write_or_remove_json
 from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
 from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
 from attnsight.train.distributed import is_main_process, shard_gather
@@ -453,10 +453,8 @@ class RiskScorer:
                               "vocabularies": self.vocabularies_, "derived": list(_DERIVED)},
         }
         self.model_.save_pretrained(path, extra=extra)
-        if hasattr(self, "metrics_"):
-            write_json_atomic(path / METRICS_FILE, self.metrics_)
-        if getattr(self, "profile_", None):
-            write_json_atomic(path / PROFILE_FILE, self.profile_)
+        write_or_remove_json(path / METRICS_FILE, getattr(self, "metrics_", None))
+        write_or_remove_json(path / PROFILE_FILE, getattr(self, "profile_", None))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "auto") -> RiskScorer:

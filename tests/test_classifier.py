@@ -322,6 +322,15 @@ def test_pretrained_bundle_has_no_metrics(pretrained):
     assert json.loads((path / "config.json").read_text())["pretrain"]["epochs"] >= 1
 
 
+def test_a_pretraining_saved_over_a_classifier_keeps_none_of_its_results(en, pretrained, tmp_path):
+    en.save_pretrained(tmp_path / "bundle")
+    assert (tmp_path / "bundle" / "metrics.json").is_file() and (tmp_path / "bundle" / "profile.json").is_file()
+    TextClassifier.from_pretrained(pretrained[1], device="cpu").save_pretrained(tmp_path / "bundle")
+    assert not (tmp_path / "bundle" / "metrics.json").exists() and not (tmp_path / "bundle" / "profile.json").exists()
+    loaded = TextClassifier.from_pretrained(tmp_path / "bundle", device="cpu")
+    assert loaded.labels_ == [] and not hasattr(loaded, "metrics_") and loaded.profile_ is None
+
+
 # ----------------------------------------------------------------------------- errors
 
 

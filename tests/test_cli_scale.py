@@ -58,3 +58,7 @@ def test_errors(log, tmp_path, monkeypatch, capsys) -> None:
                                                 "--sampler", "log-uniform"], "log-uniform", "negatives > 0")
     assert_one_line_error(monkeypatch, capsys, ["recsys", "train", "--data", parts, "--out", tmp_path / "m",
                                                 "--stream", "--user-col", "customer"], "no user column 'customer'")
+    assert_one_line_error(monkeypatch, capsys, ["recsys", "train", "--data", csv, "--out", tmp_path / "m",
+                                                "--stream", "--encoding", "latin-1"],
+                          "--stream reads UTF-8 only (polars' lazy scans), not latin-1")
+    assert not (tmp_path / "m").exists()

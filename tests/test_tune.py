@@ -431,6 +431,7 @@ def test_a_data_error_in_a_trial_ends_the_search_in_one_line(monkeypatch, capsys
     data.write_text("text,label\n" + "".join(f"text number {i},pos\n" for i in range(30)))
     assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", data, "--out", tmp_path / "o", "--epochs", 1],
                           f"{data}: only one class ('pos')")
+    assert not (tmp_path / "o").exists()  # said on reading: no study holds a failed trial for it
     assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", tmp_path / "nosuch.csv", "--out",
                                                 tmp_path / "never"], "nosuch.csv")
     assert not (tmp_path / "never").exists()  # unreadable data: no study made

@@ -95,6 +95,9 @@ def check_options(options: Mapping[str, Any]) -> None:
         other = next((f for f, c in roles[:i] if c and c == column), None)
         if other:
             raise AttnsightError(f"{other} and {flag} name the same column {column!r}: each role needs its own")
+    if o.get("stream") and (o.get("encoding") or "utf-8").lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise AttnsightError(f"--stream reads UTF-8 only (polars' lazy scans), not {o['encoding']}: "
+                             "convert the file, or read it without --stream")
     for kind in ("item", "user"):
         if o.get(f"{kind}_features") is None:
             given = next((role for role in ("text", "categorical", "tags", "numeric") if o.get(f"{kind}_{role}")), None)

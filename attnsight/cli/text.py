@@ -126,12 +126,16 @@ def pretrain(
 def load_inputs(options: Mapping[str, Any]) -> tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]]:
     """The labelled texts `train` reads (training, validation, test; any extra corpus), from its
     option values by name."""
+    from attnsight.classifier import label_set
+
     o = options
 
     def read(path: Any, label_col: Optional[str]) -> Texts:
         return _read(Path(path), o["text_col"], label_col, o["format"], o["encoding"], labels=label_col is not None)
 
-    return (read(o["data"], o["label_col"]), read(o["valid"], o["label_col"]) if o["valid"] else None,
+    train = read(o["data"], o["label_col"])
+    label_set(train)  # one class only is said now, before `tune text` makes a study for it
+    return (train, read(o["valid"], o["label_col"]) if o["valid"] else None,
             read(o["test"], o["label_col"]) if o["test"] else None, [read(p, None) for p in o["corpus"] or []])
 
 

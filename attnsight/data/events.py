@@ -231,7 +231,13 @@ def _events_from_frame(
         if entities[0] == "":  # rows without an entity attend over their account only
             entities, entity = entities[1:], entity - 1
         entity = entity[order]
-    ids = frame[schema.id].cast(pl.String).fill_null("").to_numpy()[order] if schema.id else None
+    ids = None
+    if schema.id:  # an id names one event in scores and explanations
+        raw_id = frame[schema.id].cast(pl.String).str.strip_chars()
+        first_bad(path, raw_id.is_null() | (raw_id == ""), first_line, schema.id, "empty event id")
+        first_bad(path, ~raw_id.is_first_distinct(), first_line, schema.id, "event id given to an earlier row too",
+                  raw_id)
+        ids = raw_id.to_numpy()[order]
     return Events(
         schema, account_codes[order], accounts, time[order], numeric[order], categorical[order],
         label[order] if label is not None else None, entity, entities, ids, lines[order], str(path),

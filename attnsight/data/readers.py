@@ -138,12 +138,15 @@ def scan_interactions(
     must be numbers or a date/datetime type; ids may be strings or integers.
     """
     path = Path(path)
-    frame = _scan(path, format)
+    scanned, fmt = _scan(path, format)
     try:
-        schema = frame.collect_schema()
+        schema = scanned.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(path, f"cannot scan: {str(exc).splitlines()[0]}") from None
     _require_ids(path, list(schema), user_col, item_col)
+    # a blank line of a csv/tsv scans as a row of nulls; the in-memory reader skips it too
+    blank = pl.all_horizontal(pl.all().is_null()) if fmt in ("csv", "tsv") else pl.lit(False)
+    frame = scanned.filter(~blank)
     columns = [pl.col(user_col).alias("user"), pl.col(item_col).alias("item")]
     if time_col and time_col in schema:
         dtype = schema[time_col]
@@ -152,13 +155,23 @@ def scan_interactions(
         elif dtype.is_numeric():
             columns.append(pl.col(time_col).cast(pl.Int64).alias("timestamp"))
         else:
-            raise DataError(path, f"column {time_col!r}: scanned timestamps must be numbers or dates, not {dtype}")
+            raw = pl.col(time_col).cast(pl.String).str.strip_chars()
+            _first_bad_row(path, scanned, raw.is_not_null() & raw.cast(pl.Float64, strict=False).is_null()
+                           & raw.str.to_datetime(strict=False).is_null(), time_col, "not a number or date")
+            raise DataError(path, f"scanned timestamps must be numbers or dates of one format, not {dtype}",
+                            column=time_col)
     if rating_col and rating_col in schema:
+        if not schema[rating_col].is_numeric():
+            raw = pl.col(rating_col).cast(pl.String).str.strip_chars()
+            _first_bad_row(path, scanned, raw.is_not_null() & raw.cast(pl.Float64, strict=False).is_null(),
+                           rating_col, "not a number")
         columns.append(pl.col(rating_col).cast(pl.Float64).alias("rating"))
     frame = frame.select(columns)
     try:
-        codes = {role: _distinct(path, frame, role) for role in ("user", "item")}
-        for role, table in codes.items():
+        codes = {role: _distinct(frame, role) for role in ("user", "item")}
+        for (role, table), column in zip(codes.items(), (user_col, item_col)):
+            if _empty(table[role]).any():  # the first pass found one; the row takes another
+                _first_bad_row(path, scanned, ~blank & _empty(pl.col(column)), column, "empty id")
             frame = frame.join(table.with_row_index("code").lazy(), on=role, maintain_order="left") \
                 .with_columns(pl.col("code").alias(role)).drop("code")
         events = frame.collect(engine="streaming")
@@ -167,12 +180,27 @@ def scan_interactions(
     if events.height == 0:
         raise DataError(path, "no rows")
     if "timestamp" in events.columns and events["timestamp"].null_count():
-        raise DataError(path, f"column {time_col!r}: {events['timestamp'].null_count()} rows have no timestamp")
+        _first_bad_row(path, scanned, ~blank & pl.col(time_col).is_null(), time_col, "missing timestamp")
     return Interactions(events, str(path), codes["user"]["user"].cast(pl.String).to_list(),
                         codes["item"]["item"].cast(pl.String).to_list())
 
 
-def _scan(path: Path, format: str) -> pl.LazyFrame:
+def _empty(ids: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    return ids.is_null() | (ids.cast(pl.String).str.strip_chars() == "")
+
+
+def _first_bad_row(path: Path, scanned: pl.LazyFrame, bad: pl.Expr, column: str, what: str) -> None:
+    """Raise for the first row of a scan that `bad` flags, named by its data row (a scan does not
+    count file lines). It streams the file once more, so it is called only once a check failed."""
+    found = scanned.with_row_index("_row").filter(bad).select("_row", column).head(1).collect(engine="streaming")
+    if found.height:
+        row, value = found.row(0)
+        shown = f": {value!r}" if value is not None and str(value).strip() else ""
+        raise DataError(path, f"{what}{shown}", column=column, row=row + 1)
+
+
+def _scan(path: Path, format: str) -> tuple[pl.LazyFrame, str]:
+    """The lazy scan of a file, folder or glob, and its format."""
     is_glob = any(c in path.name for c in "*?[")
     if not is_glob and not path.exists():
         raise DataError(path, "no such file")
@@ -181,21 +209,18 @@ def _scan(path: Path, format: str) -> pl.LazyFrame:
     if format == "auto":
         format = "parquet" if path.is_dir() or is_glob else _EXTENSIONS.get(path.suffix.lower(), "")
     if format == "parquet":
-        return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path)
-    if format in ("csv", "tsv"):
-        return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema_length=10_000)
+        return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path), format
+    if format in ("csv", "tsv"):  # ISO dates read as dates, as the in-memory reader reads them
+        return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema_length=10_000,
+                           try_parse_dates=True), format
     if format == "jsonl":
-        return pl.scan_ndjson(path)
+        return pl.scan_ndjson(path), format
     raise DataError(path, "cannot scan this file lazily: give an uncompressed csv, tsv, jsonl or parquet (--format)")
 
 
-def _distinct(path: Path, frame: pl.LazyFrame, role: str) -> pl.DataFrame:
-    """The sorted distinct ids of a column (its codes are their positions); empty ids refused."""
-    ids = frame.select(role).unique().sort(role).collect(engine="streaming")
-    empty = ids[role].is_null() | (ids[role].cast(pl.String).str.strip_chars() == "")
-    if empty.any():
-        raise DataError(path, f"the {role} column has empty values")
-    return ids
+def _distinct(frame: pl.LazyFrame, role: str) -> pl.DataFrame:
+    """The sorted distinct ids of a column (its codes are their positions)."""
+    return frame.select(role).unique().sort(role).collect(engine="streaming")
 
 
 def check_path(path: Path, format: str, formats: tuple[str, ...]) -> str:

@@ -44,6 +44,15 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+def write_or_remove_json(path: Path, payload: Any) -> None:
+    """An optional file of a bundle (metrics, drift profile): written when there is something to
+    write, removed otherwise, so a bundle saved over an earlier one never keeps that one's file."""
+    if payload:
+        write_json_atomic(path, payload)
+    else:
+        path.unlink(missing_ok=True)
+
+
 class PretrainedModel(nn.Module):
     """A module built from a dataclass config, saved as a bundle's config.json and weights.
 

@@ -55,6 +55,10 @@ def resolve_device(device: str) -> torch.device:
         raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device} asked for, but no CUDA device is available (--device auto uses one when there is)")
+    index = torch.device(device).index
+    if index is not None and index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device} asked for, but this machine has CUDA devices 0 to "
+                          f"{torch.cuda.device_count() - 1} only")
     return torch.device(device)
 
 

@@ -159,6 +159,8 @@ def test_labels_may_be_empty_or_absent_when_not_required(tmp_path):
     (2, "timestamp", "yesterday", "not a number or date"),
     (1, "account", "  ", "empty account id"),
     (3, "account", "", "empty account id"),
+    (1, "id", " ", "empty event id"),
+    (3, "id", "b", "event id given to an earlier row too: 'b'"),  # the second of the two is named
 ])
 def test_bad_values_name_file_line_and_column(tmp_path, row, column, value, what):
     rows = [list(r) for r in GOOD_ROWS]

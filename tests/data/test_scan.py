@@ -80,6 +80,36 @@ def test_dates_and_no_timestamp(tmp_path: Path) -> None:
     assert vocab.decode(seqs[0]) == ["x", "y", "z"] and seqs.timestamps is None  # file order
 
 
+def test_iso_dates_and_blank_lines_of_a_csv_scan_as_they_read(tmp_path: Path) -> None:
+    frame = _log(2).with_columns(pl.from_epoch(pl.col("ts") * 3600).dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    lines = frame.write_csv().split("\n")
+    path = tmp_path / "dated.csv"
+    path.write_text("\n".join(lines[:100] + [""] + lines[100:]))  # a blank line among the rows
+    read = read_interactions(path, user_col="uid", item_col="sku", time_col="ts")
+    scanned = scan_interactions(path, user_col="uid", item_col="sku", time_col="ts")
+    assert len(scanned) == len(read) == frame.height
+    _same(_sequences(read, CleaningConfig()), _sequences(scanned, CleaningConfig()))
+
+
+def test_errors_name_the_row(tmp_path: Path) -> None:
+    good = "\n".join(f"u{i % 7},i{i % 11},{1000 + i},{1 + i % 5}" for i in range(40))
+    for bad, where in ((",i1,1,1", "row 30, column 'user': empty id$"),
+                       ("u1, ,1,1", "row 30, column 'item': empty id$"),
+                       ("u1,i1,soon,1", "row 30, column 'timestamp': not a number or date: 'soon'"),
+                       ("u1,i1,,1", "row 30, column 'timestamp': missing timestamp"),
+                       ("u1,i1,1,good", "row 30, column 'rating': not a number: 'good'")):
+        rows = good.split("\n")
+        rows.insert(29, bad)
+        path = tmp_path / "log.csv"
+        path.write_text("user,item,timestamp,rating\n" + "\n".join(rows) + "\n")
+        with pytest.raises(DataError, match=rf"log\.csv, {where}"):
+            scan_interactions(path)
+    pl.DataFrame({"user": ["a", "b", "c"], "item": ["x", "y", "z"], "timestamp": ["1", "2", "later"]}) \
+        .write_ndjson(tmp_path / "log.jsonl")
+    with pytest.raises(DataError, match=r"log\.jsonl, row 3, column 'timestamp': not a number or date: 'later'"):
+        scan_interactions(tmp_path / "log.jsonl")
+
+
 def test_errors_name_the_file_and_column(tmp_path: Path) -> None:
     _log().write_parquet(tmp_path / "log.parquet")
     with pytest.raises(DataError, match=r"log\.parquet.*no user column 'user'.*uid, sku, ts"):
@@ -87,10 +117,10 @@ def test_errors_name_the_file_and_column(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         scan_interactions(tmp_path / "missing.parquet")
     pl.DataFrame({"user": ["a"], "item": ["b"], "timestamp": ["yesterday"]}).write_csv(tmp_path / "t.csv")
-    with pytest.raises(DataError, match="'timestamp'.*numbers or dates"):
+    with pytest.raises(DataError, match=r"t\.csv, row 1, column 'timestamp': not a number or date: 'yesterday'"):
         scan_interactions(tmp_path / "t.csv")
     pl.DataFrame({"user": ["a", None], "item": ["b", "c"]}).write_parquet(tmp_path / "null.parquet")
-    with pytest.raises(DataError, match="user column has empty values"):
+    with pytest.raises(DataError, match=r"null\.parquet, row 2, column 'user': empty id"):
         scan_interactions(tmp_path / "null.parquet")
     (tmp_path / "log.csv.gz").write_bytes(b"\x1f\x8b")
     with pytest.raises(DataError, match="uncompressed"):

@@ -439,6 +439,14 @@ def test_cuda_without_a_device_is_a_one_line_error() -> None:
         resolve_device("cuda")
 
 
+def test_a_cuda_index_beyond_the_devices_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(AttnsightError, match="--device cuda:2 asked for, but this machine has CUDA devices 0 to 1 only"):
+        resolve_device("cuda:2")
+
+
 def test_resuming_a_model_of_other_heads_is_refused_though_every_shape_fits(tmp_path: Path) -> None:
     ckpt = str(tmp_path / "train.pt")
     _fit(_tiny_model(), _config(epochs=1, checkpoint=ckpt))
