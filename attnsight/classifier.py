@@ -7,6 +7,7 @@ labels → evaluation → the words the model attended to, per text and per clas
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -110,7 +111,9 @@ class TextClassifier:
     optionally pretrained first by masked-language modelling (`pretrain_epochs`, or `pretrain()`
     then `fit()`, or `init=` a bundle written by `pretrain`). encoder="minilm": fine-tunes the
     pretrained English all-MiniLM-L6-v2, loaded offline. layer_lr_decay < 1 fine-tunes each block at
-    that times the rate of the one above it (`TextTransformer.layerwise_groups`).
+    that times the rate of the one above it (`TextTransformer.layerwise_groups`). restarts > 1
+    fine-tunes that many times from the same encoder (seeds seed, seed + 1, ... for the head and
+    the batch order) and keeps the run best on validation macro-F1.
     """
 
     def __init__(
@@ -144,6 +147,7 @@ class TextClassifier:
         class_weights: bool = False,
         label_smoothing: float = 0.0,
         patience: int = 3,
+        restarts: int = 1,
         time_budget: float | None = None,
         valid_size: float = 0.1,
         test_size: float = 0.1,
@@ -181,6 +185,7 @@ class TextClassifier:
         self.class_weights = class_weights
         self.label_smoothing = label_smoothing
         self.patience = patience
+        self.restarts = restarts
         self.time_budget = time_budget
         self.valid_size = valid_size
         self.test_size = test_size
@@ -239,7 +244,7 @@ class TextClassifier:
         )
 
     def _trainer_config(
-        self, name: str, epochs: int, steps: int, lr: float, monitor: str, budget: float | None
+        self, name: str, epochs: int, steps: int, lr: float, monitor: str, budget: float | None, seed: int
     ) -> TrainerConfig:
         checkpoint = str(Path(self.checkpoint_dir) / f"{name}.pt") if self.checkpoint_dir else None
         return TrainerConfig(
@@ -248,11 +253,11 @@ class TextClassifier:
             warmup_steps=max(1, min(100, epochs * steps // 10)),  # small data: a tenth of the run
             weight_decay=self.weight_decay,
             # fine-tuning always decays; pretraining on request (BERT's pretraining decays too)
-            linear_decay=name == "train" or self.pretrain_lr_decay,
+            linear_decay=name != "pretrain" or self.pretrain_lr_decay,
             patience=self.patience,
             monitor=monitor,
             time_budget=budget,
-            seed=self.seed,
+            seed=seed,
             device=self.device,
             checkpoint=checkpoint,
             resume=self.resume,
@@ -305,7 +310,7 @@ class TextClassifier:
             return {"mlm_accuracy": _mlm_accuracy(model, held_batcher, objective, self.seed)}
 
         config = self._trainer_config("pretrain", self.pretrain_epochs, len(batcher), self.pretrain_lr,
-                                      "mlm_accuracy", budget if budget is not None else self.time_budget)
+                                      "mlm_accuracy", budget if budget is not None else self.time_budget, self.seed)
         result = Trainer(config, callbacks, name="pretrain").fit(
             self.model_, batcher.epoch, len(batcher), objective, validate
         )
@@ -358,6 +363,8 @@ class TextClassifier:
         with early stopping on validation macro-F1, then test once."""
         if not 0.0 < self.layer_lr_decay <= 1.0:
             raise AttnsightError(f"layer_lr_decay must be in (0, 1], not {self.layer_lr_decay}")
+        if self.restarts < 1:
+            raise AttnsightError(f"restarts must be at least 1, not {self.restarts}")
         texts = _as_texts(data, text_col, label_col, require_labels=True)
         train, self.cleaning_report_ = clean_texts(texts, cleaning)
         self.cleaning_config_ = cleaning or TextCleaningConfig()
@@ -398,10 +405,6 @@ class TextClassifier:
         if will_pretrain:
             self._pretrain(unlabelled, callbacks, None if self.time_budget is None else self.time_budget / 3)
             spent, pretrained_here = self.pretrain_metrics_["seconds"], True
-        # seeded here so the head starts the same whether pretraining ran in this process or was
-        # resumed from a finished checkpoint (which leaves the random state elsewhere)
-        torch.manual_seed(self.seed)
-        self.model_.set_num_labels(len(self.labels_))
         self.tokenizer_.max_len = min(self.max_len, self.model_.config.max_len)
 
         y_train = self._label_ids(train.labels)
@@ -418,11 +421,33 @@ class TextClassifier:
             return classification_metrics(y_valid, self._probabilities(valid_ids).argmax(1), len(self.labels_))
 
         lr = self.lr or (5e-5 if self.encoder == "minilm" or self.init else 5e-4)
-        budget = None if self.time_budget is None else max(self.time_budget - spent, 1.0)
-        config = self._trainer_config("train", self.epochs, len(batcher), lr, "macro_f1", budget)
-        groups = self.model_.layerwise_groups(self.layer_lr_decay) if self.layer_lr_decay < 1.0 else None
-        result = Trainer(config, callbacks, name="train").fit(self.model_, batcher.epoch, len(batcher), objective,
-                                                              validate, groups)
+        encoder: dict[str, torch.Tensor] = {}
+        runs: list[TrainResult] = []
+        best: dict[str, torch.Tensor] = {}
+        for restart in range(self.restarts):
+            if restart:
+                self.model_.load_state_dict(encoder)  # the same encoder, then a head and batch order of its own
+            # seeded here so the head starts the same whether pretraining ran in this process or was
+            # resumed from a finished checkpoint (which leaves the random state elsewhere)
+            torch.manual_seed(self.seed + restart)
+            self.model_.set_num_labels(len(self.labels_))
+            if restart == 0 and self.restarts > 1:
+                encoder = copy.deepcopy(self.model_.state_dict())
+            spent_here = spent + sum(r.seconds for r in runs)
+            budget = None if self.time_budget is None else \
+                max((self.time_budget - spent_here) / (self.restarts - restart), 1.0)
+            name = "train" if restart == 0 else f"train-{restart + 1}"
+            config = self._trainer_config(name, self.epochs, len(batcher), lr, "macro_f1", budget, self.seed + restart)
+            groups = self.model_.layerwise_groups(self.layer_lr_decay) if self.layer_lr_decay < 1.0 else None
+            runs.append(Trainer(config, callbacks, name=name).fit(self.model_, batcher.epoch, len(batcher), objective,
+                                                                  validate, groups))
+            # BERT's random restarts (Devlin et al. 2019, 4.1): the one best on validation is kept
+            if self.restarts > 1 and _f1(runs[-1]) > max(map(_f1, runs[:-1]), default=-np.inf):
+                best = copy.deepcopy(self.model_.state_dict())
+        chosen = max(range(len(runs)), key=lambda i: _f1(runs[i]))
+        result = runs[chosen]
+        if best:
+            self.model_.load_state_dict(best)
         self.model_.eval()
         wide = None
         if self.wide_buckets:
@@ -439,6 +464,11 @@ class TextClassifier:
             self.model_.wide.load_state_dict(state)
         self.metrics_ = self._final_metrics(result, train, valid_set, test_set, protocol, spent, pretrained_here,
                                             dataset or Path(texts.source).name, wide)
+        if self.restarts > 1:
+            self.metrics_["train_seconds"] += sum(r.seconds for r in runs) - result.seconds
+            self.metrics_["restarts"] = {"chosen": chosen + 1, "runs": [
+                {"seed": self.seed + i, "valid": r.best_metrics, "best_epoch": r.best_epoch, "epochs": r.epochs,
+                 "seconds": r.seconds} for i, r in enumerate(runs)]}
         self.profile_ = self._drift_profile(valid_set.texts)
         return self
 
@@ -680,6 +710,11 @@ def _unlabelled(
 ) -> list[str]:
     """The cleaned texts of every source, labels ignored: what masked-language pretraining reads."""
     return [t for source in sources for t in clean_texts(_as_texts(source, text_col, None), cleaning)[0].texts]
+
+
+def _f1(result: TrainResult) -> float:
+    """What fine-tuning selects on: validation macro-F1."""
+    return result.best_metrics.get("macro_f1", -np.inf)
 
 
 def label_set(texts: Texts) -> list[str]:

@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--pretrain-epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--restarts", type=int, default=1, help="fine-tunings from the same encoder (seeds 42, "
+                        "43, ...), the best on validation kept")
     parser.add_argument("--time-budget", type=float, default=3600.0, help="seconds of training in all")
     parser.add_argument("--max-len", type=int, help="tokens per text (default per dataset; 128 for MiniLM)")
     parser.add_argument("--truncation", choices=["head", "head+tail"], default="head")
@@ -114,7 +116,7 @@ def main() -> None:
     # settings that differ from the defaults name the run, so runs of one variant sit side by side
     defaults = parser.parse_args(["--dataset", args.dataset])
     named = ("dim", "layers", "heads", "bigram_buckets", "wide_buckets", "dropout", "label_smoothing", "pooling",
-             "max_len", "truncation", "lr", "layer_lr_decay", "patience", "corpus")
+             "max_len", "truncation", "lr", "layer_lr_decay", "patience", "restarts", "corpus")
     named += ("pretrain_epochs", "pretrain_lr_decay", "whole_word_masking") if args.variant == "scratch+mlm" else ()
     changed = [(name, getattr(args, name)) for name in named if getattr(args, name) != getattr(defaults, name)]
     options = [name if value is True else f"{name} {value}" for name, value in changed]
@@ -141,6 +143,7 @@ def main() -> None:
         lr=args.lr,
         layer_lr_decay=args.layer_lr_decay,
         patience=args.patience,
+        restarts=args.restarts,
         time_budget=args.time_budget,
         device=args.device,
         checkpoint_dir=str(run_dir),

@@ -373,6 +373,27 @@ def test_unknown_encoder_and_missing_bundle(tmp_path):
             TextClassifier(**{**TINY, "layer_lr_decay": decay}).fit(reviews("en", 60))
 
 
+def test_restarts_keep_the_fine_tuning_best_on_validation():
+    from attnsight.evaluate.classification import classification_metrics
+
+    valid, test = reviews("en", 80, seed=1), reviews("en", 40, seed=2)
+    options = {**TINY, "epochs": 2, "lr": 2e-3, "batch_size": 16, "seed": 3}  # short runs: restarts differ
+    once = TextClassifier(**options).fit(reviews("en"), valid=valid, test=test)
+    clf = TextClassifier(**options, restarts=3).fit(reviews("en"), valid=valid, test=test)
+    restarts = clf.metrics_["restarts"]
+    runs = restarts["runs"]
+    assert [r["seed"] for r in runs] == [3, 4, 5]
+    assert runs[0]["valid"] == once.metrics_["valid"]  # the first is the run without restarts
+    scores = [r["valid"]["macro_f1"] for r in runs]
+    assert restarts["chosen"] == 1 + scores.index(max(scores)) > 1  # a later one won: its weights were taken back
+    assert clf.metrics_["valid"] == runs[restarts["chosen"] - 1]["valid"]
+    kept = clf.predict_proba(valid.texts).argmax(1)  # the weights kept are the chosen run's
+    assert classification_metrics(clf._label_ids(valid.labels), kept, 2)["macro_f1"] == pytest.approx(max(scores))
+    assert clf.metrics_["train_seconds"] >= sum(r["seconds"] for r in runs)
+    with pytest.raises(AttnsightError, match="restarts must be at least 1, not 0"):
+        TextClassifier(**{**TINY, "restarts": 0}).fit(reviews("en", 60))
+
+
 def test_given_valid_set_without_test_set():
     """The missing test set is carved out of the training data (stratified); the given valid set is kept whole."""
     clf = TextClassifier(**{**TINY, "epochs": 1}).fit(reviews("zh", 200), valid=reviews("zh", 50, seed=1))

@@ -91,12 +91,19 @@ def test_train_from_the_encoder(workspace):
     assert json.loads((bundle / "tokenizer.json").read_text())["model"]["vocab"] == encoder_vocab
 
 
-def test_train_prints_a_summary(workspace):
+def test_train_prints_a_summary(workspace, monkeypatch, capsys):
     result = invoke("text", "train", "--data", workspace["train_csv"], "--out", workspace["root"] / "table-bundle",
-                    "--text-col", "review", "--label-col", "stars", "--epochs", 1, "--wide-buckets", 256, *SMALL)
+                    "--text-col", "review", "--label-col", "stars", "--epochs", 1, "--wide-buckets", 256,
+                    "--restarts", 2, *SMALL)
     assert "cleaning: 400 texts in" in result.stdout
     assert "majority class" in result.stdout and "bundle written to" in result.stdout
     assert "attention head alone" in result.stdout and "wide head alone (mix " in result.stdout
+    restarts = json.loads((workspace["root"] / "table-bundle" / "metrics.json").read_text())["restarts"]
+    scores = ", ".join(f"{run['valid']['macro_f1']:.4f}" for run in restarts["runs"])
+    assert f"2 fine-tunings, validation macro-F1 {scores}: kept number {restarts['chosen']}" in result.stdout
+    assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", workspace["train_csv"], "--out",
+                                                workspace["root"] / "never", "--restarts", 0],
+                          "--restarts must be at least 1, not 0")
 
 
 def test_evaluate(workspace):

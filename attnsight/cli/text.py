@@ -155,7 +155,7 @@ def fit_model(inputs: tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]
         whole_word_masking=o["whole_word_masking"], pretrain_lr_decay=o["pretrain_lr_decay"],
         batch_size=o["batch_size"], lr=o["lr"], layer_lr_decay=o["layer_lr_decay"],
         weight_decay=o["weight_decay"], class_weights=o["class_weights"], label_smoothing=o["label_smoothing"],
-        patience=o["patience"], time_budget=o["time_budget"], valid_size=o["valid_size"], test_size=o["test_size"],
+        patience=o["patience"], restarts=o["restarts"], time_budget=o["time_budget"], valid_size=o["valid_size"], test_size=o["test_size"],
         device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
     )
     train_set, valid, test, corpus = inputs
@@ -204,6 +204,10 @@ def train(
     class_weights: Annotated[bool, typer.Option(help="Weight classes by inverse frequency (imbalance).")] = False,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy.")] = 0.0,
     patience: Annotated[int, typer.Option(help="Epochs without validation macro-F1 gain before stopping.")] = 3,
+    restarts: Annotated[int, typer.Option(
+        help="Fine-tune this many times from the same encoder, each with a head and batch order of its own "
+             "(seeds SEED, SEED+1, ...), and keep the best on validation macro-F1 (BERT's random restarts "
+             "for small data).")] = 1,
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most.")] = None,
     valid_size: ValidSize = 0.1,
     test_size: TestSize = 0.1,
@@ -235,6 +239,12 @@ def train(
                      wide["test_wide"]})
     rows["majority class"] = metrics["baselines"]["majority"]["test"]
     console.print(metrics_table(f"Test ({metrics['protocol']['test']:,} texts)", rows, CLASS_METRICS))
+    if metrics.get("restarts"):
+        restarts = metrics["restarts"]
+        chosen = restarts["runs"][restarts["chosen"] - 1]
+        scores = ", ".join(f"{run['valid'].get('macro_f1', float('nan')):.4f}" for run in restarts["runs"])
+        console.print(f"{len(restarts['runs'])} fine-tunings, validation macro-F1 {scores}: kept number "
+                      f"{restarts['chosen']} (seed {chosen['seed']})", highlight=False)
     console.print(f"bundle written to [bold]{out}[/] ({metrics['epochs']} epochs, "
                   f"{metrics['train_seconds']:.0f} s, stopped by {metrics['stopped_by']})")
 
