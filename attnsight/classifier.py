@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import inspect
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -421,33 +421,8 @@ class TextClassifier:
             return classification_metrics(y_valid, self._probabilities(valid_ids).argmax(1), len(self.labels_))
 
         lr = self.lr or (5e-5 if self.encoder == "minilm" or self.init else 5e-4)
-        encoder: dict[str, torch.Tensor] = {}
-        runs: list[TrainResult] = []
-        best: dict[str, torch.Tensor] = {}
-        for restart in range(self.restarts):
-            if restart:
-                self.model_.load_state_dict(encoder)  # the same encoder, then a head and batch order of its own
-            # seeded here so the head starts the same whether pretraining ran in this process or was
-            # resumed from a finished checkpoint (which leaves the random state elsewhere)
-            torch.manual_seed(self.seed + restart)
-            self.model_.set_num_labels(len(self.labels_))
-            if restart == 0 and self.restarts > 1:
-                encoder = copy.deepcopy(self.model_.state_dict())
-            spent_here = spent + sum(r.seconds for r in runs)
-            budget = None if self.time_budget is None else \
-                max((self.time_budget - spent_here) / (self.restarts - restart), 1.0)
-            name = "train" if restart == 0 else f"train-{restart + 1}"
-            config = self._trainer_config(name, self.epochs, len(batcher), lr, "macro_f1", budget, self.seed + restart)
-            groups = self.model_.layerwise_groups(self.layer_lr_decay) if self.layer_lr_decay < 1.0 else None
-            runs.append(Trainer(config, callbacks, name=name).fit(self.model_, batcher.epoch, len(batcher), objective,
-                                                                  validate, groups))
-            # BERT's random restarts (Devlin et al. 2019, 4.1): the one best on validation is kept
-            if self.restarts > 1 and _f1(runs[-1]) > max(map(_f1, runs[:-1]), default=-np.inf):
-                best = copy.deepcopy(self.model_.state_dict())
-        chosen = max(range(len(runs)), key=lambda i: _f1(runs[i]))
+        runs, chosen = self._fine_tune(batcher, objective, validate, lr, spent, callbacks)
         result = runs[chosen]
-        if best:
-            self.model_.load_state_dict(best)
         self.model_.eval()
         wide = None
         if self.wide_buckets:
@@ -471,6 +446,39 @@ class TextClassifier:
                  "seconds": r.seconds} for i, r in enumerate(runs)]}
         self.profile_ = self._drift_profile(valid_set.texts)
         return self
+
+    def _fine_tune(
+        self, batcher: TokenBatcher, objective: ClassificationObjective, validate: Callable[[TextTransformer], dict[str, float]],
+        lr: float, spent: float, callbacks: Sequence[Callback],
+    ) -> tuple[list[TrainResult], int]:
+        """Fine-tune `restarts` times from the encoder as it is now and leave the model at the run best
+        on validation macro-F1 (BERT's random restarts, Devlin et al. 2019, 4.1); every run and the
+        index of the one kept."""
+        encoder: dict[str, torch.Tensor] = {}
+        runs: list[TrainResult] = []
+        best: dict[str, torch.Tensor] = {}
+        for restart in range(self.restarts):
+            if restart:
+                self.model_.load_state_dict(encoder)  # the same encoder, then a head and batch order of its own
+            # seeded here so the head starts the same whether pretraining ran in this process or was
+            # resumed from a finished checkpoint (which leaves the random state elsewhere)
+            torch.manual_seed(self.seed + restart)
+            self.model_.set_num_labels(len(self.labels_))
+            if restart == 0 and self.restarts > 1:
+                encoder = copy.deepcopy(self.model_.state_dict())
+            spent_here = spent + sum(r.seconds for r in runs)
+            budget = None if self.time_budget is None else \
+                max((self.time_budget - spent_here) / (self.restarts - restart), 1.0)
+            name = "train" if restart == 0 else f"train-{restart + 1}"
+            config = self._trainer_config(name, self.epochs, len(batcher), lr, "macro_f1", budget, self.seed + restart)
+            groups = self.model_.layerwise_groups(self.layer_lr_decay) if self.layer_lr_decay < 1.0 else None
+            runs.append(Trainer(config, callbacks, name=name).fit(self.model_, batcher.epoch, len(batcher), objective,
+                                                                  validate, groups))
+            if self.restarts > 1 and _f1(runs[-1]) > max(map(_f1, runs[:-1]), default=-np.inf):
+                best = copy.deepcopy(self.model_.state_dict())
+        if best:
+            self.model_.load_state_dict(best)
+        return runs, max(range(len(runs)), key=lambda i: _f1(runs[i]))
 
     def _drift_profile(self, texts: Sequence[str]) -> dict[str, Any]:
         """Reference distributions for drift monitoring, from held-out texts: their length in
