@@ -56,8 +56,8 @@ _FRACTION = ("above 0 and at most 1", lambda v: 0 < v <= 1)
 # the numeric options of the train commands (by name, as `tune` and --config files give them too)
 # that have a range, and what it is
 RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
-    **dict.fromkeys(("epochs", "dim", "layers", "heads", "batch_size", "patience", "restarts", "history_len", "min_len",
-                     "min_user_events", "min_item_events", "train_days", "test_days"), _at_least(1)),
+    **dict.fromkeys(("epochs", "dim", "layers", "heads", "batch_size", "patience", "restarts", "history_len",
+                     "min_len", "min_user_events", "min_item_events", "train_days", "test_days"), _at_least(1)),
     **dict.fromkeys(("pretrain_epochs", "negatives", "weight_decay", "seed", "valid_days", "gap_days",
                      "label_delay_days"), _at_least(0)),
     "max_len": _at_least(3),  # a text's [CLS] and [SEP] take two

@@ -155,7 +155,8 @@ def fit_model(inputs: tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]
         whole_word_masking=o["whole_word_masking"], pretrain_lr_decay=o["pretrain_lr_decay"],
         batch_size=o["batch_size"], lr=o["lr"], layer_lr_decay=o["layer_lr_decay"],
         weight_decay=o["weight_decay"], class_weights=o["class_weights"], label_smoothing=o["label_smoothing"],
-        patience=o["patience"], restarts=o["restarts"], time_budget=o["time_budget"], valid_size=o["valid_size"], test_size=o["test_size"],
+        patience=o["patience"], restarts=o["restarts"], time_budget=o["time_budget"],
+        valid_size=o["valid_size"], test_size=o["test_size"],
         device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
     )
     train_set, valid, test, corpus = inputs
