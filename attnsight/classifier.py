@@ -457,6 +457,7 @@ class TextClassifier:
         encoder: dict[str, torch.Tensor] = {}
         runs: list[TrainResult] = []
         best: dict[str, torch.Tensor] = {}
+        chosen = 0
         for restart in range(self.restarts):
             if restart:
                 self.model_.load_state_dict(encoder)  # the same encoder, then a head and batch order of its own
@@ -474,11 +475,11 @@ class TextClassifier:
             groups = self.model_.layerwise_groups(self.layer_lr_decay) if self.layer_lr_decay < 1.0 else None
             runs.append(Trainer(config, callbacks, name=name).fit(self.model_, batcher.epoch, len(batcher), objective,
                                                                   validate, groups))
-            if self.restarts > 1 and _f1(runs[-1]) > max(map(_f1, runs[:-1]), default=-np.inf):
-                best = copy.deepcopy(self.model_.state_dict())
+            if self.restarts > 1 and (restart == 0 or _f1(runs[-1]) > _f1(runs[chosen])):
+                chosen, best = restart, copy.deepcopy(self.model_.state_dict())
         if best:
             self.model_.load_state_dict(best)
-        return runs, max(range(len(runs)), key=lambda i: _f1(runs[i]))
+        return runs, chosen
 
     def _drift_profile(self, texts: Sequence[str]) -> dict[str, Any]:
         """Reference distributions for drift monitoring, from held-out texts: their length in
