@@ -134,8 +134,11 @@ def scan_interactions(
     `path`: an uncompressed csv/tsv/jsonl/parquet file, or a folder or glob of Parquet parts.
     The raw columns are never all in memory at once: one pass collects the distinct user and
     item ids, a second streams the rows through a join that replaces ids by integer codes, so
-    what stays is 4 + 4 (+ 8 for a timestamp, + 8 for a rating) bytes per event. Timestamps
-    must be numbers or a date/datetime type; ids may be strings or integers.
+    what stays is 4 + 4 (+ 8 for a timestamp, + 8 for a rating) bytes per event. A csv/tsv is
+    scanned as text and parsed as the in-memory reader parses it (ids kept as written, leading
+    zeros included; each timestamp an integer or an ISO date), so a type that changes past any
+    schema-inference window is no error; typed formats may also hold integer ids, numeric
+    timestamps and date/datetime columns.
     """
     path = Path(path)
     scanned, fmt = _scan(path, format)
@@ -147,25 +150,34 @@ def scan_interactions(
     # a blank line of a csv/tsv scans as a row of nulls; the in-memory reader skips it too
     blank = pl.all_horizontal(pl.all().is_null()) if fmt in ("csv", "tsv") else pl.lit(False)
     frame = scanned.filter(~blank)
-    columns = [pl.col(user_col).alias("user"), pl.col(item_col).alias("item")]
+    columns = [(pl.col(c).str.strip_chars() if schema[c] == pl.String else pl.col(c)).alias(role)
+               for c, role in ((user_col, "user"), (item_col, "item"))]
+    # text values that do not parse become nulls here; only if nulls come out is the file read
+    # again, to name the first bad value's row
+    unparsed: dict[str, tuple[pl.Expr, str, str]] = {}
     if time_col and time_col in schema:
         dtype = schema[time_col]
         if dtype.is_temporal():
             columns.append(pl.col(time_col).dt.epoch("s").alias("timestamp"))
         elif dtype.is_numeric():
             columns.append(pl.col(time_col).cast(pl.Int64).alias("timestamp"))
+        elif dtype == pl.String:
+            raw = pl.col(time_col).str.strip_chars()
+            columns.append(epoch_seconds(raw).alias("timestamp"))
+            unparsed["timestamp"] = (raw.is_not_null() & epoch_seconds(raw).is_null(), time_col, "not a number or date")
         else:
-            raw = pl.col(time_col).cast(pl.String).str.strip_chars()
-            _first_bad_row(path, scanned, raw.is_not_null() & raw.cast(pl.Float64, strict=False).is_null()
-                           & raw.str.to_datetime(strict=False).is_null(), time_col, "not a number or date")
-            raise DataError(path, f"scanned timestamps must be numbers or dates of one format, not {dtype}",
-                            column=time_col)
+            raise DataError(path, f"timestamps must be numbers, dates or text, not {dtype}", column=time_col)
     if rating_col and rating_col in schema:
-        if not schema[rating_col].is_numeric():
-            raw = pl.col(rating_col).cast(pl.String).str.strip_chars()
-            _first_bad_row(path, scanned, raw.is_not_null() & raw.cast(pl.Float64, strict=False).is_null(),
-                           rating_col, "not a number")
-        columns.append(pl.col(rating_col).cast(pl.Float64).alias("rating"))
+        dtype = schema[rating_col]
+        if dtype == pl.String:
+            raw = pl.col(rating_col).str.strip_chars()
+            columns.append(raw.cast(pl.Float64, strict=False).alias("rating"))
+            unparsed["rating"] = (raw.is_not_null() & raw.cast(pl.Float64, strict=False).is_null(), rating_col,
+                                  "not a number")
+        elif dtype.is_numeric():
+            columns.append(pl.col(rating_col).cast(pl.Float64).alias("rating"))
+        else:
+            raise DataError(path, f"ratings must be numbers, not {dtype}", column=rating_col)
     frame = frame.select(columns)
     try:
         codes = {role: _distinct(frame, role) for role in ("user", "item")}
@@ -179,6 +191,9 @@ def scan_interactions(
         raise DataError(path, f"cannot read: {str(exc).splitlines()[0]}") from None
     if events.height == 0:
         raise DataError(path, "no rows")
+    for role, (bad, column, what) in unparsed.items():
+        if events[role].null_count():  # a bad value, or (harmless for a rating) a missing one
+            _first_bad_row(path, scanned, ~blank & bad, column, what)
     if "timestamp" in events.columns and events["timestamp"].null_count():
         _first_bad_row(path, scanned, ~blank & pl.col(time_col).is_null(), time_col, "missing timestamp")
     return Interactions(events, str(path), codes["user"]["user"].cast(pl.String).to_list(),
@@ -210,9 +225,8 @@ def _scan(path: Path, format: str) -> tuple[pl.LazyFrame, str]:
         format = "parquet" if path.is_dir() or is_glob else _EXTENSIONS.get(path.suffix.lower(), "")
     if format == "parquet":
         return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path), format
-    if format in ("csv", "tsv"):  # ISO dates read as dates, as the in-memory reader reads them
-        return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema_length=10_000,
-                           try_parse_dates=True), format
+    if format in ("csv", "tsv"):  # text, as the in-memory reader reads it: no type guessed from the first rows
+        return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema=False), format
     if format == "jsonl":
         return pl.scan_ndjson(path), format
     raise DataError(path, "cannot scan this file lazily: give an uncompressed csv, tsv, jsonl or parquet (--format)")
@@ -372,15 +386,20 @@ def _canonical(
     return out
 
 
-def parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: str) -> pl.Series:
-    """Integers (epoch seconds or any ordinal) or ISO dates/datetimes, to int64 seconds."""
-    raw = raw.str.strip_chars()
+def epoch_seconds(raw: pl.Expr) -> pl.Expr:
+    """Text to int64 seconds: each value an integer (epoch seconds or any ordinal) or an ISO
+    date/datetime; null where it is neither."""
     as_int = raw.cast(pl.Int64, strict=False)
-    if as_int.null_count() > raw.null_count():
-        try:
-            as_int = as_int.fill_null(raw.str.to_datetime(strict=False, time_unit="us").dt.epoch("s"))
-        except pl.exceptions.PolarsError:  # no date format fits: the rows stay null and are reported below
-            pass
+    # only the values that are not integers go to the date parser: its format guess fails slowly
+    # on integers (30 s instead of 0.4 s for 3 million in a scan)
+    dates = pl.when(as_int.is_null()).then(raw).str.to_datetime(strict=False, time_unit="us").dt.epoch("s")
+    return as_int.fill_null(dates)
+
+
+def parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: str) -> pl.Series:
+    """`epoch_seconds` of a column, its first bad or missing value named by line."""
+    raw = raw.str.strip_chars()
+    as_int = pl.DataFrame({"raw": raw}).select(epoch_seconds(pl.col("raw")))["raw"]
     first_bad(path, raw.is_not_null() & as_int.is_null(), first_line, name, "not a number or date", raw)
     first_bad(path, raw.is_null(), first_line, name, "missing timestamp")
     return as_int

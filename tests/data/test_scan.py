@@ -91,6 +91,31 @@ def test_iso_dates_and_blank_lines_of_a_csv_scan_as_they_read(tmp_path: Path) ->
     _same(_sequences(read, CleaningConfig()), _sequences(scanned, CleaningConfig()))
 
 
+def test_a_csv_whose_types_change_past_the_first_rows_scans_as_it_reads(tmp_path: Path) -> None:
+    # past any schema-inference window: integer-looking ids with leading zeros, then letters; integer
+    # ratings, then a half star; integer timestamps, then an ISO date
+    n = 12_000
+    rows = [f"{u:05d},{i:010d},{1_000 + k},{1 + k % 5}" for k, (u, i) in enumerate(
+        zip(np.arange(n) % 97, np.arange(n) % 301))]
+    rows[11_000] = "U-late,B00LATE,2020-01-01,3.5"
+    rows[11_001] = "U-late,0000000007,2020-01-02T10:00:00,4"
+    path = tmp_path / "log.csv"
+    path.write_text("user,item,timestamp,rating\n" + "\n".join(rows) + "\n")
+    read, scanned = read_interactions(path), scan_interactions(path)
+    assert "00001" in scanned.user_ids and "B00LATE" in scanned.item_ids and "0000000007" in scanned.item_ids
+    assert scanned.frame["rating"].max() == 5.0 and 3.5 in scanned.frame["rating"].to_list()
+    assert scanned.frame["timestamp"].max() == 1_577_959_200  # 2020-01-02T10:00:00
+    _same(_sequences(read, CleaningConfig()), _sequences(scanned, CleaningConfig()))
+
+
+def test_iso_dates_in_a_jsonl_scan_as_they_read(tmp_path: Path) -> None:
+    frame = _log(3).with_columns(pl.from_epoch(pl.col("ts") * 3600).dt.strftime("%Y-%m-%d %H:%M:%S"))
+    frame.write_ndjson(tmp_path / "dated.jsonl")
+    read = read_interactions(tmp_path / "dated.jsonl", user_col="uid", item_col="sku", time_col="ts")
+    scanned = scan_interactions(tmp_path / "dated.jsonl", user_col="uid", item_col="sku", time_col="ts")
+    _same(_sequences(read, CleaningConfig()), _sequences(scanned, CleaningConfig()))
+
+
 def test_errors_name_the_row(tmp_path: Path) -> None:
     good = "\n".join(f"u{i % 7},i{i % 11},{1000 + i},{1 + i % 5}" for i in range(40))
     for bad, where in ((",i1,1,1", "row 30, column 'user': empty id$"),
