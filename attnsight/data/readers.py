@@ -14,6 +14,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -134,15 +135,15 @@ def scan_interactions(
     `path`: an uncompressed csv/tsv/jsonl/parquet file, or a folder or glob of Parquet parts.
     The raw columns are never all in memory at once: one pass collects the distinct user and
     item ids, a second streams the rows through a join that replaces ids by integer codes, so
-    what stays is 4 + 4 (+ 8 for a timestamp, + 8 for a rating) bytes per event. A csv/tsv is
-    scanned as text and parsed as the in-memory reader parses it (ids kept as written, leading
-    zeros included; each timestamp an integer or an ISO date), so a type that changes past any
-    schema-inference window is no error; typed formats may also hold integer ids, numeric
-    timestamps and date/datetime columns.
+    what stays is 4 + 4 (+ 8 for a timestamp, + 8 for a rating) bytes per event. The ids,
+    timestamps and ratings of a csv/tsv/jsonl are read as text and parsed as the in-memory reader
+    parses them (ids kept as written, leading zeros included; each timestamp an integer or an ISO
+    date), so a type that changes after the first rows is no error; Parquet keeps its types
+    (integer ids, numeric timestamps, date/datetime columns).
     """
     path = Path(path)
-    scanned, fmt = _scan(path, format)
     try:
+        scanned, fmt = _scan(path, format, [c for c in (user_col, item_col, time_col, rating_col) if c])
         schema = scanned.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(path, f"cannot scan: {str(exc).splitlines()[0]}") from None
@@ -214,8 +215,10 @@ def _first_bad_row(path: Path, scanned: pl.LazyFrame, bad: pl.Expr, column: str,
         raise DataError(path, f"{what}{shown}", column=column, row=row + 1)
 
 
-def _scan(path: Path, format: str) -> tuple[pl.LazyFrame, str]:
-    """The lazy scan of a file, folder or glob, and its format."""
+def _scan(path: Path, format: str, text: Sequence[str]) -> tuple[pl.LazyFrame, str]:
+    """The lazy scan of a file, folder or glob, and its format. A csv/tsv/jsonl's `text` columns
+    are read as text, as the in-memory reader reads them (a type guessed from the first rows would
+    refuse a later one: an id with letters, a decimal rating), to be parsed as it parses them."""
     is_glob = any(c in path.name for c in "*?[")
     if not is_glob and not path.exists():
         raise DataError(path, "no such file")
@@ -225,10 +228,11 @@ def _scan(path: Path, format: str) -> tuple[pl.LazyFrame, str]:
         format = "parquet" if path.is_dir() or is_glob else _EXTENSIONS.get(path.suffix.lower(), "")
     if format == "parquet":
         return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path), format
-    if format in ("csv", "tsv"):  # text, as the in-memory reader reads it: no type guessed from the first rows
+    if format in ("csv", "tsv"):
         return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema=False), format
-    if format == "jsonl":
-        return pl.scan_ndjson(path), format
+    if format == "jsonl":  # overrides must name columns the file has; the other columns are never parsed
+        present = set(pl.scan_ndjson(path).collect_schema())
+        return pl.scan_ndjson(path, schema_overrides={c: pl.String for c in text if c in present}), format
     raise DataError(path, "cannot scan this file lazily: give an uncompressed csv, tsv, jsonl or parquet (--format)")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +109,16 @@ def test_a_csv_whose_types_change_past_the_first_rows_scans_as_it_reads(tmp_path
     _same(_sequences(read, CleaningConfig()), _sequences(scanned, CleaningConfig()))
 
 
-def test_iso_dates_in_a_jsonl_scan_as_they_read(tmp_path: Path) -> None:
-    frame = _log(3).with_columns(pl.from_epoch(pl.col("ts") * 3600).dt.strftime("%Y-%m-%d %H:%M:%S"))
-    frame.write_ndjson(tmp_path / "dated.jsonl")
-    read = read_interactions(tmp_path / "dated.jsonl", user_col="uid", item_col="sku", time_col="ts")
-    scanned = scan_interactions(tmp_path / "dated.jsonl", user_col="uid", item_col="sku", time_col="ts")
+def test_a_jsonl_whose_types_change_past_the_first_lines_scans_as_it_reads(tmp_path: Path) -> None:
+    lines = [{"user": k % 7, "item": k % 11, "ts": 1_000 + k, "stars": 4, "note": 1} for k in range(300)]
+    lines[250] |= {"user": "u-late", "stars": 4.5, "note": "an unused field changes type too"}
+    lines[260] |= {"ts": "2020-01-01 10:00:00"}
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    read = read_interactions(path, time_col="ts", rating_col="stars")
+    scanned = scan_interactions(path, time_col="ts", rating_col="stars")
+    assert "u-late" in scanned.user_ids and scanned.frame["timestamp"].max() == 1_577_872_800
+    assert 4.5 in scanned.frame["rating"].to_list()
     _same(_sequences(read, CleaningConfig()), _sequences(scanned, CleaningConfig()))
 
 
