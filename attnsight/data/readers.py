@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import gzip
-import zlib
 import io
 import json
 import re
-from dataclasses import dataclass
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -403,10 +403,10 @@ def epoch_seconds(raw: pl.Expr) -> pl.Expr:
 def parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: str) -> pl.Series:
     """`epoch_seconds` of a column, its first bad or missing value named by line."""
     raw = raw.str.strip_chars()
-    as_int = pl.DataFrame({"raw": raw}).select(epoch_seconds(pl.col("raw")))["raw"]
-    first_bad(path, raw.is_not_null() & as_int.is_null(), first_line, name, "not a number or date", raw)
+    seconds = pl.DataFrame({"raw": raw}).select(epoch_seconds(pl.col("raw")))["raw"]
+    first_bad(path, raw.is_not_null() & seconds.is_null(), first_line, name, "not a number or date", raw)
     first_bad(path, raw.is_null(), first_line, name, "missing timestamp")
-    return as_int
+    return seconds
 
 
 def first_bad(
