@@ -156,7 +156,7 @@ def test_labels_may_be_empty_or_absent_when_not_required(tmp_path):
     (3, "amount", "inf", "not a finite number"),
     (3, "label", "2", "label is not 0/1"),
     (0, "label", "", "missing label"),
-    (2, "timestamp", "yesterday", "not a number or date"),
+    (2, "timestamp", "yesterday", "not a number or ISO 8601 date"),
     (1, "account", "  ", "empty account id"),
     (3, "account", "", "empty account id"),
     (1, "id", " ", "empty event id"),

@@ -122,11 +122,39 @@ def test_a_jsonl_whose_types_change_past_the_first_lines_scans_as_it_reads(tmp_p
     _same(_sequences(read, CleaningConfig()), _sequences(scanned, CleaningConfig()))
 
 
+@pytest.mark.parametrize("written, seconds", [
+    ("1735812000", 1735812000), ("1735812000.9", 1735812000), ("2025-01-02", 1735776000),
+    ("2025-01-02 10:00", 1735812000), ("2025-01-02T10:00:00.250", 1735812000), ("2025-01-02T10:00:00Z", 1735812000),
+    ("2025-01-02T12:00:00+02:00", 1735812000), ("2025-01-02 05:00:00.5-0500", 1735812000),
+    ("2025-01-02T11:00+01:00", 1735812000),
+])
+def test_timestamps_read_and_scan_as_the_same_seconds(tmp_path: Path, written: str, seconds: int) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(f"user,item,timestamp\nu1,i1,1000\nu1,i2,{written}\n")
+    for reader in (read_interactions, scan_interactions):
+        assert reader(path).frame["timestamp"].to_list() == [1000, seconds], reader.__name__
+    if "." in written and "-" not in written:  # decimal seconds in a typed column: floored too
+        pl.DataFrame({"user": ["u1", "u1"], "item": ["i1", "i2"], "timestamp": [-0.5, float(written)]}) \
+            .write_parquet(tmp_path / "log.parquet")
+        for reader in (read_interactions, scan_interactions):
+            assert reader(tmp_path / "log.parquet").frame["timestamp"].to_list() == [-1, seconds], reader.__name__
+
+
+@pytest.mark.parametrize("written", ["01/02/2025", "2025/01/02", "Jan 2 2025", "nan", "inf", "2025-13-01"])
+def test_timestamps_neither_numbers_nor_iso_dates_are_refused_by_both_readers(tmp_path: Path, written: str) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(f"user,item,timestamp\nu1,i1,1000\nu1,i2,{written}\n")
+    with pytest.raises(DataError, match=rf"line 3, column 'timestamp': not a number or ISO 8601 date: '{written}'"):
+        read_interactions(path)
+    with pytest.raises(DataError, match=rf"row 2, column 'timestamp': not a number or ISO 8601 date: '{written}'"):
+        scan_interactions(path)
+
+
 def test_errors_name_the_row(tmp_path: Path) -> None:
     good = "\n".join(f"u{i % 7},i{i % 11},{1000 + i},{1 + i % 5}" for i in range(40))
     for bad, where in ((",i1,1,1", "row 30, column 'user': empty id$"),
                        ("u1, ,1,1", "row 30, column 'item': empty id$"),
-                       ("u1,i1,soon,1", "row 30, column 'timestamp': not a number or date: 'soon'"),
+                       ("u1,i1,soon,1", "row 30, column 'timestamp': not a number or ISO 8601 date: 'soon'"),
                        ("u1,i1,,1", "row 30, column 'timestamp': missing timestamp"),
                        ("u1,i1,1,good", "row 30, column 'rating': not a number: 'good'")):
         rows = good.split("\n")
@@ -137,7 +165,7 @@ def test_errors_name_the_row(tmp_path: Path) -> None:
             scan_interactions(path)
     pl.DataFrame({"user": ["a", "b", "c"], "item": ["x", "y", "z"], "timestamp": ["1", "2", "later"]}) \
         .write_ndjson(tmp_path / "log.jsonl")
-    with pytest.raises(DataError, match=r"log\.jsonl, row 3, column 'timestamp': not a number or date: 'later'"):
+    with pytest.raises(DataError, match=r"log\.jsonl, row 3, column 'timestamp': not a number or ISO 8601 date: 'later'"):
         scan_interactions(tmp_path / "log.jsonl")
 
 
@@ -148,7 +176,7 @@ def test_errors_name_the_file_and_column(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         scan_interactions(tmp_path / "missing.parquet")
     pl.DataFrame({"user": ["a"], "item": ["b"], "timestamp": ["yesterday"]}).write_csv(tmp_path / "t.csv")
-    with pytest.raises(DataError, match=r"t\.csv, row 1, column 'timestamp': not a number or date: 'yesterday'"):
+    with pytest.raises(DataError, match=r"t\.csv, row 1, column 'timestamp': not a number or ISO 8601 date: 'yesterday'"):
         scan_interactions(tmp_path / "t.csv")
     pl.DataFrame({"user": ["a", None], "item": ["b", "c"]}).write_parquet(tmp_path / "null.parquet")
     with pytest.raises(DataError, match=r"null\.parquet, row 2, column 'user': empty id"):
