@@ -357,14 +357,16 @@ class RiskScorer:
 
         return shard_gather(len(batcher.rows), compute)
 
-    def load(self, data: str | Path, history: str | Path | None = None) -> tuple[Events, np.ndarray]:
+    def load(
+        self, data: str | Path, history: str | Path | None = None, encoding: str = "utf-8"
+    ) -> tuple[Events, np.ndarray]:
         """An event table in this model's schema, after an optional file of earlier events (history
         only), and the rows that came from `data`: the ones to score."""
         self._check_fitted()
-        events = read_events(data, self.schema_)
+        events = read_events(data, self.schema_, encoding=encoding)
         if history is None:
             return events, np.arange(len(events))
-        return read_events(history, self.schema_).concat(events)
+        return read_events(history, self.schema_, encoding=encoding).concat(events)
 
     def from_records(
         self, records: Sequence[dict[str, Any]], history: Sequence[dict[str, Any]] = ()

@@ -174,6 +174,21 @@ def test_score_with_a_history_file_scores_only_the_new_events(workspace, scored,
     assert got == pytest.approx(expected)
 
 
+def test_score_reads_a_file_in_another_encoding(monkeypatch, capsys, workspace, scored, tmp_path):
+    frame = workspace["frame"]
+    first = frame["customer"][0]
+    renamed = frame.with_columns(pl.col("customer").replace(first, first + "-é"))  # an account id is a key, not an input
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(renamed.write_csv().encode("latin-1"))
+    assert_one_line_error(monkeypatch, capsys, ["risk", "score", "--model", workspace["bundle"], "--data", latin],
+                          "latin.csv", "not valid utf-8", "--encoding")
+    result = invoke("risk", "score", "--model", workspace["bundle"], "--data", latin, "--encoding", "latin-1",
+                    "--device", "cpu", "--json")
+    ranked = json.loads(result.stdout)
+    assert first + "-é" in {r["account"] for r in ranked}
+    assert {r["event"]: r["score"] for r in ranked} == pytest.approx({r["event"]: r["score"] for r in scored[0]})
+
+
 # ----------------------------------------------------------------------------- explain
 
 

@@ -45,6 +45,9 @@ ConfigFile = Annotated[Optional[Path], typer.Option(
 )]
 
 
+Encoding = Annotated[str, typer.Option(help="Text encoding of the data file(s) (csv, tsv, jsonl): latin-1, utf-16, ...")]
+
+
 def _at_least(low: float) -> tuple[str, Callable[[float], bool]]:
     return f"at least {low:g}", lambda v: v >= low
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.options import ConfigFile, check_ranges, names, run_dirs
+from attnsight.cli.options import ConfigFile, Encoding, check_ranges, names, run_dirs
 from attnsight.cli.render import (
     because_text,
     cleaning_table,
@@ -43,7 +43,6 @@ UserCol = Annotated[str, typer.Option(help="User id column (tabular formats).")]
 ItemCol = Annotated[str, typer.Option(help="Item id column (tabular formats).")]
 TimeCol = Annotated[str, typer.Option(help="Timestamp column: numbers or dates (used when present).")]
 RatingCol = Annotated[str, typer.Option(help="Rating column (used when present).")]
-Encoding = Annotated[str, typer.Option(help="Text encoding of the file.")]
 MinRating = Annotated[Optional[float], typer.Option(help="Keep events rated at least this (explicit → implicit).")]
 MinUserEvents = Annotated[int, typer.Option(help="k-core: minimum events per user.")]
 MinItemEvents = Annotated[int, typer.Option(help="k-core: minimum events per item.")]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.options import ConfigFile, check_ranges, names, run_dirs
+from attnsight.cli.options import ConfigFile, Encoding, check_ranges, names, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
 
 if TYPE_CHECKING:
@@ -51,11 +51,13 @@ def _load(model: Path, device: str):  # -> RiskScorer
     return RiskScorer.from_pretrained(model, device=device)
 
 
-def _events(scorer: Any, data: Path, history: Optional[Path], since: Optional[str]):  # -> (Events, rows)
+def _events(  # -> (Events, rows)
+    scorer: Any, data: Path, history: Optional[Path], since: Optional[str], encoding: str
+):
     """The file's events after any --history, and the rows to use: the file's, on or after --since."""
     import numpy as np
 
-    events, rows = scorer.load(data, history)
+    events, rows = scorer.load(data, history, encoding)
     rows = np.intersect1d(rows, events.since(since))
     if len(rows) == 0:
         from attnsight.errors import AttnsightError
@@ -71,7 +73,7 @@ def load_inputs(options: Mapping[str, Any]) -> Events:
     o = options
     schema = EventSchema(o["account_col"], o["time_col"], names(o["numeric"]), names(o["categorical"]),
                          o["label_col"], o["entity_col"], o["id_col"])
-    return read_events(Path(o["data"]), schema, require_labels=True)
+    return read_events(Path(o["data"]), schema, encoding=o["encoding"], require_labels=True)
 
 
 def fit_model(events: Events, options: Mapping[str, Any], out: Optional[Path], callbacks: Sequence[Any]) -> RiskScorer:
@@ -96,6 +98,7 @@ def train(
     data: Labelled,
     out: Annotated[Path, typer.Option(help="Folder for the bundle (created).")],
     config: ConfigFile = None,
+    encoding: Encoding = "utf-8",
     account_col: AccountCol = "account",
     time_col: TimeCol = "timestamp",
     label_col: LabelCol = "label",
@@ -157,12 +160,13 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="Labelled events, in the columns the model was trained on.")],
     history: History = None,
     since: Since = None,
+    encoding: Encoding = "utf-8",
     device: Device = "auto",
     json_out: Json = False,
 ) -> None:
     """ROC-AUC, average precision, precision@k and card precision@100 per day on labelled events."""
     scorer = _load(model, device)
-    events, rows = _events(scorer, data, history, since)
+    events, rows = _events(scorer, data, history, since, encoding)
     metrics = scorer.evaluate(events, rows)
     if json_out:
         print_json(metrics)
@@ -177,6 +181,7 @@ def score(
     data: Annotated[Path, typer.Option(help="Events to score (and their history, earlier in time).")],
     history: History = None,
     since: Since = None,
+    encoding: Encoding = "utf-8",
     out: Annotated[Optional[Path], typer.Option(help="Write every score to this CSV (id, account, time, score).")] = None,
     top: Annotated[int, typer.Option(min=1, help="Highest-risk events shown.")] = 10,
     device: Device = "auto",
@@ -186,7 +191,7 @@ def score(
     import polars as pl
 
     scorer = _load(model, device)
-    events, rows = _events(scorer, data, history, since)
+    events, rows = _events(scorer, data, history, since, encoding)
     scores = scorer.score(events, rows)
     table = pl.DataFrame({
         "event": events.event_ids(rows),
@@ -220,6 +225,7 @@ def explain(
     event: Annotated[Optional[list[str]], typer.Option(help="Event id(s) to explain (default: the riskiest).")] = None,
     history: History = None,
     since: Since = None,
+    encoding: Encoding = "utf-8",
     riskiest: Annotated[int, typer.Option(min=1, help="Without --event: explain this many highest-risk events.")
                         ] = 3,
     top: Annotated[int, typer.Option(min=1, help="Attended past events listed per event.")] = 5,
@@ -232,7 +238,7 @@ def explain(
     from attnsight.errors import AttnsightError
 
     scorer = _load(model, device)
-    events, candidates = _events(scorer, data, history, since)
+    events, candidates = _events(scorer, data, history, since, encoding)
     if event:
         ids = np.asarray(events.event_ids(candidates))
         missing = [e for e in event if e not in set(ids)]

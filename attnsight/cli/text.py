@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from attnsight.cli.options import ConfigFile, check_ranges, run_dirs
+from attnsight.cli.options import ConfigFile, Encoding, check_ranges, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
 from attnsight.errors import AttnsightError
 
@@ -24,7 +24,6 @@ Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
 TextCol = Annotated[str, typer.Option(help="Column holding the text.")]
 LabelCol = Annotated[str, typer.Option(help="Column holding the label (strings or integers).")]
 Format = Annotated[str, typer.Option(help="auto|csv|tsv|jsonl|parquet (.gz too).")]
-Encoding = Annotated[str, typer.Option(help="Text encoding of the file.")]
 
 # what `train` and `tune text` read, and how they split and seed it
 Labelled = Annotated[Path, typer.Option(help="Labelled texts: csv/tsv/jsonl/parquet, .gz too.")]

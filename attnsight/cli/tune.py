@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from attnsight.cli import recsys as recsys_cli
 from attnsight.cli import risk as risk_cli
 from attnsight.cli import text as text_cli
-from attnsight.cli.options import check_ranges, defaults
+from attnsight.cli.options import Encoding, check_ranges, defaults
 from attnsight.cli.render import console, print_json
 from attnsight.errors import AttnsightError
 
@@ -68,7 +68,7 @@ def recsys(
     item_col: recsys_cli.ItemCol = "item",
     time_col: recsys_cli.TimeCol = "timestamp",
     rating_col: recsys_cli.RatingCol = "rating",
-    encoding: recsys_cli.Encoding = "utf-8",
+    encoding: Encoding = "utf-8",
     min_rating: recsys_cli.MinRating = None,
     min_user_events: recsys_cli.MinUserEvents = 1,
     min_item_events: recsys_cli.MinItemEvents = 1,
@@ -112,7 +112,7 @@ def text(
     text_col: text_cli.TextCol = "text",
     label_col: text_cli.LabelCol = "label",
     format: text_cli.Format = "auto",
-    encoding: text_cli.Encoding = "utf-8",
+    encoding: Encoding = "utf-8",
     valid_size: text_cli.ValidSize = 0.1,
     test_size: text_cli.TestSize = 0.1,
     epochs: text_cli.Epochs = 20,
@@ -134,6 +134,7 @@ def risk(
     ctx: typer.Context,
     data: risk_cli.Labelled,
     out: Out,
+    encoding: Encoding = "utf-8",
     account_col: risk_cli.AccountCol = "account",
     time_col: risk_cli.TimeCol = "timestamp",
     label_col: risk_cli.LabelCol = "label",
