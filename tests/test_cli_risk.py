@@ -174,6 +174,15 @@ def test_score_with_a_history_file_scores_only_the_new_events(workspace, scored,
     assert got == pytest.approx(expected)
 
 
+def test_a_history_file_that_repeats_events_of_the_data_is_refused(monkeypatch, capsys, workspace):
+    # each repeated event would be read in its own history
+    line = assert_one_line_error(monkeypatch, capsys, ["risk", "score", "--model", workspace["bundle"], "--data",
+                                                       workspace["data"], "--history", workspace["data"]],
+                                 "transactions.csv", "column 'transaction_id'", "is in the history too",
+                                 f"({workspace['frame'].height:,} are)")
+    assert "line 2," in line  # the first event in time order is the file's first row
+
+
 def test_score_reads_a_file_in_another_encoding(monkeypatch, capsys, workspace, scored, tmp_path):
     frame = workspace["frame"]
     first = frame["customer"][0]

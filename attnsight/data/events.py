@@ -125,6 +125,13 @@ class Events:
         if self.entity is not None and later.entity is not None:
             entities, entity = _merge_codes(self.entities, self.entity, later.entities, later.entity)
         both = [x is not None and y is not None for x, y in ((self.label, later.label), (self.ids, later.ids))]
+        if both[1]:  # an event in its own history would attend to itself
+            repeated = np.isin(later.ids, self.ids)
+            if repeated.any():
+                first = int(np.argmax(repeated))
+                raise DataError(later.source, f"event id {later.ids[first]!r} is in the history too "
+                                f"({int(repeated.sum()):,} are): the history holds earlier events only",
+                                int(later.lines[first]), self.schema.id)
         merged = Events(
             self.schema, account, accounts, np.concatenate([self.time, later.time]),
             np.concatenate([self.numeric, later.numeric]), np.concatenate([self.categorical, later.categorical]),
