@@ -28,7 +28,8 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
     audience.items[:-4].write_csv(paths["items"])
     new.write_csv(paths["new_items"])
     likes = {u: "|".join(c) for u, c in audience.interests.items()}
-    pl.DataFrame({"user": list(likes)[:100], "likes": list(likes.values())[:100]}).write_csv(paths["users"])
+    users = list(likes)[:100] + [next(iter(likes))]  # the last row repeats the first user: counted, and ignored
+    pl.DataFrame({"user": users, "likes": list(likes.values())[:100] + ["Music"]}).write_csv(paths["users"])
     pl.DataFrame({"user": ["newcomer"], "likes": ["Gaming|Music"]}).write_csv(paths["new_users"])
     return paths
 
@@ -38,8 +39,9 @@ def test_train_with_side_features_then_add_items_and_users(workspace) -> None:
     out = invoke("recsys", "train", "--data", w["log"], "--out", w["bundle"], *TINY,
                  "--item-features", w["items"], "--item-text", "title", "--item-categorical", "category",
                  "--user-features", w["users"], "--user-tags", "likes").stdout
-    assert f"item side data {w['items']}: 36 matched, 0 rows for ids not in the log, 0 ids without a row" in out
-    assert f"user side data {w['users']}: 100 matched, 0 rows for ids not in the log, 20 ids without a row" in out
+    assert f"item side data {w['items']}: 36 matched, 0 rows for ids not in the log, 0 ids without a row\n" in out
+    assert (f"user side data {w['users']}: 100 matched, 0 rows for ids not in the log, 20 ids without a row, "
+            "1 rows repeating an id (the first kept)") in out
     assert "item features: category, title" in out
     added = json.loads(invoke("recsys", "add-items", "--model", w["bundle"], "--item-features", w["new_items"],
                               "--json").stdout)

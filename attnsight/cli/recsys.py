@@ -250,8 +250,9 @@ def _side_summary(side: dict[str, Any]) -> str:
     tables = (("item", side.get("table")), ("item vector", side.get("vectors")), ("user", side.get("users")))
     for kind, report in tables:
         if report:
+            repeated = f", {report['repeated']:,} rows repeating an id (the first kept)" if report.get("repeated") else ""
             lines.append(f"{kind} side data {report['source']}: {report['matched']:,} matched, {report['unknown']:,} "
-                         f"rows for ids not in the log, {report['missing']:,} ids without a row")
+                         f"rows for ids not in the log, {report['missing']:,} ids without a row{repeated}")
     if side.get("features"):
         lines.append(f"item features: {', '.join(dict.fromkeys(side['features']))}; "
                      f"{side['items_without_id']:,} items never in training, represented by features alone")
