@@ -35,6 +35,8 @@ class Report:
         out = Path(out)
         if out.is_dir():
             raise AttnsightError(f"{out}: is a folder; give the report's file name (e.g. report.html)")
+        if out.suffix.lower() not in (".html", ".htm"):  # nor a data file or a bundle's own file, overwritten
+            raise AttnsightError(f"{out}: the report is an HTML page; give a .html file name (e.g. report.html)")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # not mkstemp: its files are private (0600)
         tmp.write_text(self.html, encoding="utf-8")

@@ -4,8 +4,10 @@
 Matching is by columns, so the order of `--data` does not matter: a text classifier reads a file
 with a `text` column (its texts to explain), a risk scorer a file with every column of its event
 schema but the label (the events to score); a recommender reads none, its users' histories are in
-the bundle. A file that fits no bundle is an error; where several files fit one bundle it reads
-the first, and the report names the file it read.
+the bundle. Each file goes to the first bundle, in `--model` order, that fits it and has no file
+yet, so two text bundles take two text files in turn; a bundle left without one reads the first
+file that fits it, so one file serves every bundle it fits. A file that fits no bundle, or only
+bundles that already have one, is an error; the report names the file each bundle read.
 """
 
 from __future__ import annotations
@@ -80,9 +82,9 @@ def columns_of(path: Path, encoding: str = "utf-8") -> list[str]:
 
 
 def match_data(bundles: Sequence[Bundle], data: Sequence[Path], encoding: str = "utf-8") -> None:
-    """Give each bundle the first data file whose columns it can read (see the module docstring),
-    to read in `encoding`."""
+    """Give each bundle its data file (see the module docstring), to read in `encoding`."""
     needs = [required_columns(b.task, b.config) for b in bundles]
+    fits: list[tuple[Path, list[Bundle]]] = []
     for path in data:
         columns = set(columns_of(path, encoding))
         fitting = [b for b, need in zip(bundles, needs) if need is not None and need <= columns]
@@ -90,6 +92,13 @@ def match_data(bundles: Sequence[Bundle], data: Sequence[Path], encoding: str = 
             wants = "; ".join(f"{b.name} needs {', '.join(sorted(need))}" for b, need in zip(bundles, needs) if need)
             raise DataError(path, f"fits none of the bundles (columns: {', '.join(sorted(columns))}"
                                   + (f"; {wants})" if wants else "; none of them reads a data file)"))
+        free = [b for b in fitting if b.data is None]
+        if not free:
+            raise DataError(path, f"every bundle it fits ({', '.join(b.name for b in fitting)}) reads an earlier "
+                                  "--data file: give one file per bundle")
+        free[0].data, free[0].encoding = path, encoding
+        fits.append((path, fitting))
+    for path, fitting in fits:
         for bundle in fitting:
             if bundle.data is None:
                 bundle.data, bundle.encoding = path, encoding

@@ -12,6 +12,7 @@ import pytest
 
 from attnsight.errors import AttnsightError, DataError
 from attnsight.report import build_report, make_report, write_report
+from attnsight.report.bundles import Bundle, match_data
 
 COMMON = ("Data and cleaning", "Training curves", "Metrics beside baselines")
 PARTS = {
@@ -136,6 +137,32 @@ def test_errors_name_what_is_wrong(root, recsys_bundle, text_bundle, tmp_path, m
         make_report([places.get(m, tmp_path / m) for m in models], data=[tmp_path / d for d in data])
 
 
+def test_each_data_file_goes_to_the_next_bundle_that_reads_it(tmp_path: Path):
+    english, chinese, events = tmp_path / "en.csv", tmp_path / "zh.csv", tmp_path / "events.csv"
+    english.write_text("text\ngood\n")
+    chinese.write_text("text,label\n好,pos\n")
+    events.write_text("account,timestamp,amount\nA,1,2.0\n")
+    risk_config = {"schema": {"account": "account", "time": "timestamp", "numeric": ["amount"], "categorical": []}}
+
+    def bundles() -> list[Bundle]:
+        return [Bundle(tmp_path / "rec", "recsys", {}), Bundle(tmp_path / "a", "text", {}),
+                Bundle(tmp_path / "b", "text", {}), Bundle(tmp_path / "r", "risk", risk_config)]
+
+    two = bundles()
+    match_data(two, [events, english, chinese])  # two text files: the text bundles take them in turn
+    assert [b.data for b in two] == [None, english, chinese, events]
+    one = bundles()
+    match_data(one, [english])  # one text file: it serves both
+    assert [b.data for b in one] == [None, english, english, None]
+    with pytest.raises(DataError, match=r"en\.csv: every bundle it fits \(a, b\) reads an earlier --data file"):
+        match_data(bundles(), [english, chinese, english])  # a third text file would be read by nothing
+
+
 def test_a_folder_is_no_report_file(report, tmp_path: Path):
     with pytest.raises(AttnsightError, match="is a folder"):
         report.write(tmp_path)
+    data = tmp_path / "reviews.csv"
+    data.write_text("text\ngood\n")
+    with pytest.raises(AttnsightError, match=r"reviews\.csv: the report is an HTML page; give a \.html file name"):
+        report.write(data)  # a data file given as --out by mistake stays as it was
+    assert data.read_text() == "text\ngood\n"
