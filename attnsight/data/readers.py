@@ -13,7 +13,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -143,11 +143,12 @@ def scan_interactions(
     (integer ids, numeric timestamps, date/datetime columns).
     """
     path = Path(path)
+    fmt = _scan_format(path, format)
     try:
-        scanned, fmt = _scan(path, format, [c for c in (user_col, item_col, time_col, rating_col) if c])
+        scanned = _scan(path, fmt, [c for c in (user_col, item_col, time_col, rating_col) if c])
         schema = scanned.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(path, f"cannot scan: {str(exc).splitlines()[0]}") from None
+        raise _unreadable(path, fmt, "cannot scan", exc) from None
     _require_ids(path, list(schema), user_col, item_col)
     # a blank line of a csv/tsv scans as a row of nulls; the in-memory reader skips it too
     blank = pl.all_horizontal(pl.all().is_null()) if fmt in ("csv", "tsv") else pl.lit(False)
@@ -194,7 +195,7 @@ def scan_interactions(
                 .with_columns(pl.col("code").alias(role)).drop("code")
         events = frame.collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
-        raise DataError(path, f"cannot read: {str(exc).splitlines()[0]}") from None
+        raise _unreadable(path, fmt, "cannot read", exc) from None
     if events.height == 0:
         raise DataError(path, "no rows")
     for role, (source, bad, column, what) in unparsed.items():
@@ -220,10 +221,8 @@ def _first_bad_row(path: Path, scanned: pl.LazyFrame, bad: pl.Expr, column: str,
         raise DataError(path, f"{what}{shown}", column=column, row=row + 1)
 
 
-def _scan(path: Path, format: str, text: Sequence[str]) -> tuple[pl.LazyFrame, str]:
-    """The lazy scan of a file, folder or glob, and its format. A csv/tsv/jsonl's `text` columns
-    are read as text, as the in-memory reader reads them (a type guessed from the first rows would
-    refuse a later one: an id with letters, a decimal rating), to be parsed as it parses them."""
+def _scan_format(path: Path, format: str) -> str:
+    """The format of a file, folder or glob to scan, after checking it exists and can be scanned."""
     is_glob = any(c in path.name for c in "*?[")
     if not is_glob and not path.exists():
         raise DataError(path, "no such file")
@@ -231,14 +230,85 @@ def _scan(path: Path, format: str, text: Sequence[str]) -> tuple[pl.LazyFrame, s
         raise DataError(path, f"cannot scan format {format!r} lazily; choose one of {', '.join(SCAN_FORMATS)}")
     if format == "auto":
         format = "parquet" if path.is_dir() or is_glob else _EXTENSIONS.get(path.suffix.lower(), "")
+    if format not in ("parquet", "csv", "tsv", "jsonl"):
+        raise DataError(path, "cannot scan this file lazily: give an uncompressed csv, tsv, jsonl or parquet (--format)")
+    if format != "parquet":
+        with path.open("rb") as f:
+            head = f.read(4)
+        name = next((name for bom, name in _BOMS if head.startswith(bom)), None)
+        if name:
+            raise DataError(path, f"is {name.upper()} (it starts with a byte-order mark), and --stream reads UTF-8 "
+                                  f"only: convert it (iconv -f {name.upper()} -t UTF-8) or leave out --stream")
+        if format == "jsonl" and head.startswith(b"\xef\xbb\xbf"):
+            raise DataError(path, "starts with a byte-order mark, which polars' JSON scan cannot read: remove it, "
+                                  "or leave out --stream")
+    return format
+
+
+def _scan(path: Path, format: str, text: Sequence[str]) -> pl.LazyFrame:
+    """The lazy scan of a file, folder or glob in a `_scan_format` format. A csv/tsv/jsonl's `text`
+    columns are read as text, as the in-memory reader reads them (a type guessed from the first rows
+    would refuse a later one: an id with letters, a decimal rating), to be parsed as it parses them."""
     if format == "parquet":
-        return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path), format
+        return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path)
     if format in ("csv", "tsv"):
-        return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema=False), format
-    if format == "jsonl":  # overrides must name columns the file has; the other columns are never parsed
-        present = set(pl.scan_ndjson(path).collect_schema())
-        return pl.scan_ndjson(path, schema_overrides={c: pl.String for c in text if c in present}), format
-    raise DataError(path, "cannot scan this file lazily: give an uncompressed csv, tsv, jsonl or parquet (--format)")
+        return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema=False)
+    # overrides must name columns the file has; the other columns are never parsed
+    present = set(pl.scan_ndjson(path).collect_schema())
+    return pl.scan_ndjson(path, schema_overrides={c: pl.String for c in text if c in present})
+
+
+def _unreadable(path: Path, format: str, what: str, exc: Exception) -> DataError:
+    """The error for a file a scan failed on: its first bad line, if reading it line by line finds
+    one (only now that the scan failed: it is slow), else polars' words."""
+    found = _first_unreadable_line(path, format) if format != "parquet" else None
+    if found:
+        return DataError(path, found[1], found[0])
+    return DataError(path, f"{what}: {str(exc).splitlines()[0]}")
+
+
+def _first_unreadable_line(path: Path, format: str) -> tuple[int, str] | None:
+    """The first line of a csv/tsv/jsonl that is not UTF-8, not JSON, or (in a table) a record of
+    other than the header's number of fields, and what is wrong with it."""
+    with path.open("rb") as f:
+        at = [0]  # the physical line last pulled (a csv record may span several)
+
+        def lines() -> Iterator[str]:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _BadLine(number, f"not valid utf-8 (byte 0x{raw[exc.start:exc.start + 1].hex()})") \
+                        from None
+                at[0] = number
+                yield line
+
+        try:
+            if format == "jsonl":
+                for number, line in enumerate(lines(), start=1):
+                    if line.strip():
+                        try:
+                            json.loads(line)
+                        except json.JSONDecodeError as exc:
+                            return number, f"not JSON: {exc.msg.removesuffix(' at')} at character {exc.pos + 1}"
+                return None
+            width = None
+            for record in csv.reader(lines(), delimiter="\t" if format == "tsv" else ","):
+                if width is None:
+                    width = len(record)
+                elif record and len(record) != width:
+                    return at[0], f"{len(record)} fields where the header has {width}"
+        except _BadLine as bad:
+            return bad.line, bad.message
+        except csv.Error as exc:
+            return max(at[0], 1), f"not readable as {format} ({exc})"
+    return None
+
+
+class _BadLine(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
 
 
 def _distinct(frame: pl.LazyFrame, role: str) -> pl.DataFrame:
@@ -286,8 +356,15 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
     return _decode(path, _read_bytes(path), encoding)
 
 
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
 def _decode(path: Path, raw: bytes, encoding: str) -> str:
-    """'auto' is UTF-8, or Latin-1 when the bytes are not UTF-8 (MovieLens' .dat files are Latin-1)."""
+    """'auto' is UTF-8, or Latin-1 when the bytes are not UTF-8 (MovieLens' .dat files are Latin-1).
+    Either way a UTF-16/32 byte-order mark names the encoding (no UTF-8 text starts with one;
+    spreadsheets save "Unicode text" as UTF-16)."""
+    if encoding.lower().replace("_", "-") in ("auto", "utf-8", "utf8"):
+        encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), encoding)
     if encoding == "auto":
         try:
             raw.decode("utf-8")

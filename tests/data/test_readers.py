@@ -255,6 +255,18 @@ def test_bom_and_crlf(tmp_path):
 # ----------------------------------------------------------------------------- errors
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_utf16_or_utf32_file_is_known_by_its_byte_order_mark(tmp_path, encoding):
+    text = "user,item,timestamp\ncafé,i1,1\nzoë,i2,2\n"
+    bom = "\ufeff" if encoding.endswith("-be") else ""  # "utf-16"/"utf-32" write their own mark
+    path = tmp_path / "log.csv"
+    path.write_bytes((bom + text).encode(encoding))
+    for given in ("utf-8", "auto"):  # the default, and the side tables' UTF-8-else-Latin-1
+        assert read_interactions(path, encoding=given).frame["user"].to_list() == ["café", "zoë"]
+    with pytest.raises(DataError, match="no user column"):  # an encoding given on purpose is obeyed
+        read_interactions(path, encoding="latin-1")
+
+
 def test_missing_file(tmp_path):
     error = raises_data_error(tmp_path / "nope.csv")
     assert "no such file" in str(error)

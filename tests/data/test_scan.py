@@ -169,6 +169,37 @@ def test_errors_name_the_row(tmp_path: Path) -> None:
         scan_interactions(tmp_path / "log.jsonl")
 
 
+@pytest.mark.parametrize("fmt, lines, where", [
+    ("csv", ["u1,i1,1", "u1,i2,2,9"], "line 3: 4 fields where the header has 3"),
+    ("csv", ["u1,i1,1", '"u\n1",i2,2', "u1,i3,3,4"], "line 5: 4 fields where the header has 3"),  # a quoted newline
+    ("csv", ["u1,i1,1", "caf\xe9,i2,2"], r"line 3: not valid utf-8 \(byte 0xe9\)"),
+    ("jsonl", ['{"user": "u1", "item": "i1", "timestamp": 1}', '{"user": "u1", "item": '],
+     "line 3: not JSON: Expecting value at character 25"),
+])
+def test_lines_a_scan_cannot_read_are_named(tmp_path: Path, fmt: str, lines: list[str], where: str) -> None:
+    path = tmp_path / f"log.{fmt}"
+    header = [] if fmt == "jsonl" else ["user,item,timestamp"]
+    rows = [line.encode("latin-1") for line in header + lines]
+    if fmt == "jsonl":
+        rows.insert(0, b'{"user": "u0", "item": "i0", "timestamp": 0}')
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    with pytest.raises(DataError, match=rf"log\.{fmt}, {where}"):
+        scan_interactions(path)
+
+
+@pytest.mark.parametrize("fmt, bom, fragment", [
+    ("csv", "\ufeff".encode("utf-16-le"), "is UTF-16 .* --stream reads UTF-8 only"),
+    ("jsonl", "\ufeff".encode("utf-8"), "starts with a byte-order mark, which polars' JSON scan cannot read"),
+])
+def test_byte_order_marks_a_scan_cannot_read_are_named(tmp_path: Path, fmt: str, bom: bytes, fragment: str) -> None:
+    path = tmp_path / f"log.{fmt}"
+    text = "user,item\nu1,i1\n" if fmt == "csv" else '{"user": "u1", "item": "i1"}\n'
+    path.write_bytes(bom + text.encode("utf-16-le" if fmt == "csv" else "utf-8"))
+    with pytest.raises(DataError, match=fragment):
+        scan_interactions(path)
+    assert len(read_interactions(path)) == 1  # the in-memory reader reads both
+
+
 def test_errors_name_the_file_and_column(tmp_path: Path) -> None:
     _log().write_parquet(tmp_path / "log.parquet")
     with pytest.raises(DataError, match=r"log\.parquet.*no user column 'user'.*uid, sku, ts"):
