@@ -252,6 +252,10 @@ def _scan(path: Path, format: str, text: Sequence[str]) -> pl.LazyFrame:
     if format == "parquet":
         return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path)
     if format in ("csv", "tsv"):
+        with path.open(encoding="utf-8", errors="replace") as f:
+            header = next(((number, line) for number, line in enumerate(f, start=1) if line.strip()), None)
+        if header:  # an empty file is polars' to report
+            _check_header(path, header[1], format, header[0])
         return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema=False)
     # overrides must name columns the file has; the other columns are never parsed
     present = set(pl.scan_ndjson(path).collect_schema())
@@ -399,9 +403,36 @@ def _read_table(path: Path, text: str, fmt: str) -> tuple[pl.DataFrame, int | li
     except pl.exceptions.PolarsError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(path, f"cannot parse as {fmt}: {first}", _bad_table_line(text, fmt)) from None
-    rows = kept if fmt == "jsonl" else kept[1:]
-    # quoted fields spanning lines break the one-row-per-line mapping: fall back to counting
-    return frame, (rows if len(rows) == frame.height else (1 if fmt == "jsonl" else 2))
+    if fmt == "jsonl":
+        return frame, kept if len(kept) == frame.height else 1
+    _check_header(path, lines[kept[0] - 1], fmt, kept[0])
+    rows = kept[1:]
+    if len(rows) != frame.height:  # quoted fields spanning lines: each record's first line, as csv reads them
+        rows = [kept[i] for i in _record_starts([lines[k - 1] for k in kept], fmt)][1:]
+    return frame, (rows if len(rows) == frame.height else 2)
+
+
+def _check_header(path: Path, header: str, fmt: str, line: int) -> None:
+    """Refuse a csv/tsv header that names a column twice (polars would rename the second)."""
+    names = next(csv.reader([header], delimiter="," if fmt == "csv" else "\t"))
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(path, f"the header names column {name!r} twice", line)
+        seen.add(name)
+
+
+def _record_starts(lines: list[str], fmt: str) -> list[int]:
+    """The index in `lines` of the first line of each csv/tsv record."""
+    reader = csv.reader(iter(lines), delimiter="," if fmt == "csv" else "\t")
+    starts = []
+    while True:
+        start = reader.line_num
+        try:
+            next(reader)
+        except (StopIteration, csv.Error):
+            return starts
+        starts.append(start)
 
 
 def _bad_table_line(text: str, fmt: str) -> int | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from attnsight.data.readers import Interactions, detect_format, read_interactions
+from attnsight.data.readers import Interactions, detect_format, read_interactions, scan_interactions
 from attnsight.errors import AttnsightError, DataError
 
 JAN_1_2024 = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -265,6 +265,19 @@ def test_a_utf16_or_utf32_file_is_known_by_its_byte_order_mark(tmp_path, encodin
         assert read_interactions(path, encoding=given).frame["user"].to_list() == ["café", "zoë"]
     with pytest.raises(DataError, match="no user column"):  # an encoding given on purpose is obeyed
         read_interactions(path, encoding="latin-1")
+
+
+def test_a_header_that_names_a_column_twice_is_refused_by_both_readers(tmp_path):
+    path = write(tmp_path / "log.csv", "\nuser,item,item,timestamp\nu1,i1,i9,1\n")
+    for reader in (read_interactions, scan_interactions):
+        with pytest.raises(DataError, match=r"log\.csv, line 2: the header names column 'item' twice"):
+            reader(path)
+
+
+def test_lines_are_counted_across_quoted_newlines(tmp_path):
+    path = write(tmp_path / "log.csv", 'user,item,timestamp\nu1,"i\n1",1\n\nu1,"i2",x\n')
+    with pytest.raises(DataError, match=r"log\.csv, line 5, column 'timestamp': not a number or ISO 8601 date: 'x'"):
+        read_interactions(path)
 
 
 def test_missing_file(tmp_path):
