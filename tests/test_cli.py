@@ -255,6 +255,11 @@ def test_error_a_text_bundle_is_not_a_recommender(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"task": "text"}))
     result = attnsight("recsys", "recommend", "--model", tmp_path, "--user", "u1", "--device", "cpu")
     assert_one_line_error(result, str(tmp_path), "a 'text' bundle, not a recsys model")
+    (tmp_path / "config.json").write_text("{}")
+    result = attnsight("recsys", "recommend", "--model", tmp_path, "--user", "u1", "--device", "cpu")
+    assert_one_line_error(result, str(tmp_path), "its config.json names no task")
+    result = attnsight("recsys", "recommend", "--model", tmp_path / "nope", "--user", "u1", "--device", "cpu")
+    assert_one_line_error(result, str(tmp_path / "nope"), "no such bundle folder")
 
 
 def test_error_a_damaged_bundle(workspace, tmp_path):

@@ -121,7 +121,7 @@ def test_evaluate_table(workspace):
 
 @pytest.fixture(scope="module")
 def scored(workspace) -> tuple[list[dict], list[dict]]:
-    out = workspace["root"] / "scores.csv"
+    out = workspace["root"] / "scores" / "all.csv"  # its folder is made
     result = invoke("risk", "score", "--model", workspace["bundle"], "--data", workspace["data"], "--out", out,
                     "--device", "cpu", "--json")
     with out.open(newline="") as f:
@@ -132,7 +132,7 @@ def scored(workspace) -> tuple[list[dict], list[dict]]:
 def test_score_out_csv(workspace, scored):
     ranked, written = scored
     frame = workspace["frame"]
-    out = workspace["root"] / "scores.csv"
+    out = workspace["root"] / "scores" / "all.csv"
     assert out.read_text().splitlines()[0] == "event,account,time,score"
     assert len(written) == frame.height
     assert sorted(int(r["event"]) for r in written) == sorted(frame["transaction_id"].to_list())

@@ -201,6 +201,7 @@ def score(
     })
     table = table.with_columns(pl.col("time").dt.to_string("%Y-%m-%d %H:%M:%S"))
     if out:
+        out.parent.mkdir(parents=True, exist_ok=True)  # as the train commands' --out
         table.write_csv(out)
     ranked = table.sort("score", descending=True, maintain_order=True)
     if json_out:

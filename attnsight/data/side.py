@@ -153,6 +153,7 @@ def side_table_from_frame(
         raw = frame[name].str.strip_chars()
         values = raw.cast(pl.Float64, strict=False)
         first_bad(path, raw.is_not_null() & (raw != "") & values.is_null(), lines, name, "not a number", raw)
+        values = values.fill_nan(None)  # "nan" is a missing value, as in event tables
         first_bad(path, values.is_infinite().fill_null(False), lines, name, "not a finite number", raw)
         first_bad(path, (values.abs() > FLOAT32_MAX).fill_null(False), lines, name,
                   f"too large for a float32 (beyond ±{FLOAT32_MAX:.3g})", raw)

@@ -122,13 +122,17 @@ def read_task_config(path: Path, task: str) -> dict[str, Any]:
         payload = read_bundle_config(path)
     except FileNotFoundError as exc:
         raise AttnsightError(str(exc)) from None
-    if payload.get("task") != task:
-        raise AttnsightError(f"{path}: a {payload.get('task')!r} bundle, not a {task} model")
+    found = payload.get("task")
+    if found != task:
+        raise AttnsightError(f"{path}: a {found!r} bundle, not a {task} model" if found else
+                             f"{path}: its {CONFIG_FILE} names no task (not a bundle attnsight wrote)")
     return payload
 
 
 def read_bundle_config(path: Path) -> dict[str, Any]:
     config_path = Path(path) / CONFIG_FILE
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such bundle folder")
     if not config_path.is_file():
         raise FileNotFoundError(f"{path}: not a model bundle (no {CONFIG_FILE})")
     try:

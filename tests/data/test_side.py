@@ -23,13 +23,14 @@ def test_table_columns_by_role_and_repeats_counted(tmp_path: Path) -> None:
     path = _write(tmp_path / "items.csv", "item,title,brand,genres,price\n"
                   "a,Alien,fox,Sci-Fi|Horror,9.5\n"
                   "b,Babe,,Children's| Comedy ,\n"
-                  "a,Alien again,x,Drama,1\n")
+                  "a,Alien again,x,Drama,1\n"
+                  "c,Coco,y,Drama,nan\n")  # missing, as an empty value is
     table = read_side_table(path, ITEMS)
-    assert table.ids == ["a", "b"] and table.repeated == 1  # the second 'a' is dropped, and counted
-    assert table.text["title"] == ["Alien", "Babe"]
-    assert table.categorical["brand"] == ["fox", ""]
-    assert table.tags["genres"] == [["Sci-Fi", "Horror"], ["Children's", "Comedy"]]
-    assert table.numeric["price"][0] == 9.5 and np.isnan(table.numeric["price"][1])
+    assert table.ids == ["a", "b", "c"] and table.repeated == 1  # the second 'a' is dropped, and counted
+    assert table.text["title"] == ["Alien", "Babe", "Coco"]
+    assert table.categorical["brand"] == ["fox", "", "y"]
+    assert table.tags["genres"] == [["Sci-Fi", "Horror"], ["Children's", "Comedy"], ["Drama"]]
+    assert table.numeric["price"][0] == 9.5 and np.isnan(table.numeric["price"][1:]).all()
 
 
 def test_movielens_dat_in_latin1(tmp_path: Path) -> None:
