@@ -366,8 +366,10 @@ def test_unknown_encoder_and_missing_bundle(tmp_path):
         TextClassifier(**{**TINY, "encoder": "gpt"}).fit(reviews("en", 60))
     with pytest.raises(AttnsightError, match="bigram_buckets applies to encoders trained from scratch"):
         TextClassifier(**{**TINY, "encoder": "minilm", "bigram_buckets": 512}).fit(reviews("en", 60))
-    with pytest.raises(AttnsightError, match="not a model bundle"):
+    with pytest.raises(AttnsightError, match="no such bundle folder"):
         TextClassifier.from_pretrained(tmp_path / "nothing")
+    with pytest.raises(AttnsightError, match="not a model bundle"):
+        TextClassifier.from_pretrained(tmp_path)
     for decay in (0.0, 1.5):
         with pytest.raises(AttnsightError, match="layer_lr_decay must be in"):
             TextClassifier(**{**TINY, "layer_lr_decay": decay}).fit(reviews("en", 60))

@@ -275,7 +275,7 @@ def test_not_a_risk_bundle(monkeypatch, capsys, tmp_path, workspace):
                           "not a risk model")
     assert_one_line_error(monkeypatch, capsys, ["risk", "evaluate", "--model", tmp_path / "nothing", "--data",
                                                 workspace["data"], "--device", "cpu"],
-                          "not a model bundle")
+                          "no such bundle folder")
 
 
 def test_bad_since_date(monkeypatch, capsys, workspace):

@@ -226,7 +226,7 @@ def test_error_predict_needs_text_or_data(workspace, monkeypatch, capsys):
 def test_error_no_such_model(tmp_path, monkeypatch, capsys):
     missing = tmp_path / "no-bundle"
     assert_one_line_error(monkeypatch, capsys, ["text", "predict", "--model", missing, "--text", "hello"],
-                          str(missing), "not a model bundle")
+                          str(missing), "no such bundle folder")
     assert_one_line_error(monkeypatch, capsys, ["text", "evaluate", "--model", missing, "--data", tmp_path / "x.csv"],
                           str(missing))
 

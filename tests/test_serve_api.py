@@ -676,7 +676,7 @@ def test_reload_bumps_the_version_and_can_switch_bundles(bundles, tmp_path, rec)
         assert response.status_code == 422 and "text" in response.json()["detail"]
         assert c.post("/v1/models/reload", json={"name": "nope"}).status_code == 404
         response = c.post("/v1/models/reload", json={"name": "recsys", "path": str(tmp_path / "missing")})
-        assert response.status_code == 422 and "not a model bundle" in response.json()["detail"]
+        assert response.status_code == 422 and "no such bundle folder" in response.json()["detail"]
         # the refused reloads left version 3 serving
         body = ok(c.post("/v1/recommend", json={"requests": [{"user": user, "k": 5}]}))
         assert body["version"] == 3
