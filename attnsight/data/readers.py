@@ -150,8 +150,11 @@ def scan_interactions(
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise _unreadable(path, fmt, "cannot scan", exc) from None
     _require_ids(path, list(schema), user_col, item_col)
-    # a blank line of a csv/tsv scans as a row of nulls; the in-memory reader skips it too
-    blank = pl.all_horizontal(pl.all().is_null()) if fmt in ("csv", "tsv") else pl.lit(False)
+    # a blank line of a csv/tsv scans as a row of nulls, a whitespace-only one as its first field
+    # and nulls; the in-memory reader skips both
+    first, *rest = schema
+    blank = pl.all_horizontal(pl.col(first).str.strip_chars().fill_null("") == "",
+                              *(pl.col(c).is_null() for c in rest)) if fmt in ("csv", "tsv") else pl.lit(False)
     frame = scanned.filter(~blank)
     columns = [(pl.col(c).str.strip_chars() if schema[c] == pl.String else pl.col(c)).alias(role)
                for c, role in ((user_col, "user"), (item_col, "item"))]

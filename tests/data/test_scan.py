@@ -85,7 +85,7 @@ def test_iso_dates_and_blank_lines_of_a_csv_scan_as_they_read(tmp_path: Path) ->
     frame = _log(2).with_columns(pl.from_epoch(pl.col("ts") * 3600).dt.strftime("%Y-%m-%dT%H:%M:%S"))
     lines = frame.write_csv().split("\n")
     path = tmp_path / "dated.csv"
-    path.write_text("\n".join(lines[:100] + [""] + lines[100:]))  # a blank line among the rows
+    path.write_text("\n".join(lines[:100] + ["", "  "] + lines[100:]))  # blank lines among the rows
     read = read_interactions(path, user_col="uid", item_col="sku", time_col="ts")
     scanned = scan_interactions(path, user_col="uid", item_col="sku", time_col="ts")
     assert len(scanned) == len(read) == frame.height
