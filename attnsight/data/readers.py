@@ -138,9 +138,9 @@ def scan_interactions(
     item ids, a second streams the rows through a join that replaces ids by integer codes, so
     what stays is 4 + 4 (+ 8 for a timestamp, + 8 for a rating) bytes per event. The ids,
     timestamps and ratings of a csv/tsv/jsonl are read as text and parsed as the in-memory reader
-    parses them (ids kept as written, leading zeros included; each timestamp an integer or an ISO
-    date), so a type that changes after the first rows is no error; Parquet keeps its types
-    (integer ids, numeric timestamps, date/datetime columns).
+    parses them (ids kept as written, leading zeros included; timestamps by `with_epoch_seconds`),
+    so a type that changes after the first rows is no error; Parquet keeps its types (integer ids,
+    numeric timestamps, date/datetime columns).
     """
     path = Path(path)
     fmt = _scan_format(path, format)
