@@ -441,3 +441,6 @@ def test_out_must_be_a_folder(monkeypatch, capsys, reviews_csv, tmp_path):
     (tmp_path / "afile").touch()
     assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", reviews_csv, "--out", tmp_path / "afile"],
                           f"--out {tmp_path / 'afile'} is a file, not a folder")
+    assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", reviews_csv, "--out",
+                                                tmp_path / "afile" / "study"],  # found before any data is read
+                          f"--out {tmp_path / 'afile' / 'study'}: {tmp_path / 'afile'} is a file, not a folder")

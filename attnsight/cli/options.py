@@ -85,8 +85,11 @@ def check_ranges(options: Mapping[str, Any], task: Optional[str] = None) -> None
 
         resolve_device(options["device"])
     out = options.get("out")
-    if out is not None and Path(out).is_file():
-        raise AttnsightError(f"--out {out} is a file, not a folder")
+    if out is not None:  # it, or the nearest part of its path that exists, must be a folder
+        there = next(p for p in (Path(out), *Path(out).parents) if p.exists())
+        if not there.is_dir():
+            raise AttnsightError(f"--out {out} is a file, not a folder" if there == Path(out) else
+                                 f"--out {out}: {there} is a file, not a folder")
     if out is not None and task is not None:
         from attnsight.models.base import read_bundle_config
 
