@@ -48,6 +48,14 @@ ConfigFile = Annotated[Optional[Path], typer.Option(
 Encoding = Annotated[str, typer.Option(help="Text encoding of the data file(s) (csv, tsv, jsonl): latin-1, utf-16, ...")]
 
 
+def check_out(out: Path) -> None:
+    """That --out, or the nearest part of its path that exists, is a folder."""
+    there = next(p for p in (out, *out.parents) if p.exists())
+    if not there.is_dir():
+        raise AttnsightError(f"--out {out} is a file, not a folder" if there == out else
+                             f"--out {out}: {there} is a file, not a folder")
+
+
 def _at_least(low: float) -> tuple[str, Callable[[float], bool]]:
     return f"at least {low:g}", lambda v: v >= low
 
@@ -85,11 +93,8 @@ def check_ranges(options: Mapping[str, Any], task: Optional[str] = None) -> None
 
         resolve_device(options["device"])
     out = options.get("out")
-    if out is not None:  # it, or the nearest part of its path that exists, must be a folder
-        there = next(p for p in (Path(out), *Path(out).parents) if p.exists())
-        if not there.is_dir():
-            raise AttnsightError(f"--out {out} is a file, not a folder" if there == Path(out) else
-                                 f"--out {out}: {there} is a file, not a folder")
+    if out is not None:
+        check_out(Path(out))
     if out is not None and task is not None:
         from attnsight.models.base import read_bundle_config
 

@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from attnsight.cli import recsys as recsys_cli
 from attnsight.cli import risk as risk_cli
 from attnsight.cli import text as text_cli
-from attnsight.cli.options import Encoding, check_ranges, defaults
+from attnsight.cli.options import Encoding, check_out, check_ranges, defaults
 from attnsight.cli.render import console, print_json
 from attnsight.errors import AttnsightError
 
@@ -178,8 +178,7 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its INFO line per trial repeats ours
     out, json_out, metric = params["out"], params["json_out"], METRICS[task]
-    if out.exists() and not out.is_dir():
-        raise AttnsightError(f"--out {out} is a file, not a folder")
+    check_out(out)
     # the train command's option values this search was given (JSON, as best.json keeps them)
     given = {k: str(v) if isinstance(v, Path) else v for k, v in params.items() if k not in _SEARCH_OPTIONS}
     given["time_budget"] = params["trial_budget"]
