@@ -24,6 +24,7 @@ from attnsight.errors import DataError
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "dat", "pairs", "sequences")
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+_SEPARATORS = {"csv": ",", "tsv": "\t"}
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
                ".parquet": "parquet", ".pq": "parquet", ".dat": "dat"}
 
@@ -173,17 +174,16 @@ def scan_interactions(
             frame = with_epoch_seconds(frame, time_col, "_seconds")
             columns.append(pl.col("_seconds").alias("timestamp"))
             unparsed["timestamp"] = (with_epoch_seconds(scanned, time_col, "_seconds"),
-                                     pl.col(time_col).str.strip_chars().is_not_null() & pl.col("_seconds").is_null(),
-                                     time_col, BAD_TIME)
+                                     pl.col(time_col).is_not_null() & pl.col("_seconds").is_null(), time_col, BAD_TIME)
         else:
             raise DataError(path, f"timestamps must be numbers, dates or text, not {dtype}", column=time_col)
     if rating_col and rating_col in schema:
         dtype = schema[rating_col]
         if dtype == pl.String:
-            raw = pl.col(rating_col).str.strip_chars()
-            columns.append(raw.cast(pl.Float64, strict=False).alias("rating"))
-            unparsed["rating"] = (scanned, raw.is_not_null() & raw.cast(pl.Float64, strict=False).is_null(),
-                                  rating_col, "not a number")
+            rating = pl.col(rating_col).str.strip_chars().cast(pl.Float64, strict=False)
+            columns.append(rating.alias("rating"))
+            unparsed["rating"] = (scanned, pl.col(rating_col).is_not_null() & rating.is_null(), rating_col,
+                                  "not a number")
         elif dtype.is_numeric():
             columns.append(pl.col(rating_col).cast(pl.Float64).alias("rating"))
         else:
@@ -234,7 +234,8 @@ def _scan_format(path: Path, format: str) -> str:
     if format == "auto":
         format = "parquet" if path.is_dir() or is_glob else _EXTENSIONS.get(path.suffix.lower(), "")
     if format not in ("parquet", "csv", "tsv", "jsonl"):
-        raise DataError(path, "cannot scan this file lazily: give an uncompressed csv, tsv, jsonl or parquet (--format)")
+        raise DataError(path, "cannot scan this file lazily: give an uncompressed csv, tsv, jsonl or parquet "
+                              "(--format)")
     if format != "parquet":
         with path.open("rb") as f:
             head = f.read(4)
@@ -259,7 +260,7 @@ def _scan(path: Path, format: str, text: Sequence[str]) -> pl.LazyFrame:
             header = next(((number, line) for number, line in enumerate(f, start=1) if line.strip()), None)
         if header:  # an empty file is polars' to report
             _check_header(path, header[1], format, header[0])
-        return pl.scan_csv(path, separator="\t" if format == "tsv" else ",", infer_schema=False)
+        return pl.scan_csv(path, separator=_SEPARATORS[format], infer_schema=False)
     # overrides must name columns the file has; the other columns are never parsed
     present = set(pl.scan_ndjson(path).collect_schema())
     return pl.scan_ndjson(path, schema_overrides={c: pl.String for c in text if c in present})
@@ -278,16 +279,17 @@ def _first_unreadable_line(path: Path, format: str) -> tuple[int, str] | None:
     """The first line of a csv/tsv/jsonl that is not UTF-8, not JSON, or (in a table) a record of
     other than the header's number of fields, and what is wrong with it."""
     with path.open("rb") as f:
-        at = [0]  # the physical line last pulled (a csv record may span several)
+        at = 0  # the physical line last pulled (a csv record may span several)
 
         def lines() -> Iterator[str]:
+            nonlocal at
             for number, raw in enumerate(f, start=1):
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise _BadLine(number, f"not valid utf-8 (byte 0x{raw[exc.start:exc.start + 1].hex()})") \
                         from None
-                at[0] = number
+                at = number
                 yield line
 
         try:
@@ -300,15 +302,15 @@ def _first_unreadable_line(path: Path, format: str) -> tuple[int, str] | None:
                             return number, f"not JSON: {exc.msg.removesuffix(' at')} at character {exc.pos + 1}"
                 return None
             width = None
-            for record in csv.reader(lines(), delimiter="\t" if format == "tsv" else ","):
+            for record in csv.reader(lines(), delimiter=_SEPARATORS[format]):
                 if width is None:
                     width = len(record)
                 elif record and len(record) != width:
-                    return at[0], f"{len(record)} fields where the header has {width}"
+                    return at, f"{len(record)} fields where the header has {width}"
         except _BadLine as bad:
             return bad.line, bad.message
         except csv.Error as exc:
-            return max(at[0], 1), f"not readable as {format} ({exc})"
+            return max(at, 1), f"not readable as {format} ({exc})"
     return None
 
 
@@ -363,7 +365,8 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
     return _decode(path, _read_bytes(path), encoding)
 
 
-_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),  # UTF-32 LE's starts as UTF-16 LE's
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
 def _decode(path: Path, raw: bytes, encoding: str) -> str:
@@ -402,7 +405,7 @@ def _read_table(path: Path, text: str, fmt: str) -> tuple[pl.DataFrame, int | li
         if fmt == "jsonl":
             frame = _as_strings(path, pl.read_ndjson(buffer, infer_schema_length=None))
         else:
-            frame = pl.read_csv(buffer, separator="," if fmt == "csv" else "\t", infer_schema=False)
+            frame = pl.read_csv(buffer, separator=_SEPARATORS[fmt], infer_schema=False)
     except pl.exceptions.PolarsError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(path, f"cannot parse as {fmt}: {first}", _bad_table_line(text, fmt)) from None
@@ -417,7 +420,7 @@ def _read_table(path: Path, text: str, fmt: str) -> tuple[pl.DataFrame, int | li
 
 def _check_header(path: Path, header: str, fmt: str, line: int) -> None:
     """Refuse a csv/tsv header that names a column twice (polars would rename the second)."""
-    names = next(csv.reader([header], delimiter="," if fmt == "csv" else "\t"))
+    names = next(csv.reader([header], delimiter=_SEPARATORS[fmt]))
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -427,7 +430,7 @@ def _check_header(path: Path, header: str, fmt: str, line: int) -> None:
 
 def _record_starts(lines: list[str], fmt: str) -> list[int]:
     """The index in `lines` of the first line of each csv/tsv record."""
-    reader = csv.reader(iter(lines), delimiter="," if fmt == "csv" else "\t")
+    reader = csv.reader(iter(lines), delimiter=_SEPARATORS[fmt])
     starts = []
     while True:
         start = reader.line_num
@@ -449,7 +452,7 @@ def _bad_table_line(text: str, fmt: str) -> int | None:
                 except ValueError:
                     return number
         return None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_SEPARATORS[fmt])
     try:
         header = next(reader)
         for record in reader:
@@ -528,7 +531,8 @@ def with_epoch_seconds(frame: Frame, column: str, out: str) -> Frame:
     frame = frame.with_columns(seconds.fill_null(pl.when(number.is_finite()).then(number.floor().cast(pl.Int64))))
     iso = pl.when(seconds.is_null()).then(raw.str.replace(" ", "T", literal=True, n=1))
     for fmt in _ISO_FORMATS:
-        frame = frame.with_columns(seconds.fill_null(iso.str.to_datetime(fmt, strict=False, time_unit="us").dt.epoch("s")))
+        parsed = iso.str.to_datetime(fmt, strict=False, time_unit="us").dt.epoch("s")
+        frame = frame.with_columns(seconds.fill_null(parsed))
     return frame
 
 
