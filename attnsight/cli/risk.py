@@ -51,9 +51,8 @@ def _load(model: Path, device: str):  # -> RiskScorer
     return RiskScorer.from_pretrained(model, device=device)
 
 
-def _events(  # -> (Events, rows)
-    scorer: Any, data: Path, history: Optional[Path], since: Optional[str], encoding: str
-):
+def _events(scorer: Any, data: Path, history: Optional[Path], since: Optional[str],
+            encoding: str):  # -> (Events, rows)
     """The file's events after any --history, and the rows to use: the file's, on or after --since."""
     import numpy as np
 
