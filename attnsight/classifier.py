@@ -26,6 +26,7 @@ from attnsight.data.texts import (
     TextCleaningConfig,
     TextCleaningReport,
     Texts,
+    check_known_labels,
     clean_texts,
     read_texts,
     stratified_split,
@@ -389,10 +390,8 @@ class TextClassifier:
             valid_set = valid_set if valid_set is not None else train.take(rows_valid)
             test_set = test_set if test_set is not None else train.take(rows_test)
             train = train.take(rows_train)
-        for name, part in (("valid", valid_set), ("test", test_set)):
-            unknown = sorted(set(part.labels) - set(self.labels_))
-            if unknown:
-                raise DataError(part.source, f"{name} labels not seen in training: {', '.join(unknown[:5])}")
+        for name, part in (("validation", valid_set), ("test", test_set)):
+            check_known_labels(part, self.labels_, f"a {name} label not seen in training", label_col)
         protocol.update(train=len(train), valid=len(valid_set), test=len(test_set))
 
         will_pretrain = self.pretrain_epochs > 0 and self.encoder == "scratch" and not self.init \
@@ -645,9 +644,7 @@ class TextClassifier:
         """Accuracy, macro P/R/F1, per-class report and confusion matrix on labelled texts."""
         self._check_fitted()
         texts = _as_texts(data, text_col, label_col, require_labels=True)
-        unknown = sorted(set(texts.labels) - set(self.labels_))
-        if unknown:
-            raise DataError(texts.source, f"labels the model does not know: {', '.join(unknown[:5])}")
+        check_known_labels(texts, self.labels_, "a label the model does not know", label_col)
         predicted = self.predict_proba(texts.texts).argmax(1)
         return classification_report(self._label_ids(texts.labels), predicted, self.labels_)
 

@@ -180,8 +180,8 @@ def test_evaluate_on_fresh_reviews(en):
     assert report["examples"] == 200 and np.array(report["confusion_matrix"]).sum() == 200
     assert report["accuracy"] >= 0.85
     assert report["labels"] == ["negative", "positive"]
-    with pytest.raises(DataError, match="labels the model does not know: neutral"):
-        en.evaluate(Texts.from_lists(["ok"], ["neutral"]))
+    with pytest.raises(DataError, match="row 2, column 'label': a label the model does not know: 'neutral'$"):
+        en.evaluate(Texts.from_lists(["good", "ok"], ["positive", "neutral"]))  # in memory: rows, not lines
 
 
 # ----------------------------------------------------------------------------- pretraining
@@ -343,7 +343,16 @@ def test_unknown_label_in_a_given_test_set():
     test = Texts.from_lists(["so so", "fine"], ["neutral", "positive"], source="test.csv")
     with pytest.raises(DataError) as info:
         TextClassifier(**TINY).fit(reviews("en", 100), test=test)
-    assert "test.csv" in str(info.value) and "neutral" in str(info.value)
+    assert str(info.value) == "test.csv, row 1, column 'label': a test label not seen in training: 'neutral'"
+
+
+def test_unknown_labels_in_a_given_validation_file_are_named_by_line(tmp_path):
+    valid = tmp_path / "valid.csv"
+    valid.write_text("review,stars\nfine,positive\n\nso so,neutral\nmeh,mixed\n")
+    with pytest.raises(DataError) as info:
+        TextClassifier(**TINY).fit(reviews("en", 100), valid=valid, text_col="review", label_col="stars")
+    assert str(info.value) == (f"{valid}, line 4, column 'stars': a validation label not seen in training: 'neutral' "
+                               "(2 in all: mixed, neutral)")
 
 
 def test_texts_without_labels_cannot_train():

@@ -4,6 +4,7 @@ insights, and one-line errors that exit 2."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -136,7 +137,21 @@ def test_predict_from_a_file_with_limit(workspace):
     expected = pl.read_csv(workspace["test_csv"])["review"].to_list()[:3]
     assert [p["text"] for p in payload] == expected
     table = invoke("text", "predict", "--model", workspace["bundle"], "--text", NEGATIVE, "--device", "cpu").stdout
-    assert "Predictions" in table
+    assert "Predictions" in table and "┃ line" not in table
+
+
+def test_texts_from_a_file_carry_their_line(workspace):
+    # a one-column file: the blank and whitespace-only lines are skipped, so rows and lines part ways
+    data = workspace["root"] / "lines.csv"
+    data.write_text(f'review\n"{NEGATIVE}"\n\n   \n"{POSITIVE}"\n')
+    base = ("--model", workspace["bundle"], "--data", data, "--text-col", "review", "--device", "cpu")
+    predicted = json.loads(invoke("text", "predict", *base, "--json").stdout)
+    assert [(p["line"], p["text"], p["label"]) for p in predicted] == [(2, NEGATIVE, "0"), (5, POSITIVE, "1")]
+    explained = json.loads(invoke("text", "explain", *base, "--limit", 1, "--json").stdout)
+    assert [(e["line"], e["label"]) for e in explained] == [(2, "0")]
+    table = invoke("text", "predict", *base).stdout
+    assert "┃ line" in table and re.search(r"\b5\b\W+arrived late", table) is not None, table
+    assert re.search(r"line 5.*\b1\b", invoke("text", "explain", *base).stdout) is not None
 
 
 def test_explain_writes_a_self_contained_html_file(workspace):
@@ -239,10 +254,10 @@ def test_error_recommender_bundle_is_not_a_text_model(tmp_path, monkeypatch, cap
 
 def test_error_unknown_labels_in_evaluation(workspace, tmp_path, monkeypatch, capsys):
     data = tmp_path / "other.csv"
-    data.write_text("review,stars\nfine,5\n")
+    data.write_text("review,stars\nfine,1\n\nawful,5\nso-so,3\nbad,5\n")  # the first unknown one on line 4
     assert_one_line_error(monkeypatch, capsys, ["text", "evaluate", "--model", workspace["bundle"], "--data", data,
                                                 "--text-col", "review", "--label-col", "stars", "--device", "cpu"],
-                          "other.csv", "labels the model does not know: 5")
+                          "other.csv, line 4, column 'stars': a label the model does not know: '5' (2 in all: 3, 5)")
 
 
 def test_success_exits_zero_through_main(workspace, monkeypatch, capsys):

@@ -55,13 +55,17 @@ def _read(path: Path, text_col: str, label_col: Optional[str], format: str, enco
 
 
 def _inputs(text: Optional[list[str]], data: Optional[Path], text_col: str, format: str, encoding: str,
-            limit: Optional[int]) -> list[str]:
+            limit: Optional[int]) -> tuple[list[str], Optional[list[int]]]:
+    """The texts, and with --data each one's file line (blank lines are skipped, so rows and lines differ)."""
     if text and data is not None:
         raise AttnsightError("give --text (one or more) or --data, not both")
     if not text and data is None:
         raise AttnsightError("give the texts to read: --text (one or more) or --data FILE")
-    texts = list(text) if text else _read(data, text_col, None, format, encoding).texts
-    return texts[:limit] if limit else texts
+    if text:
+        return list(text)[:limit] if limit else list(text), None
+    frame = _read(data, text_col, None, format, encoding).frame
+    frame = frame.head(limit) if limit else frame
+    return frame["text"].to_list(), frame["line"].to_list()
 
 
 @app.command()
@@ -271,7 +275,7 @@ def evaluate(
 ) -> None:
     """Accuracy, macro precision/recall/F1, per-class report and confusion matrix on labelled texts."""
     clf = _load(model, device)
-    report = clf.evaluate(_read(data, text_col, label_col, format, encoding, labels=True))
+    report = clf.evaluate(_read(data, text_col, label_col, format, encoding, labels=True), label_col=label_col)
     if json_out:
         print_json(report)
         return
@@ -306,20 +310,27 @@ def predict(
 ) -> None:
     """Label and class probabilities for each text."""
     clf = _load(model, device)
-    texts = _inputs(text, data, text_col, format, encoding, limit)
+    texts, lines = _inputs(text, data, text_col, format, encoding, limit)
     predictions = clf.predict(texts)
     if json_out:
-        print_json([{"text": t, **p.__dict__} for t, p in zip(texts, predictions)])
+        print_json([{**_line(lines, i), "text": t, **p.__dict__} for i, (t, p) in enumerate(zip(texts, predictions))])
         return
     from rich.table import Table
 
     table = Table(title="Predictions", title_justify="left")
+    if lines:
+        table.add_column("line", justify="right")
     table.add_column("text", overflow="fold", ratio=3)
     table.add_column("label")
     table.add_column("probability", justify="right")
-    for t, p in zip(texts, predictions):
-        table.add_row(t, p.label, f"{p.probabilities[p.label]:.3f}")
+    for i, (t, p) in enumerate(zip(texts, predictions)):
+        table.add_row(*[str(v) for v in _line(lines, i).values()], t, p.label, f"{p.probabilities[p.label]:.3f}")
     console.print(table)
+
+
+def _line(lines: Optional[list[int]], i: int) -> dict[str, int]:
+    """{"line": the file line of the i-th text} when the texts came from --data; {} for --text."""
+    return {"line": lines[i]} if lines else {}
 
 
 @app.command()
@@ -345,16 +356,16 @@ def explain(
     from attnsight.explain.text import highlight_html, html_page
 
     clf = _load(model, device)
-    texts = _inputs(text, data, text_col, format, encoding, limit)
+    texts, lines = _inputs(text, data, text_col, format, encoding, limit)
     explanations = clf.explain(texts, method=method)
     if html:
         sections = [highlight_html(e.text, e.words, f"{e.label} ({e.probabilities[e.label]:.2f})")
                     for e in explanations]
         html.write_text(html_page(sections), encoding="utf-8")
     if json_out:
-        print_json([e.__dict__ for e in explanations])
+        print_json([{**_line(lines, i), **e.__dict__} for i, e in enumerate(explanations)])
         return
-    for e in explanations:
+    for i, e in enumerate(explanations):
         peak = max((w.weight for w in e.words), default=0.0) or 1.0
         line, cursor = Text(), 0
         for w in e.words:
@@ -363,7 +374,9 @@ def explain(
             line.append(e.text[w.start : w.end], style=f"black on rgb(255,{shade},{shade})" if w.weight / peak > 0.15 else "")
             cursor = w.end
         line.append(e.text[cursor:])
-        console.print(f"[bold]{e.label}[/] ({e.probabilities[e.label]:.2f})" + (" [dim](truncated)[/]" if e.truncated else ""))
+        where = "".join(f"[dim]line {n}[/] " for n in _line(lines, i).values())
+        console.print(f"{where}[bold]{e.label}[/] ({e.probabilities[e.label]:.2f})"
+                      + (" [dim](truncated)[/]" if e.truncated else ""))
         console.print(line)
         best = sorted(e.words, key=lambda w: w.weight, reverse=True)[:top]
         console.print("  attended: " + ", ".join(f"{w.word} {w.weight:.2f}" for w in best), highlight=False)

@@ -172,7 +172,7 @@ def read_events(
     """
     path = Path(path)
     fmt = check_path(path, format, EVENT_FORMATS)
-    frame, first_line = read_table(path, fmt, encoding)
+    frame, first_line = read_table(path, fmt, encoding, schema.columns())
     return _events_from_frame(frame, schema, path, first_line, require_labels)
 
 

@@ -13,7 +13,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -115,7 +115,8 @@ def read_interactions(
     path = Path(path)
     fmt = check_path(path, format, FORMATS)
     if fmt in TABLE_FORMATS:
-        frame, first_line = read_table(path, fmt, encoding)
+        used = [c for c in (user_col, item_col, time_col, rating_col) if c]
+        frame, first_line = read_table(path, fmt, encoding, used)
         return Interactions(_canonical(path, frame, first_line, user_col, item_col, time_col, rating_col), str(path))
     text = read_text(path, encoding)
     return Interactions(_read_lines(path, text, fmt), str(path))
@@ -151,11 +152,7 @@ def scan_interactions(
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise _unreadable(path, fmt, "cannot scan", exc) from None
     _require_ids(path, list(schema), user_col, item_col)
-    # a blank line of a csv/tsv scans as a row of nulls, a whitespace-only one as its first field
-    # and nulls; the in-memory reader skips both
-    first, *rest = schema
-    blank = pl.all_horizontal(pl.col(first).str.strip_chars().fill_null("") == "",
-                              *(pl.col(c).is_null() for c in rest)) if fmt in ("csv", "tsv") else pl.lit(False)
+    blank = _blank_row(list(schema)) if fmt in ("csv", "tsv") else pl.lit(False)
     frame = scanned.filter(~blank)
     columns = [(pl.col(c).str.strip_chars() if schema[c] == pl.String else pl.col(c)).alias(role)
                for c, role in ((user_col, "user"), (item_col, "item"))]
@@ -208,6 +205,14 @@ def scan_interactions(
         _first_bad_row(path, scanned, ~blank & pl.col(time_col).is_null(), time_col, "missing timestamp")
     return Interactions(events, str(path), codes["user"]["user"].cast(pl.String).to_list(),
                         codes["item"]["item"].cast(pl.String).to_list())
+
+
+def _blank_row(columns: Sequence[str]) -> pl.Expr:
+    """A csv/tsv row with nothing in it, which both readers skip: a blank line scans as a row of
+    nulls, a whitespace-only one as its first field and nulls, and a spreadsheet's empty row
+    (`,,,`) as nulls."""
+    first, *rest = columns
+    return pl.all_horizontal(pl.col(first).str.strip_chars().fill_null("") == "", *(pl.col(c).is_null() for c in rest))
 
 
 def _empty(ids: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
@@ -336,13 +341,18 @@ def check_path(path: Path, format: str, formats: tuple[str, ...]) -> str:
     return detect_format(path) if format == "auto" else format
 
 
-def read_table(path: Path, fmt: str, encoding: str = "utf-8") -> tuple[pl.DataFrame, int | list[int]]:
+def read_table(
+    path: Path, fmt: str, encoding: str = "utf-8", used: Collection[str] | None = None
+) -> tuple[pl.DataFrame, int | list[int]]:
     """A csv/tsv/jsonl/parquet file (optionally gzipped) as all-string columns, and the file line
-    of each row (one int: the line of row 0, rows consecutive; a list: every row's line)."""
+    of each row (one int: the line of row 0, rows consecutive; a list: every row's line).
+
+    `used`: the columns the caller reads (None: all of them). A list or record value (jsonl,
+    parquet) is refused in those; in any other column it is kept as JSON text."""
     if fmt == "parquet":
-        frame, first_line = _read_parquet(path), 1
+        frame, first_line = _read_parquet(path, used), 1
     else:
-        frame, first_line = _read_table(path, read_text(path, encoding), fmt)
+        frame, first_line = _read_table(path, read_text(path, encoding), fmt, used)
     if frame.height == 0:
         raise DataError(path, "no rows")
     return frame, first_line
@@ -396,14 +406,16 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _read_table(path: Path, text: str, fmt: str) -> tuple[pl.DataFrame, int | list[int]]:
-    """The table, and the file line of each row (blank lines are skipped, not read as empty rows)."""
+def _read_table(
+    path: Path, text: str, fmt: str, used: Collection[str] | None
+) -> tuple[pl.DataFrame, int | list[int]]:
+    """The table, and the file line of each row (blank lines and rows are skipped, not read as empty rows)."""
     lines = text.split("\n")
     kept = [number for number, line in enumerate(lines, start=1) if line.strip()]
     buffer = io.BytesIO("".join(line + "\n" for line in lines if line.strip()).encode("utf-8"))
     try:
         if fmt == "jsonl":
-            frame = _as_strings(path, pl.read_ndjson(buffer, infer_schema_length=None))
+            frame = _as_strings(path, pl.read_ndjson(buffer, infer_schema_length=None), used)
         else:
             frame = pl.read_csv(buffer, separator=_SEPARATORS[fmt], infer_schema=False)
     except pl.exceptions.PolarsError as exc:
@@ -415,7 +427,13 @@ def _read_table(path: Path, text: str, fmt: str) -> tuple[pl.DataFrame, int | li
     rows = kept[1:]
     if len(rows) != frame.height:  # quoted fields spanning lines: each record's first line, as csv reads them
         rows = [kept[i] for i in _record_starts([lines[k - 1] for k in kept], fmt)][1:]
-    return frame, (rows if len(rows) == frame.height else 2)
+    if len(rows) != frame.height:
+        rows = list(range(2, 2 + frame.height))
+    blank = frame.select(_blank_row(frame.columns)).to_series()
+    if blank.any():
+        rows = [line for line, skip in zip(rows, blank) if not skip]
+        frame = frame.filter(~blank)
+    return frame, rows
 
 
 def _check_header(path: Path, header: str, fmt: str, line: int) -> None:
@@ -463,19 +481,24 @@ def _bad_table_line(text: str, fmt: str) -> int | None:
     return None
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
+def _read_parquet(path: Path, used: Collection[str] | None) -> pl.DataFrame:
     try:
         frame = pl.read_parquet(io.BytesIO(_read_bytes(path)))
     except pl.exceptions.PolarsError as exc:
         raise DataError(path, f"cannot read as parquet: {str(exc).splitlines()[0]}") from None
-    return _as_strings(path, frame)
+    return _as_strings(path, frame, used)
 
 
-def _as_strings(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
-    """Every column as strings; a column of lists or records has no one value per row to read."""
+def _as_strings(path: Path, frame: pl.DataFrame, used: Collection[str] | None) -> pl.DataFrame:
+    """Every column as strings. A used column of lists or records has no one value per row to read;
+    an unused one becomes JSON text, so its name still counts (the report matches files by columns)."""
     for name, dtype in frame.schema.items():
-        if dtype.is_nested():
+        if not dtype.is_nested():
+            continue
+        if used is None or name in used:
             raise DataError(path, f"holds {dtype} values, not one value per row", column=name)
+        frame = frame.with_columns(pl.Series(name, [None if v is None else json.dumps(v, default=str)
+                                                    for v in frame[name].to_list()], dtype=pl.String))
     return frame.with_columns(pl.all().cast(pl.String))
 
 

@@ -123,7 +123,7 @@ def read_side_table(path: str | Path, schema: SideSchema, format: str = "auto", 
     if fmt == "dat":
         frame, first_line = _read_dat(path, read_text(path, encoding), schema.names)
     else:
-        frame, first_line = read_table(path, fmt, encoding)
+        frame, first_line = read_table(path, fmt, encoding, [schema.id, *schema.columns()])
     return side_table_from_frame(frame, schema, path, first_line, scale)
 
 

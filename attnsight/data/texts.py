@@ -28,7 +28,8 @@ _SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
 
 @dataclass
 class Texts:
-    """One row per text: column `text`, and `label` (string) when the data has labels."""
+    """One row per text: column `text`, `label` (string) when the data has labels, and `line` (the
+    file line; for Parquet the data row) when read from a file."""
 
     frame: pl.DataFrame
     source: str = "<memory>"
@@ -44,6 +45,10 @@ class Texts:
     @property
     def labels(self) -> list[str]:
         return self.frame["label"].to_list()
+
+    @property
+    def lines(self) -> list[int] | None:
+        return self.frame["line"].to_list() if "line" in self.frame.columns else None
 
     def __len__(self) -> int:
         return self.frame.height
@@ -78,11 +83,12 @@ def read_texts(
     fmt = check_path(path, format, TEXT_FORMATS)
     if fmt not in TABLE_FORMATS:
         raise DataError(path, f"texts are read from {', '.join(TABLE_FORMATS)} files, not {fmt}")
-    frame, first_line = read_table(path, fmt, encoding)
+    frame, first_line = read_table(path, fmt, encoding, [c for c in (text_col, label_col) if c])
     columns = ", ".join(frame.columns)
     if text_col not in frame.columns:
         raise DataError(path, f"no text column {text_col!r} (columns: {columns}); name it with --text-col")
-    out = frame.select(text=pl.col(text_col).fill_null(""))
+    lines = first_line if isinstance(first_line, list) else range(first_line, first_line + frame.height)
+    out = frame.select(text=pl.col(text_col).fill_null(""), line=pl.Series(list(lines), dtype=pl.Int64))
     if label_col and label_col in frame.columns:
         label = frame[label_col].str.strip_chars()
         if require_labels:
@@ -91,6 +97,20 @@ def read_texts(
     elif require_labels:
         raise DataError(path, f"no label column {label_col!r} (columns: {columns}); name it with --label-col")
     return Texts(out, str(path))
+
+
+def check_known_labels(texts: Texts, known: Sequence[str], what: str, column: str = "label") -> None:
+    """Refuse labels outside `known`, naming the first one's line (or row) and listing them all."""
+    unknown = ~texts.frame["label"].is_in(list(known))
+    if not unknown.any():
+        return
+    row = int(unknown.arg_true()[0])
+    names = sorted(set(texts.frame["label"].filter(unknown).to_list()))
+    more = ", ..." if len(names) > 5 else ""
+    listed = f" ({len(names)} in all: {', '.join(names[:5])}{more})" if len(names) > 1 else ""
+    lines = texts.lines
+    raise DataError(texts.source, f"{what}: {texts.frame['label'][row]!r}{listed}",
+                    line=lines[row] if lines else None, column=column, row=None if lines else row + 1)
 
 
 @dataclass

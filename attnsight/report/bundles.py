@@ -78,7 +78,7 @@ def columns_of(path: Path, encoding: str = "utf-8") -> list[str]:
     fmt = check_path(path, "auto", ("auto", *TABLE_FORMATS))
     if fmt not in TABLE_FORMATS:
         raise DataError(path, f"the report reads {', '.join(TABLE_FORMATS)} files, not {fmt}")
-    return read_table(path, fmt, encoding)[0].columns
+    return read_table(path, fmt, encoding, used=())[0].columns
 
 
 def match_data(bundles: Sequence[Bundle], data: Sequence[Path], encoding: str = "utf-8") -> None:

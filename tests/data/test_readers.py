@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from attnsight.data.readers import Interactions, detect_format, read_interactions, scan_interactions
+from attnsight.data.readers import Interactions, detect_format, read_interactions, read_table, scan_interactions
 from attnsight.errors import AttnsightError, DataError
 
 JAN_1_2024 = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -148,6 +148,18 @@ def test_a_column_of_lists_is_named_not_cast(tmp_path, name):
         read_interactions(path)
 
 
+@pytest.mark.parametrize("name", ["meta.parquet", "meta.jsonl"])
+def test_lists_and_records_in_a_column_not_read_are_no_error(tmp_path, name):
+    frame = pl.DataFrame({"user": ["1", "2"], "item": ["a", "b"], "tags": [["x"], None],
+                          "meta": [{"source": "app"}, {"source": "web"}]})
+    path = tmp_path / name
+    frame.write_parquet(path) if name.endswith("parquet") else frame.write_ndjson(path)
+    assert rows(read_interactions(path)) == [{"user": "1", "item": "a"}, {"user": "2", "item": "b"}]
+    table, _ = read_table(path, name.split(".")[1], used=())
+    assert table["tags"].to_list() == ['["x"]', None] and table["meta"].to_list() == ['{"source": "app"}',
+                                                                                     '{"source": "web"}']
+
+
 def test_gzip_sequences(tmp_path):
     path = write(tmp_path / "seqs.txt.gz", gzip.compress(b"a b c d\ne f g h i\n"))
     assert detect_format(path) == "sequences"
@@ -245,6 +257,19 @@ def test_blank_lines_are_skipped_in_tables(tmp_path):
     assert error.line == 5 and error.column == "timestamp"
     error = raises_data_error(write(tmp_path / "bad.jsonl", '{"user":"u","item":"a","timestamp":1}\n\n{"user":"u","item":"a","timestamp":"x"}\n'))
     assert error.line == 3 and "line 3" in str(error)
+
+
+def test_a_row_of_empty_fields_is_skipped_by_both_readers(tmp_path):
+    # spreadsheets export empty rows as ",,"; a row with any value is read (and its empty id refused)
+    path = write(tmp_path / "log.csv", "user,item,timestamp\nu,a,1\n,,\n ,,\nu,b,2\n")
+    expected = [{"user": "u", "item": "a", "timestamp": 1}, {"user": "u", "item": "b", "timestamp": 2}]
+    assert rows(read_interactions(path)) == expected
+    scanned = scan_interactions(path)
+    assert scanned.frame["timestamp"].to_list() == [1, 2] and scanned.user_ids == ["u"]
+    error = raises_data_error(write(tmp_path / "bad.csv", "user,item,timestamp\n,,\nu,a,1\n,,3\nu,b,x\n"))
+    assert (error.line, error.column, error.message) == (4, "user", "empty id")
+    error = raises_data_error(write(tmp_path / "late.csv", "user,item,timestamp\n,,\nu,a,1\nu,b,x\n"))
+    assert error.line == 4 and error.column == "timestamp"  # lines counted past the skipped row
 
 
 def test_bom_and_crlf(tmp_path):

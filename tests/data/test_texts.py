@@ -43,37 +43,41 @@ def raises_data_error(path: Path, **kwargs) -> DataError:
 EXPECTED = [{"text": "good room", "label": "1"}, {"text": "rude, staff", "label": "0"}]
 
 
+def rows(texts: Texts) -> list[dict]:
+    return texts.frame.select("text", "label").to_dicts()
+
+
 def test_csv_named_columns_integer_labels_stay_strings(tmp_path):
     path = write(tmp_path / "reviews.csv", 'id,review,stars\n1,good room,1\n2,"rude, staff",0\n')
     texts = read_texts(path, text_col="review", label_col="stars")
-    assert texts.frame.to_dicts() == EXPECTED
-    assert texts.frame.schema == {"text": pl.String, "label": pl.String}
+    assert rows(texts) == EXPECTED and texts.lines == [2, 3]
+    assert texts.frame.schema == {"text": pl.String, "line": pl.Int64, "label": pl.String}
     assert texts.labels == ["1", "0"] and texts.texts == ["good room", "rude, staff"]
     assert texts.has_labels and len(texts) == 2 and texts.source == str(path)
 
 
 def test_tsv(tmp_path):
     path = write(tmp_path / "reviews.tsv", "review\tstars\ngood room\t1\nrude, staff\t0\n")
-    assert read_texts(path, text_col="review", label_col="stars").frame.to_dicts() == EXPECTED
+    assert rows(read_texts(path, text_col="review", label_col="stars")) == EXPECTED
 
 
 def test_jsonl_integer_labels_stay_strings(tmp_path):
     content = '{"review": "good room", "stars": 1}\n\n{"review": "rude, staff", "stars": 0}\n'
-    path = write(tmp_path / "reviews.jsonl", content)
-    assert read_texts(path, text_col="review", label_col="stars").frame.to_dicts() == EXPECTED
+    texts = read_texts(write(tmp_path / "reviews.jsonl", content), text_col="review", label_col="stars")
+    assert rows(texts) == EXPECTED and texts.lines == [1, 3]  # the blank line is skipped, not renumbered
 
 
 def test_parquet_integer_labels_stay_strings(tmp_path):
     path = tmp_path / "reviews.parquet"
     pl.DataFrame({"review": ["good room", "rude, staff"], "stars": [1, 0]}).write_parquet(path)
     texts = read_texts(path, text_col="review", label_col="stars")
-    assert texts.frame.to_dicts() == EXPECTED
+    assert rows(texts) == EXPECTED and texts.lines == [1, 2]  # data rows: Parquet has no lines
     assert texts.frame.schema["label"] == pl.String
 
 
 def test_gzipped_csv(tmp_path):
     path = write(tmp_path / "reviews.csv.gz", gzip.compress('review,stars\ngood room,1\n"rude, staff",0\n'.encode()))
-    assert read_texts(path, text_col="review", label_col="stars").frame.to_dicts() == EXPECTED
+    assert rows(read_texts(path, text_col="review", label_col="stars")) == EXPECTED
 
 
 def test_labels_are_optional_and_label_whitespace_is_stripped(tmp_path):
