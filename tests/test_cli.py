@@ -13,6 +13,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+import cli_helpers
+
 from attnsight.cli import app
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COLUMNS": "200"}
@@ -79,6 +81,26 @@ def test_help(command, expected):
     assert "Usage" in result.output
     for option in expected:
         assert option in result.output, option
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["text", "predict", "--model", "m", "--limit", "0"], "Invalid value for '--limit': Input should be greater than or equal to 1"),
+    (["recsys", "recommend", "--model", "m", "--user", "u", "--k", "-1"], "Invalid value for '--k'"),
+    (["recsys", "train", "--data", "x.csv", "--out", "m", "--epochs", "abc"], "Invalid value for '--epochs'"),
+    (["text", "predict", "--text", "hi"], "Missing option '--model'."),
+    (["text", "predcit"], "No such command 'predcit'."),
+])
+def test_usage_errors_end_in_one_line_through_main(monkeypatch, capsys, args, fragment):
+    # an option out of its range or of the wrong type, one missing, a typo'd command: as data errors end
+    line = cli_helpers.assert_one_line_error(monkeypatch, capsys, args, fragment)
+    assert line.endswith(" --help`)")
+
+
+def test_help_through_main_exits_zero_and_a_bare_group_shows_its_help(monkeypatch, capsys):
+    code, out, _ = cli_helpers.run_main(monkeypatch, capsys, "text", "predict", "--help")
+    assert code == 0 and "--limit" in out
+    code, out, err = cli_helpers.run_main(monkeypatch, capsys, "text")
+    assert code == 2 and "predict" in out + err and "error:" not in err
 
 
 def test_help_does_not_import_torch():

@@ -173,6 +173,20 @@ def test_explain_writes_a_self_contained_html_file(workspace):
     assert [w["word"] for w in e["words"]][:3] == ["booked", "online", "."]
 
 
+def test_explain_html_goes_only_to_an_html_name_and_marks_truncated_texts(workspace, tmp_path, monkeypatch, capsys):
+    config = workspace["bundle"] / "config.json"
+    before = config.read_bytes()
+    for target in (config, workspace["train_csv"]):  # a bundle's or a data file, given by mistake
+        assert_one_line_error(monkeypatch, capsys, ["text", "explain", "--model", workspace["bundle"], "--text", "hi",
+                                                    "--html", target], "is an HTML page; give a .html file name")
+    assert config.read_bytes() == before
+    page = tmp_path / "new" / "folder" / "page.html"  # its folder is made
+    invoke("text", "explain", "--model", workspace["bundle"], "--text", " ".join([NEGATIVE] * 20), "--text", POSITIVE,
+           "--html", page, "--device", "cpu")
+    headings = re.findall(r"<h3[^>]*>(.*?)</h3>", page.read_text(encoding="utf-8"))
+    assert len(headings) == 2 and headings[0].endswith("(truncated)") and "truncated" not in headings[1], headings
+
+
 def test_insights_json(workspace):
     result = invoke("text", "insights", "--model", workspace["bundle"], "--data", workspace["test_csv"], "--text-col",
                     "review", "--top", 5, "--min-count", 3, "--device", "cpu", "--json")

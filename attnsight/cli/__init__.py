@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.exceptions import TyperException
 
 from attnsight.cli.demo import demo
 from attnsight.cli.recsys import app as recsys_app
@@ -50,10 +52,21 @@ def main() -> None:
     if os.environ.get("RANK", "0") != "0":  # set by torchrun
         _quiet_worker()
     try:
-        app()
+        code = app(standalone_mode=False)  # usage errors come here too, to end in one line as data errors do
     except (AttnsightError, OSError) as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _error(str(exc))
+    except TyperException as exc:  # an option out of its range or of the wrong type, one missing, a typo'd command
+        message = exc.format_message()  # empty where Typer has printed the help (a group called without a command)
+        ctx = getattr(exc, "ctx", None)
+        if message:
+            _error(f"{message} (see `{ctx.command_path} --help`)" if ctx else message)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):  # Typer turns Ctrl-C into Abort
         Console(stderr=True).print("[yellow]interrupted[/]")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)  # --help, or typer.Exit, returns its status
+
+
+def _error(message: str) -> NoReturn:
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    sys.exit(2)

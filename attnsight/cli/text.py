@@ -351,21 +351,26 @@ def explain(
     json_out: Json = False,
 ) -> None:
     """Label, probabilities and the words the model attended to, highlighted."""
+    from rich.markup import escape
     from rich.text import Text
 
     from attnsight.explain.text import highlight_html, html_page
+    from attnsight.report.page import check_html_name, write_html
 
+    if html:
+        check_html_name(html, "page")
     clf = _load(model, device)
     texts, lines = _inputs(text, data, text_col, format, encoding, limit)
     explanations = clf.explain(texts, method=method)
+    # each text's heading, in the terminal and the page alike: "line 5 positive (0.93) (truncated)"
+    titles = [" ".join([*(f"line {n}" for n in _line(lines, i).values()), f"{e.label} ({e.probabilities[e.label]:.2f})",
+                        *(["(truncated)"] if e.truncated else [])]) for i, e in enumerate(explanations)]
     if html:
-        sections = [highlight_html(e.text, e.words, f"{e.label} ({e.probabilities[e.label]:.2f})")
-                    for e in explanations]
-        html.write_text(html_page(sections), encoding="utf-8")
+        write_html(html, html_page([highlight_html(e.text, e.words, t) for e, t in zip(explanations, titles)]), "page")
     if json_out:
         print_json([{**_line(lines, i), **e.__dict__} for i, e in enumerate(explanations)])
         return
-    for i, e in enumerate(explanations):
+    for e, title in zip(explanations, titles):
         peak = max((w.weight for w in e.words), default=0.0) or 1.0
         line, cursor = Text(), 0
         for w in e.words:
@@ -374,9 +379,7 @@ def explain(
             line.append(e.text[w.start : w.end], style=f"black on rgb(255,{shade},{shade})" if w.weight / peak > 0.15 else "")
             cursor = w.end
         line.append(e.text[cursor:])
-        where = "".join(f"[dim]line {n}[/] " for n in _line(lines, i).values())
-        console.print(f"{where}[bold]{e.label}[/] ({e.probabilities[e.label]:.2f})"
-                      + (" [dim](truncated)[/]" if e.truncated else ""))
+        console.print(f"[bold]{escape(title)}[/]")
         console.print(line)
         best = sorted(e.words, key=lambda w: w.weight, reverse=True)[:top]
         console.print("  attended: " + ", ".join(f"{w.word} {w.weight:.2f}" for w in best), highlight=False)

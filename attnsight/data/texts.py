@@ -138,7 +138,8 @@ class TextCleaningReport:
         return asdict(self)
 
 
-_TAG = re.compile(r"<[^<>]{0,200}>")
+# a tag starts with a letter (or /letter), a comment or doctype with "!", as in HTML: "I <3 it, 5 stars > 3" has none
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>|<!--.{0,2000}?-->|<![A-Za-z][^<>]{0,200}>", re.DOTALL)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 

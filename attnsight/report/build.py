@@ -4,7 +4,6 @@ curves, metrics) then its task's own, each a function (bundle, seed) -> Part."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from attnsight.report import recsys, risk, text
 from attnsight.report.blocks import Section
 from attnsight.report.bundles import Bundle, load, match_data, read_config
 from attnsight.report.common import COMMON_PARTS, VIEWS, summary
-from attnsight.report.page import render
+from attnsight.report.page import render, write_html
 
 logger = logging.getLogger(__name__)
 TASK_PARTS = {"recsys": recsys.PARTS, "text": text.PARTS, "risk": risk.PARTS}
@@ -31,17 +30,8 @@ class Report:
     html: str
 
     def write(self, out: Path) -> Path:
-        """Write the page through a temporary file and rename, so a reader never sees half of it."""
-        out = Path(out)
-        if out.is_dir():
-            raise AttnsightError(f"{out}: is a folder; give the report's file name (e.g. report.html)")
-        if out.suffix.lower() not in (".html", ".htm"):  # nor a data file or a bundle's own file, overwritten
-            raise AttnsightError(f"{out}: the report is an HTML page; give a .html file name (e.g. report.html)")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # not mkstemp: its files are private (0600)
-        tmp.write_text(self.html, encoding="utf-8")
-        os.replace(tmp, out)
-        return out
+        """Write the page (see `write_html`)."""
+        return write_html(out, self.html, "report")
 
 
 def _section(bundle: Bundle, seed: int) -> Section:

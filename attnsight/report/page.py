@@ -7,11 +7,34 @@ page loads nothing: no script, no stylesheet link, figures inline (SVG, their ra
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from markupsafe import Markup
 
+from attnsight.errors import AttnsightError
 from attnsight.report.blocks import Block, Figure, Note, Paragraph, Section, Table
+
+
+def check_html_name(out: Path, what: str) -> None:
+    """Refuse a folder, or a name that is not .html/.htm: a data file or a bundle's own file given
+    there by mistake would be overwritten by the page."""
+    if out.is_dir():
+        raise AttnsightError(f"{out}: is a folder; give the {what}'s file name (e.g. {what}.html)")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise AttnsightError(f"{out}: the {what} is an HTML page; give a .html file name (e.g. {what}.html)")
+
+
+def write_html(out: Path, page: str, what: str) -> Path:
+    """Write a page (its folder made) through a temporary file and rename, so a reader never sees half of it."""
+    out = Path(out)
+    check_html_name(out, what)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # not mkstemp: its files are private (0600)
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;color:#222;

@@ -146,6 +146,10 @@ def test_from_lists_checks_lengths():
 def test_clean_text_html_urls_bom_nfkc_whitespace():
     assert clean_text("Great room!<br />Would stay again.") == "Great room! Would stay again."
     assert clean_text("Tom &amp; Jerry &lt;3") == "Tom & Jerry <3"
+    # only what HTML reads as a tag, comment or doctype goes; a "<" before a digit or space is text
+    assert clean_text("I <3 this hotel, 5 stars > 3 stars") == "I <3 this hotel, 5 stars > 3 stars"
+    assert clean_text("price < 100 but rating > 4") == "price < 100 but rating > 4"
+    assert clean_text('<p class="x">hi</p><!-- a\nnote -->there<!DOCTYPE html>') == "hi there"
     assert clean_text("see https://example.com/a?b=1 and www.hotel.com now") == "see and now"
     assert clean_text("\ufeffhello") == "hello"
     assert clean_text("ＡＢＣ１") == "ABC1"

@@ -43,6 +43,14 @@ def test_a_missing_bundle_is_one_line(monkeypatch, capsys, tmp_path):
     assert not out.exists()
 
 
+def test_an_out_that_is_no_html_name_is_refused_before_the_bundles_are_read(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "scores.csv"
+    out.write_text("kept")
+    assert_one_line_error(monkeypatch, capsys, ["report", "--model", tmp_path / "nope", "--out", out],
+                          "scores.csv: the report is an HTML page; give a .html file name")
+    assert out.read_text() == "kept"
+
+
 def test_an_unreadable_data_file_is_one_line(monkeypatch, capsys, recsys_bundle, tmp_path):
     assert_one_line_error(monkeypatch, capsys, ["report", "--model", recsys_bundle, "--data", tmp_path / "gone.csv",
                                                 "--out", tmp_path / "report.html"], "gone.csv", "no such file")
