@@ -191,6 +191,8 @@ def scan_interactions(
         for (role, table), column in zip(codes.items(), (user_col, item_col)):
             if _empty(table[role]).any():  # the first pass found one; the row takes another
                 _first_bad_row(path, scanned, ~blank & _empty(pl.col(column)), column, "empty id")
+            if fmt == "jsonl":
+                _refuse_nested_ids(path, table[role], column)
             frame = frame.join(table.with_row_index("code").lazy(), on=role, maintain_order="left") \
                 .with_columns(pl.col("code").alias(role)).drop("code")
         events = frame.collect(engine="streaming")
@@ -422,7 +424,10 @@ def _read_table(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(path, f"cannot parse as {fmt}: {first}", _bad_table_line(text, fmt)) from None
     if fmt == "jsonl":
-        return frame, kept if len(kept) == frame.height else 1
+        if len(kept) != frame.height:
+            return frame, 1
+        _refuse_nested_values(path, frame, [lines[k - 1] for k in kept], kept, used)
+        return frame, kept
     _check_header(path, lines[kept[0] - 1], fmt, kept[0])
     rows = kept[1:]
     if len(rows) != frame.height:  # quoted fields spanning lines: each record's first line, as csv reads them
@@ -434,6 +439,40 @@ def _read_table(
         rows = [line for line, skip in zip(rows, blank) if not skip]
         frame = frame.filter(~blank)
     return frame, rows
+
+
+def _refuse_nested_values(
+    path: Path, frame: pl.DataFrame, lines: list[str], numbers: list[int], used: Collection[str] | None
+) -> None:
+    """A JSONL column of text can hold a list or record on some lines (polars writes those as JSON
+    text): refused where the column is read, as a column of them is. Only values that start as
+    JSON lists and records do are parsed again."""
+    for name in frame.columns if used is None else [c for c in used if c in frame.columns]:
+        value = frame[name]
+        for row in _looks_nested(value).arg_true().to_list():
+            _check_single(path, json.loads(lines[row]).get(name), numbers[row], name)
+
+
+def _looks_nested(values: pl.Series) -> pl.Series:
+    """Text that may be a list or record polars wrote as JSON."""
+    return values.str.starts_with("[") | values.str.starts_with("{")
+
+
+def _check_single(path: Path, value: object, line: int, column: str) -> None:
+    if isinstance(value, (list, dict)):
+        raise DataError(path, f"holds {'a list' if isinstance(value, list) else 'a record'}, not a single value",
+                        line, column)
+
+
+def _refuse_nested_ids(path: Path, ids: pl.Series, column: str) -> None:
+    """A scanned JSONL's list or record id arrives as its JSON text; only when a distinct id looks
+    like one is the file read line by line to tell."""
+    if ids.dtype != pl.String or not _looks_nested(ids).any():
+        return
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if raw.strip():
+                _check_single(path, json.loads(raw).get(column), number, column)
 
 
 def _check_header(path: Path, header: str, fmt: str, line: int) -> None:

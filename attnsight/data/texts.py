@@ -218,6 +218,15 @@ def stratified_split(
             f"{len(rows):,} texts cannot be split stratified into validation and test shares of {valid_share:g} "
             f"and {test_share:g} (the rarest class, {str(names[counts.argmin()])!r}, has {counts.min()}): "
             f"{last_line(exc)}; give more texts of each class, larger shares, or --valid/--test files") from None
+    # scikit-learn rounds each class's share, so a rare class can end up in no validation or test text,
+    # where its scores would be undefined
+    for part, share, name in ((valid, valid_share, "validation"), (test, test_share, "test")):
+        missing = sorted(set(y.tolist()) - set(y[part].tolist())) if share > 0 else []
+        if missing:
+            count = int((y == missing[0]).sum())
+            raise AttnsightError(
+                f"class {missing[0]!r} has {count} text{'s' * (count != 1)}, too few for the stratified split to put "
+                f"one in the {name} share ({share:g}); give more texts of it, larger shares, or --valid/--test files")
     return np.sort(train), np.sort(valid), np.sort(test)
 
 

@@ -148,6 +148,23 @@ def test_a_column_of_lists_is_named_not_cast(tmp_path, name):
         read_interactions(path)
 
 
+def test_a_list_or_record_on_some_jsonl_lines_of_a_column_read_is_named_by_line(tmp_path):
+    # polars reads such a column as text, writing the list as JSON: it would pass for an id or a text
+    lines = ['{"user": "1", "item": "a"}', "", '{"user": "[2]", "item": "b", "meta": ["x"]}',
+             '{"user": "2", "item": ["c", "d"]}']
+    error = raises_data_error(write(tmp_path / "log.jsonl", "\n".join(lines) + "\n"))
+    assert (error.line, error.column, error.message) == (4, "item", "holds a list, not a single value")
+    with pytest.raises(DataError) as scanned:  # --stream finds it too
+        scan_interactions(tmp_path / "log.jsonl")
+    assert (scanned.value.line, scanned.value.column) == (4, "item")
+    lines[3] = '{"user": {"id": 2}, "item": "c"}'
+    error = raises_data_error(write(tmp_path / "log.jsonl", "\n".join(lines) + "\n"))
+    assert (error.line, error.column, error.message) == (4, "user", "holds a record, not a single value")
+    lines[3] = '{"user": "2", "item": "c", "meta": "y"}'  # "[2]" is an id; the list in meta is not read
+    assert rows(read_interactions(write(tmp_path / "log.jsonl", "\n".join(lines) + "\n")))[1] == {"user": "[2]",
+                                                                                                 "item": "b"}
+
+
 @pytest.mark.parametrize("name", ["meta.parquet", "meta.jsonl"])
 def test_lists_and_records_in_a_column_not_read_are_no_error(tmp_path, name):
     frame = pl.DataFrame({"user": ["1", "2"], "item": ["a", "b"], "tags": [["x"], None],

@@ -269,6 +269,13 @@ def test_stratified_split_of_a_class_too_rare_to_split_names_it():
     with pytest.raises(AttnsightError, match=r"4 texts cannot be split stratified into validation and test shares "
                                              r"of 0\.1 and 0\.1"):
         stratified_split(["a", "b", "a", "b"], (0.1, 0.1), seed=0)  # one test text for two classes
+    # two texts of a class among 200: scikit-learn splits them, but its rounding gives the shares none
+    rare = ["a"] * 99 + ["b"] * 99 + ["rare"] * 2
+    with pytest.raises(AttnsightError, match=r"^class 'rare' has 2 texts, too few for the stratified split to put "
+                                             r"one in the validation share \(0\.1\)"):
+        stratified_split(rare, (0.1, 0.1), seed=0)
+    with pytest.raises(AttnsightError, match=r"one in the test share \(0\.1\)"):
+        stratified_split(rare, (0.0, 0.1), seed=0)
 
 
 def test_long_chinese_texts_are_segmented_as_a_whole_and_in_bounded_time():
