@@ -54,6 +54,7 @@ from attnsight.train.wide import fit_wide_head, wide_logits
 
 LABELS_FILE, METRICS_FILE = "labels.json", "metrics.json"
 ENCODERS = ("scratch", "minilm")
+MINILM_MAX_LEN = 512  # its position embeddings
 EXPLAIN_METHODS = ("attention", "gradients")
 
 
@@ -212,6 +213,10 @@ class TextClassifier:
         torch.manual_seed(self.seed)
         self.tokenizer_, self.model_ = self._encoder(texts)
         self.tokenizer_.truncation = self.truncation
+        # an --init or MiniLM encoder has its own shape: the bundle's params record it, not the defaults
+        config = self.model_.config
+        self.dim, self.num_layers, self.num_heads = config.dim, config.num_layers, config.num_heads
+        self.bigram_buckets = config.bigram_buckets
 
     def _encoder(self, texts: Sequence[str]) -> tuple[TextTokenizer, TextTransformer]:
         if self.init:
@@ -223,7 +228,7 @@ class TextClassifier:
             if self.bigram_buckets:
                 raise AttnsightError("bigram_buckets applies to encoders trained from scratch, not to MiniLM")
             path = minilm_path()
-            self.max_len = min(self.max_len, 512)
+            self.max_len = min(self.max_len, MINILM_MAX_LEN)
             return (TextTokenizer.from_file(path / TOKENIZER_FILE, self.max_len),
                     TextTransformer.from_bert(path, pooling=self.pooling or "mean", dropout=self.dropout))
         tokenizer = TextTokenizer.train(texts, self.vocab_size, lowercase=self.lowercase, max_len=self.max_len)

@@ -17,6 +17,7 @@ from attnsight.data.synthetic import make_reviews
 
 SMALL = ["--vocab-size", "300", "--max-len", "48", "--dim", "32", "--layers", "1", "--heads", "2", "--device", "cpu",
          "--seed", "0"]
+FROM_INIT = ["--max-len", "48", "--device", "cpu", "--seed", "0"]  # SMALL less the shape the encoder brings
 NEGATIVE = "booked online. the room was dirty, and the staff was rude."
 POSITIVE = "arrived late. the bed was comfortable, and the breakfast was delicious."
 
@@ -42,7 +43,7 @@ def workspace(tmp_path_factory) -> dict[str, Path | dict]:
                       "--bigram-buckets", 256, "--lr-decay", *SMALL, "--json")
     train = invoke("text", "train", "--data", train_csv, "--out", bundle, "--init", encoder, "--text-col", "review",
                    "--label-col", "stars", "--epochs", 6, "--lr", "3e-3", "--test-size", "0.25", "--wide-buckets", 512,
-                   "--layer-lr-decay", "0.8", *SMALL, "--json")
+                   "--layer-lr-decay", "0.8", *FROM_INIT, "--json")
     return {"root": root, "train_csv": train_csv, "test_csv": test_csv, "encoder": encoder, "bundle": bundle,
             "pretrain": json.loads(pretrain.stdout), "train": json.loads(train.stdout)}
 
@@ -292,6 +293,25 @@ def test_error_options_that_contradict_each_other(workspace, tmp_path, monkeypat
     out_file.write_text("kept")
     assert_one_line_error(monkeypatch, capsys, [*base[:-4], "--out", out_file], f"--out {out_file} is a file")
     assert out_file.read_text() == "kept"
+    # an --init or MiniLM encoder has its own shape: a flag that would be ignored is refused instead
+    init = ["--init", workspace["encoder"]]
+    for flags, message in [
+        ([*init, "--dim", "64"], f"--dim shapes an encoder trained from scratch; --init {workspace['encoder']} has "
+                                 "its own: leave --dim out"),
+        ([*init, "--layers", "3"], "leave --layers out"),
+        (["--encoder", "minilm", "--vocab-size", "500"], "--encoder minilm has its own: leave --vocab-size out"),
+        ([*init, "--max-len", "49"], f"--max-len 49 is more than --init {workspace['encoder']} reads: at most 48"),
+        (["--encoder", "minilm", "--max-len", "600"], "--max-len 600 is more than --encoder minilm reads: at most 512"),
+        (["--init", tmp_path / "gone"], "gone: no such bundle folder"),
+        (["--init", workspace["bundle"] / "checkpoints"], "not a model bundle (no config.json)"),
+    ]:
+        assert_one_line_error(monkeypatch, capsys, [*base, *flags], message)  # before the data is read
+
+
+def test_an_init_encoder_s_shape_is_what_the_bundle_records(workspace):
+    config = json.loads((workspace["bundle"] / "config.json").read_text())
+    assert config["params"]["dim"] == config["model"]["dim"] == 32
+    assert config["params"]["bigram_buckets"] == config["model"]["bigram_buckets"] == 256  # from the encoder
 
 
 @pytest.mark.parametrize(("flags", "message"), [

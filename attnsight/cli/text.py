@@ -224,6 +224,8 @@ def train(
     check_ranges(ctx.params, "text")
     if init and encoder != "scratch":
         raise AttnsightError(f"--init and --encoder {encoder} both name the encoder to start from: give one")
+    if init or encoder != "scratch":
+        _check_given_encoder(ctx, init, encoder)
     if corpus and not pretrain_epochs:
         raise AttnsightError("--corpus is text for the pretraining that --pretrain-epochs N runs first: give N above 0")
     inputs = load_inputs(ctx.params)  # every option by name, as `tune text` builds its trials
@@ -251,6 +253,27 @@ def train(
                       f"{restarts['chosen']} (seed {chosen['seed']})", highlight=False)
     console.print(f"bundle written to [bold]{out}[/] ({metrics['epochs']} epochs, "
                   f"{metrics['train_seconds']:.0f} s, stopped by {metrics['stopped_by']})")
+
+
+def _check_given_encoder(ctx: typer.Context, init: Optional[Path], encoder: str) -> None:
+    """An --init or MiniLM encoder brings its shape: the options that shape one trained from scratch
+    are refused when given (not ignored), and so is a --max-len beyond what it reads."""
+    from attnsight.classifier import MINILM_MAX_LEN
+    from attnsight.models.base import read_bundle_config
+
+    source = f"--init {init}" if init else f"--encoder {encoder}"
+    given = [name for name in ("dim", "layers", "heads", "vocab_size", "bigram_buckets")
+             if ctx.get_parameter_source(name).name != "DEFAULT"]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise AttnsightError(f"{flag} shapes an encoder trained from scratch; {source} has its own: leave {flag} out")
+    if init:
+        config = read_bundle_config(init)
+        if config.get("task") != "text":
+            raise AttnsightError(f"--init {init}: a {config.get('task')} bundle, not a text encoder (`text pretrain`)")
+    longest = config["model"]["max_len"] if init else MINILM_MAX_LEN
+    if ctx.params["max_len"] > longest and ctx.get_parameter_source("max_len").name != "DEFAULT":
+        raise AttnsightError(f"--max-len {ctx.params['max_len']} is more than {source} reads: at most {longest}")
 
 
 def _cleaning_line(report: dict[str, int]) -> str:
