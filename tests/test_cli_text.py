@@ -367,9 +367,9 @@ def test_error_a_damaged_bundle(workspace, tmp_path, monkeypatch, capsys, name, 
 
 @pytest.mark.parametrize("flags", [["--limit", "-1"], ["--limit", "0"], ["--top", "0"]])
 def test_error_counts_below_one(workspace, monkeypatch, capsys, flags):
-    code, _, err = run_main(monkeypatch, capsys, "text", "explain", "--model", workspace["bundle"], "--data",
-                            workspace["test_csv"], "--text-col", "review", "--device", "cpu", *flags)
-    assert code == 2 and f"Invalid value for '{flags[0]}'" in err and "Traceback" not in err
+    assert_one_line_error(monkeypatch, capsys, ["text", "explain", "--model", workspace["bundle"], "--data",
+                                                workspace["test_csv"], "--text-col", "review", "--device", "cpu",
+                                                *flags], f"Invalid value for '{flags[0]}'")
 
 
 def test_error_out_holding_a_bundle_of_another_task(workspace, tmp_path, monkeypatch, capsys):
@@ -380,3 +380,20 @@ def test_error_out_holding_a_bundle_of_another_task(workspace, tmp_path, monkeyp
         assert_one_line_error(monkeypatch, capsys, ["text", command, "--data", workspace["train_csv"], "--out", other],
                               f"--out {other} holds a recsys bundle: give a folder of its own to this text model")
     assert sorted(p.name for p in other.iterdir()) == ["config.json"]
+
+
+def test_error_out_holding_files_no_bundle_wrote(workspace, tmp_path, monkeypatch, capsys):
+    # a pretraining saved there would remove metrics.json; a user's config.json would be replaced
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text('{"mine": 1}')
+    (mine / "notes.txt").write_text("kept")
+    for command in ("train", "pretrain"):
+        assert_one_line_error(monkeypatch, capsys, ["text", command, "--data", workspace["train_csv"], "--out", mine],
+                              f"--out {mine} holds metrics.json but no bundle: saving one there would replace or "
+                              "remove it")
+    (mine / "config.json").write_text('{"learning_rate": 0.1}')
+    assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", workspace["train_csv"], "--out", mine],
+                          f"--out {mine} holds a config.json that is no attnsight bundle's")
+    assert sorted(p.name for p in mine.iterdir()) == ["config.json", "metrics.json", "notes.txt"]
+    assert (mine / "metrics.json").read_text() == '{"mine": 1}'

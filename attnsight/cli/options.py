@@ -95,15 +95,8 @@ def check_ranges(options: Mapping[str, Any], task: Optional[str] = None) -> None
     out = options.get("out")
     if out is not None:
         check_out(Path(out))
-    if out is not None and task is not None:
-        from attnsight.models.base import read_bundle_config
-
-        try:
-            held = read_bundle_config(Path(out)).get("task")
-        except (FileNotFoundError, AttnsightError):  # no bundle there, or no config of ours: nothing to protect
-            held = task
-        if held != task:
-            raise AttnsightError(f"--out {out} holds a {held} bundle: give a folder of its own to this {task} model")
+    if out is not None and task is not None and Path(out).is_dir():
+        _check_own_folder(Path(out), task)
     for name, (allowed, holds) in RANGES.items():
         value = options.get(name)
         if value is not None and not holds(value):
@@ -111,6 +104,35 @@ def check_ranges(options: Mapping[str, Any], task: Optional[str] = None) -> None
     if options.get("dim") and options.get("heads") and options["dim"] % options["heads"]:
         raise AttnsightError(f"--dim must be a multiple of --heads (each head takes an equal share), not "
                              f"{options['dim']} for {options['heads']} heads")
+
+
+def _check_own_folder(out: Path, task: str) -> None:
+    """A bundle saved to a folder replaces its files of a bundle's names and removes an optional one
+    it has no payload for (metrics.json of a pretraining): so --out may hold a bundle of this task,
+    or a run's checkpoints and logs, but not another task's bundle nor files of those names that no
+    bundle wrote."""
+    from attnsight.classifier import LABELS_FILE
+    from attnsight.data.tokenizer import TOKENIZER_FILE
+    from attnsight.evaluate.drift import PROFILE_FILE
+    from attnsight.models.base import CONFIG_FILE, WEIGHTS_FILE, read_bundle_config
+    from attnsight.recommender import HISTORIES_FILE, ITEM_INFO_FILE, ITEMS_FILE, METRICS_FILE, PROFILES_FILE, USERS_FILE
+
+    if (out / CONFIG_FILE).is_file():
+        try:
+            held = read_bundle_config(out)["task"]
+        except AttnsightError:  # not JSON, or naming no task
+            held = None
+        if held == task:
+            return
+        raise AttnsightError(f"--out {out} holds a {held} bundle: give a folder of its own to this {task} model" if held
+                             else f"--out {out} holds a {CONFIG_FILE} that is no attnsight bundle's: give a folder "
+                                  f"of its own to this {task} model")
+    names = {CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, LABELS_FILE, METRICS_FILE, PROFILE_FILE, ITEMS_FILE,
+             USERS_FILE, HISTORIES_FILE, ITEM_INFO_FILE, PROFILES_FILE}
+    clash = sorted(p.name for p in out.iterdir() if p.name in names)
+    if clash:
+        raise AttnsightError(f"--out {out} holds {clash[0]} but no bundle: saving one there would replace or remove "
+                             f"it; give a folder of its own to this {task} model")
 
 
 def defaults(command: Callable[..., Any]) -> dict[str, Any]:

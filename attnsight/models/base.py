@@ -122,10 +122,8 @@ def read_task_config(path: Path, task: str) -> dict[str, Any]:
         payload = read_bundle_config(path)
     except FileNotFoundError as exc:
         raise AttnsightError(str(exc)) from None
-    found = payload.get("task")
-    if found != task:
-        raise AttnsightError(f"{path}: a {found!r} bundle, not a {task} model" if found else
-                             f"{path}: its {CONFIG_FILE} names no task (not a bundle attnsight wrote)")
+    if payload["task"] != task:
+        raise AttnsightError(f"{path}: a {payload['task']!r} bundle, not a {task} model")
     return payload
 
 
@@ -141,4 +139,6 @@ def read_bundle_config(path: Path) -> dict[str, Any]:
         raise AttnsightError(f"{config_path}: not a bundle's config ({exc})") from None
     if not isinstance(payload, dict):
         raise AttnsightError(f"{config_path}: not a bundle's config (not a JSON object)")
+    if not isinstance(payload.get("task"), str):
+        raise AttnsightError(f"{path}: its {CONFIG_FILE} names no task (not a bundle attnsight wrote)")
     return payload
