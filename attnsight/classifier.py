@@ -49,7 +49,7 @@ from attnsight.models.base import read_json, read_task_config, reading_bundle, w
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
 from attnsight.train.distributed import from_main, is_main_process, shard_gather
-from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
+from attnsight.train.trainer import Callback, TrainResult, data_digest, peak_rss_mb, resolve_device
 from attnsight.train.wide import fit_wide_head, wide_logits
 
 LABELS_FILE, METRICS_FILE = "labels.json", "metrics.json"
@@ -250,7 +250,7 @@ class TextClassifier:
         )
 
     def _trainer_config(
-        self, name: str, epochs: int, steps: int, lr: float, monitor: str, budget: float | None, seed: int
+        self, name: str, epochs: int, steps: int, lr: float, monitor: str, budget: float | None, seed: int, data: str
     ) -> TrainerConfig:
         checkpoint = str(Path(self.checkpoint_dir) / f"{name}.pt") if self.checkpoint_dir else None
         return TrainerConfig(
@@ -268,6 +268,7 @@ class TextClassifier:
             checkpoint=checkpoint,
             resume=self.resume,
             log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
+            data_digest=data,
         )
 
     # ----------------------------------------------------------------------------- pretraining
@@ -316,7 +317,8 @@ class TextClassifier:
             return {"mlm_accuracy": _mlm_accuracy(model, held_batcher, objective, self.seed)}
 
         config = self._trainer_config("pretrain", self.pretrain_epochs, len(batcher), self.pretrain_lr,
-                                      "mlm_accuracy", budget if budget is not None else self.time_budget, self.seed)
+                                      "mlm_accuracy", budget if budget is not None else self.time_budget, self.seed,
+                                      data_digest(texts))
         result = Trainer(config, callbacks, name="pretrain").fit(
             self.model_, batcher.epoch, len(batcher), objective, validate
         )
@@ -425,7 +427,8 @@ class TextClassifier:
             return classification_metrics(y_valid, self._probabilities(valid_ids).argmax(1), len(self.labels_))
 
         lr = self.lr or (5e-5 if self.encoder == "minilm" or self.init else 5e-4)
-        runs, chosen = self._fine_tune(batcher, objective, validate, lr, spent, callbacks)
+        digest = data_digest(train.texts, train.labels, valid_set.texts, valid_set.labels)
+        runs, chosen = self._fine_tune(batcher, objective, validate, lr, spent, callbacks, digest)
         result = runs[chosen]
         self.model_.eval()
         wide = None
@@ -453,7 +456,7 @@ class TextClassifier:
 
     def _fine_tune(
         self, batcher: TokenBatcher, objective: ClassificationObjective, validate: Callable[[TextTransformer], dict[str, float]],
-        lr: float, spent: float, callbacks: Sequence[Callback],
+        lr: float, spent: float, callbacks: Sequence[Callback], data: str,
     ) -> tuple[list[TrainResult], int]:
         """Fine-tune `restarts` times from the encoder as it is now and leave the model at the run best
         on validation macro-F1 (BERT's random restarts, Devlin et al. 2019, 4.1); every run and the
@@ -475,7 +478,8 @@ class TextClassifier:
             budget = None if self.time_budget is None else \
                 max((self.time_budget - spent_here) / (self.restarts - restart), 1.0)
             name = "train" if restart == 0 else f"train-{restart + 1}"
-            config = self._trainer_config(name, self.epochs, len(batcher), lr, "macro_f1", budget, self.seed + restart)
+            config = self._trainer_config(name, self.epochs, len(batcher), lr, "macro_f1", budget, self.seed + restart,
+                                          data)
             groups = self.model_.layerwise_groups(self.layer_lr_decay) if self.layer_lr_decay < 1.0 else None
             runs.append(Trainer(config, callbacks, name=name).fit(self.model_, batcher.epoch, len(batcher), objective,
                                                                   validate, groups))

@@ -55,7 +55,7 @@ from attnsight.train import (
     TrainerConfig,
 )
 from attnsight.train.distributed import is_main_process
-from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
+from attnsight.train.trainer import Callback, TrainResult, data_digest, peak_rss_mb, resolve_device
 
 ITEMS_FILE, USERS_FILE, HISTORIES_FILE = "items.json", "users.json", "histories.safetensors"
 ITEM_INFO_FILE, METRICS_FILE = "item_info.json", "metrics.json"
@@ -264,6 +264,8 @@ class SequentialRecommender:
         def validate(model: SASRec) -> dict[str, float]:
             return self._rank(split, split.valid)
 
+        digest = data_digest(self.item_vocab_.ids, np.concatenate([np.zeros(0, np.int64), *train_histories]),
+                           np.array([len(h) for h in train_histories]), split.targets(split.valid))
         results: dict[str, TrainResult] = {}
         phases = [("pretrain", self.pretrain_epochs, False), ("train", self.epochs, True)]
         for name, epochs, causal in phases:
@@ -276,7 +278,7 @@ class SequentialRecommender:
                 objective = NextItemObjective(self.negatives, self._negative_sampler(batcher))
             else:
                 objective = ClozeObjective(self.mask_prob)
-            trainer = Trainer(self._trainer_config(name, epochs, results), callbacks, name=name)
+            trainer = Trainer(self._trainer_config(name, epochs, results, digest), callbacks, name=name)
             results[name] = trainer.fit(self.model_, batcher.epoch, len(batcher), objective, validate)
         if not results:
             raise AttnsightError("nothing to train: epochs and pretrain_epochs are both 0")
@@ -334,7 +336,7 @@ class SequentialRecommender:
         counts = np.bincount(batcher.targets.ravel(), minlength=len(self.item_vocab_) + 1)
         return NegativeSampler(self.sampler, len(self.item_vocab_), counts)
 
-    def _trainer_config(self, name: str, epochs: int, done: dict[str, TrainResult]) -> TrainerConfig:
+    def _trainer_config(self, name: str, epochs: int, done: dict[str, TrainResult], data: str) -> TrainerConfig:
         spent = sum(r.seconds for r in done.values())
         budget = None if self.time_budget is None else max(self.time_budget - spent, 1.0)
         if self.time_budget is not None and name == "pretrain" and self.epochs > 0:
@@ -353,6 +355,7 @@ class SequentialRecommender:
             checkpoint=checkpoint,
             resume=self.resume,
             log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
+            data_digest=data,
         )
 
     def _final_metrics(self, split: Split, results: dict[str, TrainResult], dataset: str) -> dict[str, Any]:

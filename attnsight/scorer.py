@@ -42,7 +42,7 @@ from attnsight.models.base import read_json, read_task_config, reading_bundle, w
 from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
 from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
 from attnsight.train.distributed import is_main_process, shard_gather
-from attnsight.train.trainer import Callback, TrainResult, peak_rss_mb, resolve_device
+from attnsight.train.trainer import Callback, TrainResult, data_digest, peak_rss_mb, resolve_device
 
 METRICS_FILE = "metrics.json"
 MAX_CATEGORIES = 10_000  # per column; rarer values share the unknown code
@@ -183,13 +183,14 @@ class RiskScorer:
 
     # ----------------------------------------------------------------------------- training
 
-    def _trainer_config(self, name: str, epochs: int, lr: float, monitor: str, budget: float | None) -> TrainerConfig:
+    def _trainer_config(self, name: str, epochs: int, lr: float, monitor: str, budget: float | None,
+                        digest: str) -> TrainerConfig:
         return TrainerConfig(
             epochs=epochs, lr=lr, weight_decay=self.weight_decay, warmup_steps=100, patience=self.patience,
             linear_decay=name == "train",  # validation AP is noisy: a decaying rate settles the end of training
             monitor=monitor, time_budget=budget, seed=self.seed, device=self.device,
             checkpoint=str(Path(self.checkpoint_dir) / f"{name}.pt") if self.checkpoint_dir else None,
-            resume=self.resume, log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
+            resume=self.resume, log_dir=str(Path(self.log_dir) / name) if self.log_dir else None, data_digest=digest,
         )
 
     def fit(
@@ -214,6 +215,7 @@ class RiskScorer:
         self.schema_ = events.schema
         self._fit_preprocessing(events, split.train)
         arrays = self._arrays(events)
+        digest = data_digest(*arrays, events.account, events.time, events.label, split.train, split.valid)
         torch.manual_seed(self.seed)
         self.model_ = RiskTransformer(RiskConfig(
             num_numeric=len(events.schema.numeric),
@@ -233,7 +235,7 @@ class RiskScorer:
         spent = 0.0
         self.pretrain_metrics_ = None
         if self.pretrain_epochs > 0:
-            spent = self._pretrain(events, arrays, split.train, callbacks)
+            spent = self._pretrain(events, arrays, split.train, callbacks, digest)
         batcher = self._batcher(events, arrays, train_rows, self.batch_size)
         valid_labels, valid_days = events.label[split.valid], events.days[split.valid]
 
@@ -242,7 +244,7 @@ class RiskScorer:
             return risk_metrics(valid_labels, scores, events.account[split.valid], valid_days)
 
         budget = None if self.time_budget is None else max(self.time_budget - spent, 1.0)
-        config = self._trainer_config("train", self.epochs, self.lr, "average_precision", budget)
+        config = self._trainer_config("train", self.epochs, self.lr, "average_precision", budget, digest)
         result = Trainer(config, callbacks, name="train").fit(self.model_, batcher.epoch, len(batcher),
                                                               RiskObjective(pos_weight), validate)
         self.model_.eval()
@@ -256,7 +258,7 @@ class RiskScorer:
         return self
 
     def _pretrain(self, events: Events, arrays: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
-                  callbacks: Sequence[Callback]) -> float:
+                  callbacks: Sequence[Callback], digest: str) -> float:
         """Masked-feature modelling on the training period (labels unused), early-stopped on the
         loss of a held-out 5%."""
         rng = np.random.default_rng(self.seed)
@@ -275,7 +277,8 @@ class RiskScorer:
             return {"neg_masked_loss": -float(np.mean(losses))}
 
         budget = None if self.time_budget is None else self.time_budget / 3
-        config = self._trainer_config("pretrain", self.pretrain_epochs, self.pretrain_lr, "neg_masked_loss", budget)
+        config = self._trainer_config("pretrain", self.pretrain_epochs, self.pretrain_lr, "neg_masked_loss", budget,
+                                      digest)
         result = Trainer(config, callbacks, name="pretrain").fit(self.model_, batcher.epoch, len(batcher),
                                                                  objective, validate)
         self.pretrain_metrics_ = {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": result.seconds,

@@ -355,6 +355,16 @@ def test_unknown_labels_in_a_given_validation_file_are_named_by_line(tmp_path):
                                "(2 in all: mixed, neutral)")
 
 
+def test_resuming_on_relabelled_texts_is_refused(tmp_path):
+    data = reviews("en", 120)
+    run = {**TINY, "epochs": 1, "checkpoint_dir": str(tmp_path / "checkpoints"), "vocab_size": 200}
+    TextClassifier(**run).fit(data)
+    relabelled = Texts.from_lists(data.texts, ["1" if label == "positive" else "0" for label in data.labels])
+    with pytest.raises(AttnsightError, match="train.pt: this checkpoint was trained on other data"):
+        TextClassifier(**{**run, "resume": True}).fit(relabelled)
+    assert TextClassifier(**{**run, "epochs": 2, "resume": True}).fit(data).metrics_["epochs"] == 2
+
+
 def test_texts_without_labels_cannot_train():
     with pytest.raises(DataError, match="no labels"):
         TextClassifier(**TINY).fit(Texts.from_lists(["a", "b"]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import logging
 import math
 import os
@@ -80,6 +81,20 @@ class TrainerConfig:
     checkpoint: str | None = None  # file for atomic per-epoch checkpoints (resume with resume=True)
     resume: bool = False
     log_dir: str | None = None  # TensorBoard scalars
+    data_digest: str | None = None  # `data_digest` of what the run trains on: a resume on other data is refused
+
+
+def data_digest(*parts: Sequence[str] | np.ndarray) -> str:
+    """A short hash of a run's data (texts and labels, items, event arrays), kept in its checkpoints."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            for value in part:
+                digest.update(value.encode("utf-8") + b"\0")
+        digest.update(b"\1")  # parts end here, so ["ab"], ["c"] and ["a"], ["bc"] differ
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -262,6 +277,7 @@ class Trainer:
                 "best_metrics": state.best_metrics,
                 "history": state.history,
                 "finished": state.finished,
+                "data_digest": self.config.data_digest,
             },
         }
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +307,11 @@ class Trainer:
             raise AttnsightError(f"{path}: this checkpoint is of a model with {key} {written.get(key)!r}, not "
                                  f"{current[key]!r}; resume with the options it was started with, or start afresh "
                                  "without --resume")
+        trained_on = meta.get("data_digest")
+        if trained_on and self.config.data_digest and trained_on != self.config.data_digest:
+            raise AttnsightError(f"{path}: this checkpoint was trained on other data (its texts, labels, items or "
+                                 "events differ); resume on the data it was started with, or start afresh without "
+                                 "--resume")
         return _State(
             epoch=meta["epoch"],
             best_score=meta["best_score"],

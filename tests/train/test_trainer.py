@@ -15,6 +15,7 @@ import torch
 from attnsight.errors import AttnsightError
 from attnsight.models import SASRec, SASRecConfig
 from attnsight.train import ClozeObjective, NextItemObjective, SequenceBatcher, Trainer, TrainerConfig, resolve_device
+from attnsight.train.trainer import data_digest
 
 # ----------------------------------------------------------------------------- batches
 
@@ -456,3 +457,15 @@ def test_resuming_a_model_of_other_heads_is_refused_though_every_shape_fits(tmp_
                                              rf"{config.num_heads}, not {config.num_heads * 2}"):
         _fit(more_heads, _config(epochs=2, checkpoint=ckpt, resume=True))
     assert _fit(_tiny_model(), _config(epochs=2, lr=5e-3, checkpoint=ckpt, resume=True)).epochs == 2  # a rate may change
+
+
+def test_resuming_on_other_data_is_refused(tmp_path: Path) -> None:
+    ckpt = str(tmp_path / "train.pt")
+    ours = data_digest(["good room", "rude staff"], ["pos", "neg"])
+    _fit(_tiny_model(), _config(epochs=1, checkpoint=ckpt, data_digest=ours))
+    relabelled = data_digest(["good room", "rude staff"], ["1", "0"])
+    with pytest.raises(AttnsightError, match=r"train.pt: this checkpoint was trained on other data"):
+        _fit(_tiny_model(), _config(epochs=2, checkpoint=ckpt, resume=True, data_digest=relabelled))
+    assert _fit(_tiny_model(), _config(epochs=2, checkpoint=ckpt, resume=True, data_digest=ours)).epochs == 2
+    assert data_digest(["ab"], ["c"]) != data_digest(["a"], ["bc"]) != data_digest(["a", "bc"])
+    assert data_digest(np.arange(3)) == data_digest(np.arange(3)) != data_digest(np.arange(4))
