@@ -106,6 +106,16 @@ def test_best_json_is_the_best_trial_of_the_study(study_run):
     assert all(t["state"] == "complete" and t["epochs"] == 2 for t in payload["trials"])
 
 
+def test_best_json_names_files_by_absolute_path(study_run, audience_csv, tmp_path, monkeypatch):
+    from attnsight.cli.tune import _json_value
+
+    assert study_run["best"]["params"]["data"] == str(audience_csv)
+    monkeypatch.chdir(tmp_path)  # a search started where its data is: `train --config` works from anywhere
+    assert _json_value(Path("audience.csv")) == str(tmp_path.resolve() / "audience.csv")
+    assert _json_value([Path("a.txt"), Path("b.txt")]) == [str(tmp_path.resolve() / n) for n in ("a.txt", "b.txt")]
+    assert _json_value(0.5) == 0.5 and _json_value("head") == "head"
+
+
 def test_best_config_trains_with_one_command_and_flags_win(study_run, tmp_path):
     best, config = study_run["best"], study_run["out"] / "best.json"
     trained = json.loads(invoke("recsys", "train", "--config", config, "--out", tmp_path / "a", "--device", "cpu",

@@ -163,6 +163,12 @@ def risk(
     _search("risk", risk_cli, ctx.params)
 
 
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value.resolve())
+    return [_json_value(v) for v in value] if isinstance(value, list) else value
+
+
 def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
     """Open (or resume) the study, run the missing trials with the train command's own reading and
     fitting, print them, and write the best as OUT/best.json."""
@@ -179,8 +185,9 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its INFO line per trial repeats ours
     out, json_out, metric = params["out"], params["json_out"], METRICS[task]
     check_out(out)
-    # the train command's option values this search was given (JSON, as best.json keeps them)
-    given = {k: str(v) if isinstance(v, Path) else v for k, v in params.items() if k not in _SEARCH_OPTIONS}
+    # the train command's option values this search was given (JSON, as best.json keeps them; files
+    # by absolute path, so that `train --config best.json` runs from any folder)
+    given = {k: _json_value(v) for k, v in params.items() if k not in _SEARCH_OPTIONS}
     given["time_budget"] = params["trial_budget"]
     base = {**defaults(command.train), "device": params["device"], **_TRIAL_ONLY.get(task, {})}
     check_ranges(given)
