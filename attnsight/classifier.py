@@ -55,6 +55,7 @@ from attnsight.train.wide import fit_wide_head, wide_logits
 LABELS_FILE, METRICS_FILE = "labels.json", "metrics.json"
 ENCODERS = ("scratch", "minilm")
 MINILM_MAX_LEN = 512  # its position embeddings
+DEFAULT_COLUMNS = {"text": "text", "label": "label"}  # the text and label columns, as the commands name them by default
 EXPLAIN_METHODS = ("attention", "gradients")
 
 
@@ -376,6 +377,7 @@ class TextClassifier:
         texts = _as_texts(data, text_col, label_col, require_labels=True)
         train, self.cleaning_report_ = clean_texts(texts, cleaning)
         self.cleaning_config_ = cleaning or TextCleaningConfig()
+        self.columns_ = {"text": text_col, "label": label_col}  # kept in the bundle: its commands read them by default
         self.labels_ = label_set(train)
         given = [name for name, part in (("valid", valid), ("test", test)) if part is not None]
         protocol: dict[str, Any] = {"given": given, "split": "stratified" if len(given) < 2 else "given",
@@ -671,6 +673,7 @@ class TextClassifier:
             "cleaning": dataclasses.asdict(getattr(self, "cleaning_config_", TextCleaningConfig())),
             "protocol": getattr(self, "metrics_", {}).get("protocol", {}),
             "pretrain": {k: v for k, v in (getattr(self, "pretrain_metrics_", None) or {}).items() if k != "history"},
+            "columns": getattr(self, "columns_", DEFAULT_COLUMNS),
         }
         self.model_.save_pretrained(path, extra=extra)
         self.tokenizer_.save(path / TOKENIZER_FILE)
@@ -692,6 +695,7 @@ class TextClassifier:
             if not (isinstance(clf.labels_, list) and all(isinstance(x, str) for x in clf.labels_)
                     and len(clf.labels_) == clf.model_.config.num_labels):
                 raise ValueError(f"{LABELS_FILE} is not the list of the model's {clf.model_.config.num_labels} labels")
+            clf.columns_ = bundle_columns(config)
             clf.cleaning_config_ = TextCleaningConfig(**config.get("cleaning", {}))
             clf.cleaning_report_ = TextCleaningReport()
             clf.pretrain_metrics_ = config.get("pretrain") or None
@@ -704,6 +708,12 @@ class TextClassifier:
 
 
 _PARAMS = tuple(inspect.signature(TextClassifier.__init__).parameters)[1:]
+
+
+def bundle_columns(config: dict[str, Any]) -> dict[str, str]:
+    """The text and label columns a bundle's config.json says it was trained on (the default names
+    for a bundle written before they were kept)."""
+    return {**DEFAULT_COLUMNS, **config.get("columns", {})}
 
 
 def _as_texts(

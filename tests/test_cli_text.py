@@ -141,6 +141,21 @@ def test_predict_from_a_file_with_limit(workspace):
     assert "Predictions" in table and "┃ line" not in table
 
 
+def test_commands_read_the_columns_the_bundle_was_trained_on(workspace, tmp_path):
+    # trained on --text-col review --label-col stars: evaluate, predict, insights and the report read those
+    config = json.loads((workspace["bundle"] / "config.json").read_text())
+    assert config["columns"] == {"text": "review", "label": "stars"}
+    base = ("--model", workspace["bundle"], "--data", workspace["test_csv"], "--device", "cpu", "--json")
+    assert json.loads(invoke("text", "evaluate", *base).stdout)["examples"] == 120
+    assert len(json.loads(invoke("text", "predict", *base, "--limit", 2).stdout)) == 2
+    assert set(json.loads(invoke("text", "insights", *base, "--min-count", 1).stdout)) == {"0", "1"}
+    report = json.loads(invoke("report", "--model", workspace["bundle"], "--data", workspace["test_csv"], "--out",
+                               tmp_path / "r.html", "--device", "cpu", "--json").stdout)
+    assert report["bundles"][0]["data"] == str(workspace["test_csv"])
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Needs texts" not in page
+
+
 def test_texts_from_a_file_carry_their_line(workspace):
     # a one-column file: the blank and whitespace-only lines are skipped, so rows and lines part ways
     data = workspace["root"] / "lines.csv"

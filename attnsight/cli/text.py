@@ -24,6 +24,11 @@ Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
 TextCol = Annotated[str, typer.Option(help="Column holding the text.")]
 LabelCol = Annotated[str, typer.Option(help="Column holding the label (strings or integers).")]
 Format = Annotated[str, typer.Option(help="auto|csv|tsv|jsonl|parquet (.gz too).")]
+# the commands that read a bundle read its columns by default
+BundleTextCol = Annotated[Optional[str], typer.Option(
+    "--text-col", help="Column holding the text [default: the one the bundle was trained on].")]
+BundleLabelCol = Annotated[Optional[str], typer.Option(
+    "--label-col", help="Column holding the label [default: the one the bundle was trained on].")]
 
 # what `train` and `tune text` read, and how they split and seed it
 Labelled = Annotated[Path, typer.Option(help="Labelled texts: csv/tsv/jsonl/parquet, .gz too.")]
@@ -54,8 +59,8 @@ def _read(path: Path, text_col: str, label_col: Optional[str], format: str, enco
     return read_texts(path, text_col, label_col, format, encoding, require_labels=labels)
 
 
-def _inputs(text: Optional[list[str]], data: Optional[Path], text_col: str, format: str, encoding: str,
-            limit: Optional[int]) -> tuple[list[str], Optional[list[int]]]:
+def _inputs(text: Optional[list[str]], data: Optional[Path], text_col: Optional[str], format: str, encoding: str,
+            limit: Optional[int], clf: TextClassifier) -> tuple[list[str], Optional[list[int]]]:
     """The texts, and with --data each one's file line (blank lines are skipped, so rows and lines differ)."""
     if text and data is not None:
         raise AttnsightError("give --text (one or more) or --data, not both")
@@ -63,7 +68,7 @@ def _inputs(text: Optional[list[str]], data: Optional[Path], text_col: str, form
         raise AttnsightError("give the texts to read: --text (one or more) or --data FILE")
     if text:
         return list(text)[:limit] if limit else list(text), None
-    frame = _read(data, text_col, None, format, encoding).frame
+    frame = _read(data, text_col or clf.columns_["text"], None, format, encoding).frame
     frame = frame.head(limit) if limit else frame
     return frame["text"].to_list(), frame["line"].to_list()
 
@@ -163,7 +168,8 @@ def fit_model(inputs: tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]
         device=o["device"], seed=o["seed"], resume=o["resume"], **run_dirs(out),
     )
     train_set, valid, test, corpus = inputs
-    return clf.fit(train_set, valid, test, corpus=corpus, callbacks=callbacks, dataset=Path(o["data"]).name)
+    return clf.fit(train_set, valid, test, text_col=o["text_col"], label_col=o["label_col"], corpus=corpus,
+                   callbacks=callbacks, dataset=Path(o["data"]).name)
 
 
 @app.command()
@@ -289,8 +295,8 @@ def _cleaning_line(report: dict[str, int]) -> str:
 def evaluate(
     model: ModelDir,
     data: Annotated[Path, typer.Option(help="Labelled texts to evaluate on.")],
-    text_col: TextCol = "text",
-    label_col: LabelCol = "label",
+    text_col: BundleTextCol = None,
+    label_col: BundleLabelCol = None,
     format: Format = "auto",
     encoding: Encoding = "utf-8",
     device: Device = "auto",
@@ -298,6 +304,7 @@ def evaluate(
 ) -> None:
     """Accuracy, macro precision/recall/F1, per-class report and confusion matrix on labelled texts."""
     clf = _load(model, device)
+    text_col, label_col = text_col or clf.columns_["text"], label_col or clf.columns_["label"]
     report = clf.evaluate(_read(data, text_col, label_col, format, encoding, labels=True), label_col=label_col)
     if json_out:
         print_json(report)
@@ -324,7 +331,7 @@ def predict(
     model: ModelDir,
     text: TextOpt = None,
     data: DataOpt = None,
-    text_col: TextCol = "text",
+    text_col: BundleTextCol = None,
     format: Format = "auto",
     encoding: Encoding = "utf-8",
     limit: Limit = None,
@@ -333,7 +340,7 @@ def predict(
 ) -> None:
     """Label and class probabilities for each text."""
     clf = _load(model, device)
-    texts, lines = _inputs(text, data, text_col, format, encoding, limit)
+    texts, lines = _inputs(text, data, text_col, format, encoding, limit, clf)
     predictions = clf.predict(texts)
     if json_out:
         print_json([{**_line(lines, i), "text": t, **p.__dict__} for i, (t, p) in enumerate(zip(texts, predictions))])
@@ -361,7 +368,7 @@ def explain(
     model: ModelDir,
     text: TextOpt = None,
     data: DataOpt = None,
-    text_col: TextCol = "text",
+    text_col: BundleTextCol = None,
     format: Format = "auto",
     encoding: Encoding = "utf-8",
     limit: Limit = 10,
@@ -383,7 +390,7 @@ def explain(
     if html:
         check_html_name(html, "page")
     clf = _load(model, device)
-    texts, lines = _inputs(text, data, text_col, format, encoding, limit)
+    texts, lines = _inputs(text, data, text_col, format, encoding, limit, clf)
     explanations = clf.explain(texts, method=method)
     # each text's heading, in the terminal and the page alike: "line 5 positive (0.93) (truncated)"
     titles = [" ".join([*(f"line {n}" for n in _line(lines, i).values()), f"{e.label} ({e.probabilities[e.label]:.2f})",
@@ -414,7 +421,7 @@ def explain(
 def insights(
     model: ModelDir,
     data: Annotated[Path, typer.Option(help="Texts of the audience (labels not needed).")],
-    text_col: TextCol = "text",
+    text_col: BundleTextCol = None,
     format: Format = "auto",
     encoding: Encoding = "utf-8",
     limit: Limit = None,
@@ -425,7 +432,7 @@ def insights(
 ) -> None:
     """Per predicted class, the words the model attends to most, beside how often they occur."""
     clf = _load(model, device)
-    texts = _read(data, text_col, None, format, encoding).texts
+    texts = _read(data, text_col or clf.columns_["text"], None, format, encoding).texts
     result = clf.insights(texts[:limit] if limit else texts, top=top, min_count=min_count)
     if json_out:
         print_json(result)

@@ -2,7 +2,7 @@
 `--data` files each one reads.
 
 Matching is by columns, so the order of `--data` does not matter: a text classifier reads a file
-with a `text` column (its texts to explain), a risk scorer a file with every column of its event
+with the text column it was trained on (its texts to explain), a risk scorer a file with every column of its event
 schema but the label (the events to score); a recommender reads none, its users' histories are in
 the bundle. Each file goes to the first bundle, in `--model` order, that fits it and has no file
 yet, so two text bundles take two text files in turn; a bundle left without one reads the first
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnsight.classifier import TextClassifier
+from attnsight.classifier import TextClassifier, bundle_columns
 from attnsight.data.readers import TABLE_FORMATS, check_path, read_table
 from attnsight.errors import AttnsightError, DataError
 from attnsight.models.base import read_bundle_config
@@ -26,7 +26,6 @@ from attnsight.scorer import RiskScorer
 
 PREDICTORS: dict[str, type] = {"recsys": SequentialRecommender, "text": TextClassifier, "risk": RiskScorer}
 TASKS = tuple(PREDICTORS)
-TEXT_COLUMN = "text"  # the column `text train` reads by default; the bundle does not record another
 
 
 @dataclass
@@ -66,7 +65,7 @@ def read_config(path: Path) -> dict[str, Any]:
 def required_columns(task: str, config: dict[str, Any]) -> set[str] | None:
     """The columns a data file needs for this bundle to read it; None: the bundle reads no file."""
     if task == "text":
-        return {TEXT_COLUMN}
+        return {bundle_columns(config)["text"]}
     if task == "risk":
         schema = config["schema"]
         roles = [schema["account"], schema["time"], schema.get("entity"), schema.get("id")]

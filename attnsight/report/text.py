@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 from markupsafe import Markup
 
-from attnsight.classifier import TextClassifier
+from attnsight.classifier import TextClassifier, bundle_columns
 from attnsight.data.texts import Texts, read_texts
 from attnsight.explain.text import highlight_html
 from attnsight.report import figures
 from attnsight.report.blocks import Figure, Note, Paragraph, Part, Table
-from attnsight.report.bundles import TEXT_COLUMN, Bundle
+from attnsight.report.bundles import Bundle
 from attnsight.report.common import dim
 
 MAX_TEXTS = 2000  # a random sample beyond this: insights settle long before, and the report stays quick
@@ -24,7 +24,8 @@ def _sample(bundle: Bundle, seed: int) -> Texts | None:
     if bundle.data is None:
         return None
     if "texts" not in bundle.inputs:
-        texts = read_texts(bundle.data, TEXT_COLUMN, "label", encoding=bundle.encoding)
+        columns = bundle_columns(bundle.config)
+        texts = read_texts(bundle.data, columns["text"], columns["label"], encoding=bundle.encoding)
         read = f"{len(texts):,} texts of {bundle.data.name}"
         if len(texts) > MAX_TEXTS:
             texts = texts.take(np.sort(np.random.default_rng(seed).choice(len(texts), MAX_TEXTS, replace=False)))
@@ -33,9 +34,9 @@ def _sample(bundle: Bundle, seed: int) -> Texts | None:
     return bundle.inputs["texts"]
 
 
-def _no_texts(part: Part) -> Part:
-    part.blocks.append(Note(f"Needs texts, which the bundle does not keep: give a data file with a '{TEXT_COLUMN}' "
-                            "column (--data)."))
+def _no_texts(part: Part, bundle: Bundle) -> Part:
+    part.blocks.append(Note(f"Needs texts, which the bundle does not keep: give a data file with a "
+                            f"'{bundle_columns(bundle.config)['text']}' column (--data)."))
     return part
 
 
@@ -43,7 +44,7 @@ def explanations_part(bundle: Bundle, seed: int) -> Part:
     part = Part("Example explanations")
     texts = _sample(bundle, seed)
     if texts is None:
-        return _no_texts(part)
+        return _no_texts(part, bundle)
     clf: TextClassifier = bundle.predictor
     first = texts.take(np.arange(min(READ_FOR_EXAMPLES, len(texts))))
     truth = first.labels if first.has_labels else [None] * len(first)
@@ -74,7 +75,7 @@ def words_part(bundle: Bundle, seed: int) -> Part:
     part = Part("Attended words per class")
     texts = _sample(bundle, seed)
     if texts is None:
-        return _no_texts(part)
+        return _no_texts(part, bundle)
     insights = bundle.predictor.insights(texts.texts, top=TOP_WORDS)
     if not any(insights.values()):
         part.blocks.append(Note("No word occurs in 3 texts of a class: too few texts for per-class insights."))
