@@ -403,6 +403,10 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
         ) from None
     except LookupError:
         raise DataError(path, f"unknown encoding {encoding!r}") from None
+    breaks = raw.count(b"\n")
+    if breaks > 1 and "\n" not in text:  # UTF-8 read as UTF-16 is no error: one line of CJK-looking text
+        raise DataError(path, f"not {encoding}: the file's {breaks} line breaks read as none; give the file's "
+                              "encoding (--encoding)")
     if not text.strip():
         raise DataError(path, "file is empty")
     return text.removeprefix("\ufeff")
@@ -509,13 +513,18 @@ def _bad_table_line(text: str, fmt: str) -> int | None:
                 except ValueError:
                     return number
         return None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_SEPARATORS[fmt])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_SEPARATORS[fmt], strict=True)
+    start = 1  # the line the record being read starts on
     try:
         header = next(reader)
+        start = reader.line_num + 1
         for record in reader:
             if len(record) > len(header):
                 return reader.line_num
-    except (csv.Error, StopIteration):
+            start = reader.line_num + 1
+    except csv.Error:  # a quote never closed, or text after a closing quote: where that record starts
+        return start
+    except StopIteration:
         return None
     return None
 

@@ -127,6 +127,19 @@ def test_bad_encoding_names_the_line(tmp_path):
     assert read_texts(path, encoding="latin-1").texts == ["good", "café"]
 
 
+def test_utf8_read_as_utf16_is_named_not_read_as_one_line(tmp_path):
+    path = write(tmp_path / "t.csv", "text,label\ngood,1\nbad,0\n")
+    error = raises_data_error(path, encoding="utf-16")
+    assert error.message == "not utf-16: the file's 3 line breaks read as none; give the file's encoding (--encoding)"
+    path.write_text("text,label\ngood,1\nbad,0\n", encoding="utf-16")  # the real thing reads
+    assert read_texts(path, encoding="utf-16").texts == ["good", "bad"]
+
+
+def test_an_unclosed_quote_is_named_by_the_line_it_opens(tmp_path):
+    error = raises_data_error(write(tmp_path / "t.csv", 'text,label\nok,1\n"good room,1\nbad,0\nfine,1\n'))
+    assert error.line == 3 and "cannot parse as csv" in error.message
+
+
 def test_missing_file_and_unknown_format(tmp_path):
     assert "no such file" in str(raises_data_error(tmp_path / "nope.csv"))
     path = write(tmp_path / "t.csv", "text\nx\n")
