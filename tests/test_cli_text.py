@@ -103,9 +103,21 @@ def test_train_prints_a_summary(workspace, monkeypatch, capsys):
     restarts = json.loads((workspace["root"] / "table-bundle" / "metrics.json").read_text())["restarts"]
     scores = ", ".join(f"{run['valid']['macro_f1']:.4f}" for run in restarts["runs"])
     assert f"2 fine-tunings, validation macro-F1 {scores}: kept number {restarts['chosen']}" in result.stdout
+    assert "differ only in case" not in result.stdout
     assert_one_line_error(monkeypatch, capsys, ["text", "train", "--data", workspace["train_csv"], "--out",
                                                 workspace["root"] / "never", "--restarts", 0],
                           "--restarts must be at least 1, not 0")
+
+
+def test_train_warns_of_labels_that_look_alike(workspace, tmp_path):
+    frame = pl.read_csv(workspace["train_csv"])
+    data = tmp_path / "mixed.csv"  # a third of the positive reviews labelled "1.0", as a spreadsheet may write them
+    frame.with_columns(pl.when((pl.col("stars") == 1) & (pl.col("id") % 3 == 0)).then(pl.lit("1.0"))
+                       .otherwise(pl.col("stars").cast(pl.String)).alias("stars")).write_csv(data)
+    result = invoke("text", "train", "--data", data, "--out", tmp_path / "b", "--text-col", "review", "--label-col",
+                    "stars", "--epochs", 1, *SMALL)
+    assert "labels '1', '1.0' differ only in case, spacing or how a number is written, and were trained as " \
+           "separate classes" in result.stdout.replace("\n", " ")
 
 
 def test_evaluate(workspace):

@@ -244,6 +244,12 @@ def train(
         print_json(metrics)
         return
     console.print(_cleaning_line(metrics["cleaning"]))
+    from attnsight.data.texts import look_alike_labels
+
+    for group in look_alike_labels(clf.labels_):
+        console.print(f"[yellow]labels {', '.join(map(repr, group))} differ only in case, spacing or how a number is "
+                      "written, and were trained as separate classes: make them one in the data if they mean one[/]",
+                      highlight=False)
     rows = {f"attnsight ({encoder})": metrics["test"]}
     if metrics["wide"]:  # what each of the mixed heads scores alone
         wide = metrics["wide"]

@@ -113,6 +113,21 @@ def check_known_labels(texts: Texts, known: Sequence[str], what: str, column: st
                     line=lines[row] if lines else None, column=column, row=None if lines else row + 1)
 
 
+def look_alike_labels(labels: Sequence[str]) -> list[list[str]]:
+    """Groups of distinct labels that differ only in case and spacing ("Positive", "positive") or
+    in how a number is written ("1", "1.0"): likely one class, though trained as several."""
+    def key(label: str) -> str:
+        try:
+            return repr(float(label))
+        except ValueError:
+            return " ".join(label.casefold().split())
+
+    groups: dict[str, list[str]] = {}
+    for label in sorted(set(labels)):
+        groups.setdefault(key(label), []).append(label)
+    return [group for group in groups.values() if len(group) > 1]
+
+
 @dataclass
 class TextCleaningConfig:
     html: bool = True  # strip tags (<br />) and decode entities (&amp;)

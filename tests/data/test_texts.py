@@ -17,6 +17,7 @@ from attnsight.data.texts import (
     Texts,
     clean_text,
     clean_texts,
+    look_alike_labels,
     read_texts,
     stratified_split,
     word_spans,
@@ -138,6 +139,12 @@ def test_utf8_read_as_utf16_is_named_not_read_as_one_line(tmp_path):
 def test_an_unclosed_quote_is_named_by_the_line_it_opens(tmp_path):
     error = raises_data_error(write(tmp_path / "t.csv", 'text,label\nok,1\n"good room,1\nbad,0\nfine,1\n'))
     assert error.line == 3 and "cannot parse as csv" in error.message
+
+
+def test_look_alike_labels_by_case_spacing_and_number_form():
+    labels = ["1", "1.0", "0", "Positive", "positive", "neg  ok", "neg ok", "negative", "1", "2"]
+    assert look_alike_labels(labels) == [["1", "1.0"], ["Positive", "positive"], ["neg  ok", "neg ok"]]
+    assert look_alike_labels(["0", "1", "pos"]) == []
 
 
 def test_missing_file_and_unknown_format(tmp_path):
