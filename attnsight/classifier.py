@@ -251,7 +251,8 @@ class TextClassifier:
         )
 
     def _trainer_config(
-        self, name: str, epochs: int, steps: int, lr: float, monitor: str, budget: float | None, seed: int, data: str
+        self, name: str, epochs: int, steps: int, lr: float, monitor: str, budget: float | None, seed: int,
+        digest: str,
     ) -> TrainerConfig:
         checkpoint = str(Path(self.checkpoint_dir) / f"{name}.pt") if self.checkpoint_dir else None
         return TrainerConfig(
@@ -269,7 +270,7 @@ class TextClassifier:
             checkpoint=checkpoint,
             resume=self.resume,
             log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
-            data_digest=data,
+            data_digest=digest,
         )
 
     # ----------------------------------------------------------------------------- pretraining
@@ -458,7 +459,7 @@ class TextClassifier:
 
     def _fine_tune(
         self, batcher: TokenBatcher, objective: ClassificationObjective, validate: Callable[[TextTransformer], dict[str, float]],
-        lr: float, spent: float, callbacks: Sequence[Callback], data: str,
+        lr: float, spent: float, callbacks: Sequence[Callback], digest: str,
     ) -> tuple[list[TrainResult], int]:
         """Fine-tune `restarts` times from the encoder as it is now and leave the model at the run best
         on validation macro-F1 (BERT's random restarts, Devlin et al. 2019, 4.1); every run and the
@@ -481,7 +482,7 @@ class TextClassifier:
                 max((self.time_budget - spent_here) / (self.restarts - restart), 1.0)
             name = "train" if restart == 0 else f"train-{restart + 1}"
             config = self._trainer_config(name, self.epochs, len(batcher), lr, "macro_f1", budget, self.seed + restart,
-                                          data)
+                                          digest)
             groups = self.model_.layerwise_groups(self.layer_lr_decay) if self.layer_lr_decay < 1.0 else None
             runs.append(Trainer(config, callbacks, name=name).fit(self.model_, batcher.epoch, len(batcher), objective,
                                                                   validate, groups))

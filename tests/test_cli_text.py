@@ -206,7 +206,7 @@ def test_explain_html_goes_only_to_an_html_name_and_marks_truncated_texts(worksp
     before = config.read_bytes()
     for target in (config, workspace["train_csv"]):  # a bundle's or a data file, given by mistake
         assert_one_line_error(monkeypatch, capsys, ["text", "explain", "--model", workspace["bundle"], "--text", "hi",
-                                                    "--html", target], "is an HTML page; give a .html file name")
+                                                    "--html", target], "the page written there is HTML; give a .html file name")
     assert config.read_bytes() == before
     page = tmp_path / "new" / "folder" / "page.html"  # its folder is made
     invoke("text", "explain", "--model", workspace["bundle"], "--text", " ".join([NEGATIVE] * 20), "--text", POSITIVE,

@@ -115,7 +115,8 @@ def _check_own_folder(out: Path, task: str) -> None:
     from attnsight.data.tokenizer import TOKENIZER_FILE
     from attnsight.evaluate.drift import PROFILE_FILE
     from attnsight.models.base import CONFIG_FILE, WEIGHTS_FILE, read_bundle_config
-    from attnsight.recommender import HISTORIES_FILE, ITEM_INFO_FILE, ITEMS_FILE, METRICS_FILE, PROFILES_FILE, USERS_FILE
+    from attnsight.recommender import (HISTORIES_FILE, ITEM_INFO_FILE, ITEMS_FILE, METRICS_FILE, PROFILES_FILE,
+                                       USERS_FILE)
 
     if (out / CONFIG_FILE).is_file():
         try:

@@ -31,7 +31,7 @@ def report(
     from attnsight.report import make_report
     from attnsight.report.page import check_html_name
 
-    check_html_name(out, "report")  # before the minutes of building it
+    check_html_name(out, "report.html")  # before the minutes of building it
     start = time.perf_counter()
     with nullcontext() if json_out else console.status("building the report…"):
         result = make_report(model, device=device, data=data or (), seed=seed, encoding=encoding)

@@ -394,7 +394,7 @@ def explain(
     from attnsight.report.page import check_html_name, write_html
 
     if html:
-        check_html_name(html, "page")
+        check_html_name(html, "explained.html")
     clf = _load(model, device)
     texts, lines = _inputs(text, data, text_col, format, encoding, limit, clf)
     explanations = clf.explain(texts, method=method)
@@ -402,7 +402,7 @@ def explain(
     titles = [" ".join([*(f"line {n}" for n in _line(lines, i).values()), f"{e.label} ({e.probabilities[e.label]:.2f})",
                         *(["(truncated)"] if e.truncated else [])]) for i, e in enumerate(explanations)]
     if html:
-        write_html(html, html_page([highlight_html(e.text, e.words, t) for e, t in zip(explanations, titles)]), "page")
+        write_html(html, html_page([highlight_html(e.text, e.words, t) for e, t in zip(explanations, titles)]), "explained.html")
     if json_out:
         print_json([{**_line(lines, i), **e.__dict__} for i, e in enumerate(explanations)])
         return

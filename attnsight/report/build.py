@@ -31,7 +31,7 @@ class Report:
 
     def write(self, out: Path) -> Path:
         """Write the page (see `write_html`)."""
-        return write_html(out, self.html, "report")
+        return write_html(out, self.html, "report.html")
 
 
 def _section(bundle: Bundle, seed: int) -> Section:

@@ -3,6 +3,7 @@
 No template engine: each block kind is one small function. Plain strings are escaped by
 `markupsafe.escape` (through `Markup.format` and `Markup.join`); a `Markup` passes as it is. The
 page loads nothing: no script, no stylesheet link, figures inline (SVG, their rasters as data URIs).
+`write_html` writes it, and `text explain --html`'s page, only to a .html name.
 """
 
 from __future__ import annotations
@@ -17,24 +18,25 @@ from attnsight.errors import AttnsightError
 from attnsight.report.blocks import Block, Figure, Note, Paragraph, Section, Table
 
 
-def check_html_name(out: Path, what: str) -> None:
+def check_html_name(out: Path, example: str) -> None:
     """Refuse a folder, or a name that is not .html/.htm: a data file or a bundle's own file given
     there by mistake would be overwritten by the page."""
     if out.is_dir():
-        raise AttnsightError(f"{out}: is a folder; give the {what}'s file name (e.g. {what}.html)")
+        raise AttnsightError(f"{out}: is a folder; give the page's file name (e.g. {example})")
     if out.suffix.lower() not in (".html", ".htm"):
-        raise AttnsightError(f"{out}: the {what} is an HTML page; give a .html file name (e.g. {what}.html)")
+        raise AttnsightError(f"{out}: the page written there is HTML; give a .html file name (e.g. {example})")
 
 
-def write_html(out: Path, page: str, what: str) -> Path:
+def write_html(out: Path, page: str, example: str) -> Path:
     """Write a page (its folder made) through a temporary file and rename, so a reader never sees half of it."""
     out = Path(out)
-    check_html_name(out, what)
+    check_html_name(out, example)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # not mkstemp: its files are private (0600)
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
     return out
+
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;color:#222;

@@ -163,6 +163,6 @@ def test_a_folder_is_no_report_file(report, tmp_path: Path):
         report.write(tmp_path)
     data = tmp_path / "reviews.csv"
     data.write_text("text\ngood\n")
-    with pytest.raises(AttnsightError, match=r"reviews\.csv: the report is an HTML page; give a \.html file name"):
+    with pytest.raises(AttnsightError, match=r"reviews\.csv: the page written there is HTML; give a \.html file name"):
         report.write(data)  # a data file given as --out by mistake stays as it was
     assert data.read_text() == "text\ngood\n"

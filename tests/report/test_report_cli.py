@@ -47,7 +47,7 @@ def test_an_out_that_is_no_html_name_is_refused_before_the_bundles_are_read(monk
     out = tmp_path / "scores.csv"
     out.write_text("kept")
     assert_one_line_error(monkeypatch, capsys, ["report", "--model", tmp_path / "nope", "--out", out],
-                          "scores.csv: the report is an HTML page; give a .html file name")
+                          "scores.csv: the page written there is HTML; give a .html file name")
     assert out.read_text() == "kept"
 
 
