@@ -162,12 +162,32 @@ def test_integer_and_string_ids_are_still_accepted(client, bundles):
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("timestamp", [1e30, -1e30, True, 1e15])
+@pytest.mark.parametrize("timestamp", [1e30, -1e30, True, 1e15, "9999-12-31T23:59:59-05:00", "1e30", "nan"])
 def test_behaviour_timestamps_are_bounded_and_not_booleans(client, timestamp):
     response = client.post("/v1/events", json={"events": [{"user": "u", "item": "i", "timestamp": timestamp}]})
     assert response.status_code == 422, response.text
     assert "events[0].timestamp" in response.json()["detail"]
     assert client.app.state.store.count("behaviour") == 0
+
+
+def test_behaviour_timestamps_may_be_epoch_seconds_written_as_text(client):
+    response = client.post("/v1/events", json={"events": [{"user": "u", "item": "i", "timestamp": "1700000000"}]})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("timestamp", 1e30, "not a number or ISO 8601 date"),  # beyond int64: once a 500
+    ("timestamp", -1e15, "not a time of the years 1 to 9999"),
+    ("amount", 1e300, "too large for a float32"),
+])
+def test_transactions_out_of_range_are_refused(client, bundles, field, value, message):
+    assert field in bundles.transactions[0], bundles.transactions[0]
+    row = transaction(bundles, **{field: value})
+    for url in ("/v1/events", "/v1/risk/score"):
+        response = client.post(url, json={"transactions": [row]})
+        assert response.status_code == 422, (url, response.text)
+        assert message in response.json()["detail"], response.text
+    assert client.app.state.store.count("transactions") == 0
 
 
 def test_an_unknown_model_on_an_events_only_body_is_reported(client):

@@ -16,10 +16,14 @@ import numpy as np
 import polars as pl
 
 from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, parse_time, read_table
+from attnsight.data.side import FLOAT32_MAX
 from attnsight.errors import ConfigError, DataError
 
 DAY = 86_400
 UNLABELLED = -1  # a label not known (yet): scored events, history rows whose outcome is still open
+# the times a datetime (and so the hour and weekday features) can hold, as epoch seconds
+EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()
 EVENT_FORMATS = ("auto", *TABLE_FORMATS)
 _TRUE, _FALSE = {"1", "true", "yes", "1.0"}, {"0", "false", "no", "0.0"}
 
@@ -206,13 +210,18 @@ def _events_from_frame(
 
     account = frame[schema.account].str.strip_chars()
     first_bad(path, account.is_null() | (account == ""), first_line, schema.account, "empty account id")
-    time = parse_time(path, frame[schema.time], first_line, schema.time).to_numpy()
+    seconds = parse_time(path, frame[schema.time], first_line, schema.time)
+    first_bad(path, (seconds < EARLIEST) | (seconds > LATEST), first_line, schema.time,
+              "not a time of the years 1 to 9999", frame[schema.time])
+    time = seconds.to_numpy()
     numeric = np.zeros((frame.height, len(schema.numeric)))
     for j, name in enumerate(schema.numeric):
         raw = frame[name].str.strip_chars()
         values = raw.cast(pl.Float64, strict=False)
         first_bad(path, raw.is_not_null() & (raw != "") & values.is_null(), first_line, name, "not a number", raw)
         first_bad(path, values.is_infinite().fill_null(False), first_line, name, "not a finite number", raw)
+        first_bad(path, (values.abs() > FLOAT32_MAX).fill_null(False), first_line, name,
+                  f"too large for a float32 (beyond ±{FLOAT32_MAX:.3g})", raw)
         numeric[:, j] = values.fill_null(float("nan")).to_numpy()
     categorical = np.empty((frame.height, len(schema.categorical)), dtype=object)
     for j, name in enumerate(schema.categorical):

@@ -599,7 +599,8 @@ def with_epoch_seconds(frame: Frame, column: str, out: str) -> Frame:
     # evaluate every earlier step again, and a date parser run over millions of integers is slow
     frame = frame.with_columns(raw.cast(pl.Int64, strict=False).alias(out))
     number = pl.when(seconds.is_null()).then(raw).cast(pl.Float64, strict=False)
-    frame = frame.with_columns(seconds.fill_null(pl.when(number.is_finite()).then(number.floor().cast(pl.Int64))))
+    in_range = number.is_finite() & (number.abs() < 2.0**63)  # beyond, no int64 holds it: a bad value, not a crash
+    frame = frame.with_columns(seconds.fill_null(pl.when(in_range).then(number.floor().cast(pl.Int64))))
     iso = pl.when(seconds.is_null()).then(raw.str.replace(" ", "T", literal=True, n=1))
     for fmt in _ISO_FORMATS:
         parsed = iso.str.to_datetime(fmt, strict=False, time_unit="us").dt.epoch("s")

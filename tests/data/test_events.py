@@ -173,6 +173,18 @@ def test_bad_values_name_file_line_and_column(tmp_path, row, column, value, what
     assert what in str(error)
 
 
+@pytest.mark.parametrize("column, value, message", [
+    ("timestamp", "1e30", "not a number or ISO 8601 date: '1e30'"),  # beyond int64: once a traceback
+    ("timestamp", "-1e15", "not a time of the years 1 to 9999: '-1e15'"),
+    ("amount", "1e39", "too large for a float32 (beyond ±3.4e+38): '1e39'"),
+])
+def test_values_out_of_range_are_named(tmp_path, column, value, message):
+    rows = [["e1", "A", T0, "10", "web", 0, "t1"], ["e2", "A", T0 + 1, "12", "web", 1, "t1"]]
+    rows[1][HEADER.index(column)] = value
+    error = raises_data_error(write_rows(tmp_path / "e.csv", rows))
+    assert (error.line, error.column, error.message) == (3, column, message)
+
+
 def test_error_line_counts_blank_lines(tmp_path):
     # lines: 1 header, 2 a, 3 blank, 4 b, 5 blank, 6 c (bad label)
     path = write(tmp_path / "blank.csv", (

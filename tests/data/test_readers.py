@@ -276,6 +276,16 @@ def test_blank_lines_are_skipped_in_tables(tmp_path):
     assert error.line == 3 and "line 3" in str(error)
 
 
+@pytest.mark.parametrize("value", ["1e30", "9223372036854775808", "-1e19"])
+def test_a_numeric_timestamp_beyond_int64_is_a_bad_value_for_both_readers(tmp_path, value):
+    path = write(tmp_path / "log.csv", f"user,item,timestamp\nu,a,1\nu,b,{value}\n")
+    error = raises_data_error(path)
+    assert (error.line, error.column) == (3, "timestamp") and "not a number or ISO 8601 date" in error.message
+    with pytest.raises(DataError) as scanned:
+        scan_interactions(path)
+    assert (scanned.value.row, scanned.value.column) == (2, "timestamp")
+
+
 def test_a_row_of_empty_fields_is_skipped_by_both_readers(tmp_path):
     # spreadsheets export empty rows as ",,"; a row with any value is read (and its empty id refused)
     path = write(tmp_path / "log.csv", "user,item,timestamp\nu,a,1\n,,\n ,,\nu,b,2\n")

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from attnsight.data.events import EARLIEST, LATEST
 from attnsight.serve.batching import MicroBatcher
 from attnsight.serve.deps import get_monitor, get_registry, get_writer, require_api_key
 from attnsight.serve.fields import Row, Utf8
@@ -20,9 +21,6 @@ from attnsight.serve.store import BehaviourEvent
 
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_api_key)])
 MAX_EVENTS = 10_000
-# the times a datetime (and so a risk model's time column) can hold
-_EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
-_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()
 
 
 class Behaviour(BaseModel):
@@ -41,14 +39,17 @@ class Behaviour(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def parse_time(cls, value: float | str | None) -> float | str | None:
-        if isinstance(value, str):
+        if isinstance(value, str):  # epoch seconds written as text, as files hold them, or an ISO time
             try:
-                parsed = datetime.fromisoformat(value)
+                value = float(value)
             except ValueError:
-                raise ValueError("not a number or ISO 8601 time") from None
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
-        if value is not None and not (math.isfinite(value) and _EARLIEST <= value <= _LATEST):
-            raise ValueError(f"not epoch seconds of the years 1 to 9999 ({_EARLIEST:.0f} to {_LATEST:.0f})")
+                try:
+                    parsed = datetime.fromisoformat(value)
+                except ValueError:
+                    raise ValueError("not a number or ISO 8601 time") from None
+                value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+        if value is not None and not (math.isfinite(value) and EARLIEST <= value <= LATEST):
+            raise ValueError(f"not epoch seconds of the years 1 to 9999 ({EARLIEST:.0f} to {LATEST:.0f})")
         return value
 
 
