@@ -76,10 +76,11 @@ class ItemIndex:
         self, queries: Tensor, k: int, exclude: Sequence[np.ndarray | None] | None = None
     ) -> tuple[Tensor, Tensor]:
         """(B, k) scores and row ids of each query's best rows, best first, without its `exclude`
-        rows; where fewer than k rows are left, a row ends in scores -inf and ids -1."""
+        rows; where fewer than k rows are left, a row ends in scores -inf and ids -1. A k beyond
+        the rows is the number of rows."""
+        k = min(k, len(self.items))
         if self._faiss_index is None:  # exact: the excluded rows are masked before the top-k
-            scores, ids = self.exact(queries, min(k, len(self.items)), exclude)
-            return _pad(scores, ids, k)
+            return self.exact(queries, k, exclude)
         extra = max((len(e) for e in exclude if e is not None), default=0) if exclude is not None else 0
         scores, ids = self._approximate(queries, min(k + extra, len(self.items)))
         if extra:
@@ -91,7 +92,7 @@ class ItemIndex:
             keep = torch.argsort(drop.int(), dim=1, stable=True)  # the kept first, in score order
             scores, ids, drop = scores.gather(1, keep), ids.gather(1, keep), drop.gather(1, keep)
             scores, ids = scores.masked_fill(drop, float("-inf")), ids.masked_fill(drop, -1)
-        return _pad(scores[:, :k], ids[:, :k], k)
+        return scores[:, :k], ids[:, :k]
 
     def exact(
         self, queries: Tensor, k: int, exclude: Sequence[np.ndarray | None] | None = None
@@ -130,15 +131,6 @@ def _flatten(exclude: Sequence[np.ndarray | None], device: torch.device) -> tupl
         return torch.empty(0, dtype=torch.long, device=device), torch.empty(0, dtype=torch.long, device=device)
     rows, items = (np.concatenate(p) for p in zip(*parts))
     return torch.as_tensor(rows, device=device), torch.as_tensor(items.astype(np.int64), device=device)
-
-
-def _pad(scores: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Widen (B, n ≤ k) results to k columns of -inf / -1 (a catalogue smaller than k)."""
-    missing = k - scores.shape[1]
-    if missing <= 0:
-        return scores, ids
-    return (torch.cat([scores, scores.new_full((len(scores), missing), float("-inf"))], dim=1),
-            torch.cat([ids, ids.new_full((len(ids), missing), -1)], dim=1))
 
 
 def _default_nlist(n: int) -> int:

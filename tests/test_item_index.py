@@ -42,9 +42,10 @@ def test_excluded_rows_are_left_out_and_short_results_padded() -> None:
                                [np.array([0, 2]), None, np.array([4, 3, 2, 1])])
     assert ids.tolist() == [[1, 3, 4], [0, 1, 2], [0, -1, -1]]
     assert scores.tolist() == [[4.0, 2.0, 1.0], [5.0, 4.0, 3.0], [-5.0, float("-inf"), float("-inf")]]
-    # a catalogue smaller than k
-    scores, ids = index.search(torch.tensor([[1.0]]), 7)
-    assert ids.tolist() == [[0, 1, 2, 3, 4, -1, -1]]
+    # a catalogue smaller than k: its rows, however large k (2^31 once asked for 16 GB of padding)
+    for k in (7, 2**31, 2**63 - 1):
+        scores, ids = index.search(torch.tensor([[1.0]]), k)
+        assert ids.tolist() == [[0, 1, 2, 3, 4]]
 
 
 def test_faiss_above_the_threshold_with_high_recall() -> None:
