@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from datetime import datetime, timezone
 
 import numpy as np
@@ -127,6 +128,19 @@ def scored(workspace) -> tuple[list[dict], list[dict]]:
     with out.open(newline="") as f:
         written = list(csv.DictReader(f))
     return json.loads(result.stdout), written
+
+
+def test_score_out_never_overwrites_its_input_or_a_bundle(workspace, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "tx.csv"
+    shutil.copy(workspace["data"], data)
+    before = data.read_bytes(), (workspace["bundle"] / "config.json").read_bytes()
+    base = ["risk", "score", "--model", workspace["bundle"], "--data", data, "--device", "cpu", "--out"]
+    for out, message in [(data, "is a file this command reads"),
+                         (workspace["bundle"] / "config.json", "give a .csv file name"),
+                         (workspace["bundle"] / "scores.csv", "is inside a bundle folder"),
+                         (tmp_path, "is a folder")]:
+        assert_one_line_error(monkeypatch, capsys, [*base, out], f"--out {out}", message)
+    assert (data.read_bytes(), (workspace["bundle"] / "config.json").read_bytes()) == before
 
 
 def test_score_out_csv(workspace, scored):

@@ -10,6 +10,7 @@ import typer
 
 from attnsight.cli.options import ConfigFile, Encoding, check_ranges, names, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
+from attnsight.errors import AttnsightError
 
 if TYPE_CHECKING:
     from attnsight.data.events import Events
@@ -59,8 +60,6 @@ def _events(scorer: Any, data: Path, history: Optional[Path], since: Optional[st
     events, rows = scorer.load(data, history, encoding)
     rows = np.intersect1d(rows, events.since(since))
     if len(rows) == 0:
-        from attnsight.errors import AttnsightError
-
         raise AttnsightError(f"{data}: no events on or after {since}")
     return events, rows
 
@@ -174,6 +173,19 @@ def evaluate(
     console.print(metrics_table(title, {"attnsight": metrics}, RISK_METRICS))
 
 
+def _check_scores_out(out: Path, inputs: list[Path]) -> None:
+    """The scores' CSV is refused where writing it would destroy what the command reads or a
+    bundle: an input file named by mistake, a file inside a bundle folder, a name not .csv."""
+    if out.is_dir():
+        raise AttnsightError(f"--out {out} is a folder; give the scores' file name (e.g. scores.csv)")
+    if out.suffix.lower() != ".csv":
+        raise AttnsightError(f"--out {out}: the scores are written as CSV; give a .csv file name (e.g. scores.csv)")
+    if out.exists() and any(p.exists() and out.samefile(p) for p in inputs):
+        raise AttnsightError(f"--out {out} is a file this command reads; give the scores a file of their own")
+    if (out.parent / "config.json").is_file():
+        raise AttnsightError(f"--out {out} is inside a bundle folder; give the scores a file outside it")
+
+
 @app.command()
 def score(
     model: ModelDir,
@@ -189,6 +201,8 @@ def score(
     """Risk score (probability) of each event, from its account's and entity's earlier events."""
     import polars as pl
 
+    if out:
+        _check_scores_out(out, [data, *([history] if history else [])])
     scorer = _load(model, device)
     events, rows = _events(scorer, data, history, since, encoding)
     scores = scorer.score(events, rows)
