@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, read_table, read_text
-from attnsight.errors import DataError
+from attnsight.errors import ConfigError, DataError
 
 SIDE_FORMATS = ("auto", *TABLE_FORMATS, "dat")
 # MovieLens' header-less `::` files, recognised by their number of fields
@@ -36,6 +36,15 @@ class SideSchema:
     numeric: tuple[str, ...] = ()
     tag_sep: str = "|"
     names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        roles: dict[str, str] = {self.id: "the id"}
+        for role in ("text", "categorical", "tags", "numeric"):
+            for name in getattr(self, role):
+                if name in roles:  # one column read two ways would be one feature counted twice (or the key)
+                    raise ConfigError(f"column {name!r} is named as {roles[name]} and as {role}: each column "
+                                      "takes one role")
+                roles[name] = role
 
     def columns(self) -> list[str]:
         return [*self.text, *self.categorical, *self.tags, *self.numeric]

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from attnsight.data.side import SideSchema, match_ids, read_side_table, read_vectors
-from attnsight.errors import DataError
+from attnsight.errors import ConfigError, DataError
 
 ITEMS = SideSchema("item", text=("title",), categorical=("brand",), tags=("genres",), numeric=("price",))
 
@@ -118,3 +118,11 @@ def test_numbers_the_model_cannot_read_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"far.csv, line 3, column 'price': more than 1e\+15 standard deviations"):
         read_side_table(far, schema, scale={"price": (3.0, 2.0)})  # but scaled by a trained model, it overflows
     assert read_side_table(far, schema, scale={"price": (0.0, 1e6)}).numeric["price"][1] == 1e20
+
+
+def test_a_column_takes_one_role() -> None:
+    with pytest.raises(ConfigError, match="column 'title' is named as text and as categorical: each column takes one"):
+        SideSchema("item", text=("title",), categorical=("title",))
+    with pytest.raises(ConfigError, match="column 'item' is named as the id and as numeric"):
+        SideSchema("item", numeric=("item",))
+    assert SideSchema("item", text=("title",), tags=("genres",)).columns() == ["title", "genres"]
