@@ -73,6 +73,11 @@ def test_a_damaged_bundle_and_an_unknown_device_are_one_line_errors(monkeypatch,
     assert_one_line_error(monkeypatch, capsys, ["serve", "--model", copy, "--store", store], "damaged bundle", "profile.json: Expecting value")
     assert_one_line_error(monkeypatch, capsys, ["serve", "--model", bundles.text, "--store", store,
                                                 "--device", "tpu"], "--device", "tpu")
+    assert not list(tmp_path.glob("e.db*"))  # a start that failed leaves no store it created
+    (tmp_path / "kept.db").write_bytes(b"")  # one that was there stays
+    assert_one_line_error(monkeypatch, capsys, ["serve", "--model", copy, "--store", f"sqlite:///{tmp_path / 'kept.db'}"],
+                          "damaged bundle")
+    assert (tmp_path / "kept.db").is_file()
 
 
 def test_a_pretraining_bundle_is_refused_at_startup(monkeypatch, capsys, pretrained, tmp_path):

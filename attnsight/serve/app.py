@@ -56,7 +56,7 @@ def open_service(settings: Settings, monitor: Monitor | None = None) -> Service:
         registry.load_all()
     except BaseException:
         registry.close()
-        store.close()
+        store.discard()
         raise
     writer = MicroBatcher(store.add_groups, max_batch=256, max_wait=0.0, name="event-writer")  # group commit
     return Service(monitor, store, registry, writer)

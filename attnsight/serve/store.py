@@ -221,12 +221,18 @@ class EventStore(ABC):
             self._connections.clear()
         self._local = threading.local()
 
+    def discard(self) -> None:
+        """Close; and remove the store if opening it created it (a service that failed to start
+        leaves no empty store behind)."""
+        self.close()
+
 
 class SQLiteStore(EventStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise AttnsightError(f"event store {self.path}: folder {self.path.parent} does not exist")
+        self.created = not self.path.exists()
         try:
             super().__init__()
         except sqlite3.DatabaseError as exc:  # not a database, a folder, unreadable: one line, not a traceback
@@ -241,6 +247,12 @@ class SQLiteStore(EventStore):
 
     def _changes(self, cur: Any) -> int:
         return int(cur.connection.total_changes)
+
+    def discard(self) -> None:
+        super().discard()
+        if self.created:
+            for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                path.unlink(missing_ok=True)
 
 
 class PostgresStore(EventStore):
@@ -261,6 +273,7 @@ class PostgresStore(EventStore):
             return self._psycopg.connect(self.url)
         except self._psycopg.OperationalError as exc:
             raise AttnsightError(f"event store {_redact(self.url)}: {str(exc).strip().splitlines()[0]}") from None
+
 
 
 def open_store(url: str) -> EventStore:
