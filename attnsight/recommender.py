@@ -465,7 +465,11 @@ class SequentialRecommender:
                 shown = features.display_info()
                 self.item_info_.update({i: shown[i] for i in new if i in shown})
             self._index, self._items, self._fusion, self._item_counts = None, None, None, None
-        return {"added": len(new), "already_known": len(given) - len(new), "items": len(self.item_vocab_)}
+        result = {"added": len(new), "already_known": len(given) - len(new), "items": len(self.item_vocab_)}
+        if features is not None and vectors is not None:  # an id in one but not the other: its missing half is counted
+            rows, embedded = set(features.ids), set(vectors.ids)
+            result.update(without_row=sum(i not in rows for i in new), without_vector=sum(i not in embedded for i in new))
+        return result
 
     def _item_rows(self) -> Tensor:
         return self._item_table()[1 : len(self.item_vocab_) + 1]

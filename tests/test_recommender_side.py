@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnsight.data.side import SideSchema, SideTable
+from attnsight.data.side import SideSchema, SideTable, Vectors
 from attnsight.data.synthetic import make_audience
 from attnsight.errors import AttnsightError
 from attnsight.recommender import SequentialRecommender
@@ -177,3 +177,19 @@ def test_side_texts_read_by_minilm(tmp_path: Path) -> None:
     np.testing.assert_allclose(added, minilm_embeddings([new["title"][1]])[0], atol=1e-5)
     with pytest.raises(AttnsightError, match="unknown side_text"):
         SequentialRecommender(side_text="bert", device="cpu").fit(audience.interactions)
+
+
+def test_new_items_with_a_row_but_no_vector_or_the_reverse_are_counted() -> None:
+    audience = make_audience(num_users=60, num_items=24, mean_events=8, drift=0.0, seed=3)
+    known = audience.items[:-3]
+    train = audience.interactions.frame.filter(audience.interactions.frame["item"].is_in(known["item"].to_list()))
+    vectors = Vectors(known["item"].to_list(), np.eye(len(known), 4, dtype=np.float32), "v")
+    rec = SequentialRecommender(max_len=10, dim=16, num_layers=1, num_heads=2, epochs=1, batch_size=64,
+                                device="cpu", seed=0)
+    rec.fit(train, item_features=_items(known), item_vectors=vectors)
+    new = audience.items[-3:]
+    # rows for the first two new items, vectors for the last two: each half missing once
+    added = rec.add_items(_items(new[:2]), Vectors(new["item"].to_list()[1:], np.ones((2, 4), np.float32), "v2"))
+    assert added == {"added": 3, "already_known": 0, "items": len(audience.items), "without_row": 1,
+                     "without_vector": 1}
+    assert "without_row" not in rec.add_items(_items(new))  # features alone: nothing to count

@@ -311,6 +311,9 @@ def _print_added(result: dict[str, Any], kind: str, json_out: bool) -> None:
     if result["repeated"]:
         console.print(f"[yellow]{result['repeated']:,} row(s) repeated an id of the table: the first row of each "
                       f"id was used[/]")
+    for key, what in (("without_row", "no row in --item-features"), ("without_vector", "no vector in --item-vectors")):
+        if result.get(key):
+            console.print(f"[yellow]{result[key]:,} new {kind} had {what}: those features are missing[/]")
 
 
 @app.command()
