@@ -815,13 +815,15 @@ def test_a_refused_reload_keeps_the_models_drift_monitoring(client, rec):
     assert drift["history_length"]["live_count"] == 3  # nothing was reloaded: the counts go on
 
 
-def test_explaining_transactions_with_far_off_times_is_not_a_server_error(client):
-    """Library bug: timestamps are any int64 ordinal, but RiskScorer._attended formats the attended
-    event's time with datetime.fromtimestamp, which fails beyond year 9999: a 500."""
+def test_transactions_with_far_off_times_are_a_422_not_a_server_error(client):
+    """Library bug: RiskScorer._attended formatted an attended event's time with
+    datetime.fromtimestamp, which fails beyond year 9999: a 500. Such times are now refused as
+    behaviour events' are, by scoring and explaining alike."""
     rows = [tx(1, 10**17, 10.0), tx(2, 10**17 + 60, 20.0)]  # the second attends to the first
-    assert ok(client.post("/v1/risk/score", json={"transactions": rows}))  # scoring copes
-    response = client.post("/v1/risk/explain", json={"transactions": rows})
-    assert response.status_code < 500, response.text
+    for url in ("/v1/risk/score", "/v1/risk/explain"):
+        response = client.post(url, json={"transactions": rows})
+        assert response.status_code == 422, (url, response.text)
+        assert "not a time of the years 1 to 9999" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("url, body", [
