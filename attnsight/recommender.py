@@ -336,7 +336,7 @@ class SequentialRecommender:
         counts = np.bincount(batcher.targets.ravel(), minlength=len(self.item_vocab_) + 1)
         return NegativeSampler(self.sampler, len(self.item_vocab_), counts)
 
-    def _trainer_config(self, name: str, epochs: int, done: dict[str, TrainResult], data: str) -> TrainerConfig:
+    def _trainer_config(self, name: str, epochs: int, done: dict[str, TrainResult], digest: str) -> TrainerConfig:
         spent = sum(r.seconds for r in done.values())
         budget = None if self.time_budget is None else max(self.time_budget - spent, 1.0)
         if self.time_budget is not None and name == "pretrain" and self.epochs > 0:
@@ -355,7 +355,7 @@ class SequentialRecommender:
             checkpoint=checkpoint,
             resume=self.resume,
             log_dir=str(Path(self.log_dir) / name) if self.log_dir else None,
-            data_digest=data,
+            data_digest=digest,
         )
 
     def _final_metrics(self, split: Split, results: dict[str, TrainResult], dataset: str) -> dict[str, Any]:

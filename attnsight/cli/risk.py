@@ -176,13 +176,14 @@ def evaluate(
 def _check_scores_out(out: Path, inputs: list[Path]) -> None:
     """The scores' CSV is refused where writing it would destroy what the command reads or a
     bundle: an input file named by mistake, a file inside a bundle folder, a name not .csv."""
+    from attnsight.models.base import CONFIG_FILE
     if out.is_dir():
         raise AttnsightError(f"--out {out} is a folder; give the scores' file name (e.g. scores.csv)")
     if out.suffix.lower() != ".csv":
         raise AttnsightError(f"--out {out}: the scores are written as CSV; give a .csv file name (e.g. scores.csv)")
     if out.exists() and any(p.exists() and out.samefile(p) for p in inputs):
         raise AttnsightError(f"--out {out} is a file this command reads; give the scores a file of their own")
-    if (out.parent / "config.json").is_file():
+    if (out.parent / CONFIG_FILE).is_file():
         raise AttnsightError(f"--out {out} is inside a bundle folder; give the scores a file outside it")
 
 

@@ -271,7 +271,7 @@ def _check_given_encoder(ctx: typer.Context, init: Optional[Path], encoder: str)
     """An --init or MiniLM encoder brings its shape: the options that shape one trained from scratch
     are refused when given (not ignored), and so is a --max-len beyond what it reads."""
     from attnsight.classifier import MINILM_MAX_LEN
-    from attnsight.models.base import read_bundle_config
+    from attnsight.models.base import read_task_config
 
     source = f"--init {init}" if init else f"--encoder {encoder}"
     given = [name for name in ("dim", "layers", "heads", "vocab_size", "bigram_buckets")
@@ -279,11 +279,7 @@ def _check_given_encoder(ctx: typer.Context, init: Optional[Path], encoder: str)
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise AttnsightError(f"{flag} shapes an encoder trained from scratch; {source} has its own: leave {flag} out")
-    if init:
-        config = read_bundle_config(init)
-        if config.get("task") != "text":
-            raise AttnsightError(f"--init {init}: a {config.get('task')} bundle, not a text encoder (`text pretrain`)")
-    longest = config["model"]["max_len"] if init else MINILM_MAX_LEN
+    longest = read_task_config(init, "text")["model"]["max_len"] if init else MINILM_MAX_LEN
     if ctx.params["max_len"] > longest and ctx.get_parameter_source("max_len").name != "DEFAULT":
         raise AttnsightError(f"--max-len {ctx.params['max_len']} is more than {source} reads: at most {longest}")
 

@@ -403,8 +403,9 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
         ) from None
     except LookupError:
         raise DataError(path, f"unknown encoding {encoding!r}") from None
-    breaks = raw.count(b"\n")
-    if breaks > 1 and "\n" not in text:  # UTF-8 read as UTF-16 is no error: one line of CJK-looking text
+    # UTF-8 read as UTF-16 is no error: one line of CJK-like text (bytes counted only when it has no line)
+    breaks = 0 if "\n" in text else raw.count(b"\n")
+    if breaks > 1:
         raise DataError(path, f"not {encoding}: the file's {breaks} line breaks read as none; give the file's "
                               "encoding (--encoding)")
     if not text.strip():

@@ -2,9 +2,9 @@
 `--data` files each one reads.
 
 Matching is by columns, so the order of `--data` does not matter: a text classifier reads a file
-with the text column it was trained on (its texts to explain), a risk scorer a file with every column of its event
-schema but the label (the events to score); a recommender reads none, its users' histories are in
-the bundle. Each file goes to the first bundle, in `--model` order, that fits it and has no file
+with the text column it was trained on (its texts to explain), a risk scorer a file with every
+column of its event schema but the label (the events to score); a recommender reads none, its
+users' histories are in the bundle. Each file goes to the first bundle, in `--model` order, that fits it and has no file
 yet, so two text bundles take two text files in turn; a bundle left without one reads the first
 file that fits it, so one file serves every bundle it fits. A file that fits no bundle, or only
 bundles that already have one, is an error; the report names the file each bundle read.

@@ -275,7 +275,6 @@ class PostgresStore(EventStore):
             raise AttnsightError(f"event store {_redact(self.url)}: {str(exc).strip().splitlines()[0]}") from None
 
 
-
 def open_store(url: str) -> EventStore:
     """sqlite:///relative.db, sqlite:////absolute.db, a bare file path, or postgresql://..."""
     if url.startswith(("postgresql://", "postgres://")):
