@@ -367,6 +367,19 @@ def test_demo_at_its_smallest_sizes_and_bad_options_that_leave_it_whole(tmp_path
         assert_one_line_error(attnsight("demo", "--out", "dm", *args, cwd=tmp_path), fragment)
     assert {p: p.read_bytes() for p in (tmp_path / "dm").rglob("*") if p.is_file()} == before
     assert_one_line_error(attnsight("demo", "--out", "dfile", cwd=tmp_path), "--out dfile is a file, not a folder")
+    (tmp_path / "dsub").mkdir()
+    (tmp_path / "dsub" / "risk").write_text("not the risk bundle's folder")
+    assert_one_line_error(attnsight("demo", "--out", "dsub", cwd=tmp_path), "--out dsub/risk is a file, not a folder")
+    assert sorted(p.name for p in (tmp_path / "dsub").iterdir()) == ["risk"]  # found before any training
+
+
+def test_paths_with_brackets_print_as_they_are(workspace, tmp_path):
+    out = tmp_path / "runs[/prod]x"  # rich markup, were it read as such: a closing tag
+    result = attnsight("recsys", "train", "--data", workspace["csv"], "--out", out, "--max-len", 10, "--dim", 8,
+                       "--layers", 1, "--heads", 1, "--epochs", 1, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert f"bundle written to {out} (1 epochs" in " ".join(result.stdout.split())
+    assert (out / "config.json").is_file()
 
 
 # ----------------------------------------------------------------------------- option checks

@@ -92,11 +92,18 @@ def test_data_layer() -> None:
     for module, imports in _of("attnsight.data").items():
         bad = {i for i in _own(imports) if _in(i, *FORBIDDEN_FOR_DATA)}
         assert not bad, f"{module} imports {bad}"
-        assert all(_in(i, "attnsight.data", "attnsight.errors") for i in _own(imports)), module
+        assert all(_in(i, "attnsight.data", "attnsight.errors", "attnsight.files") for i in _own(imports)), module
     for name in ("attnsight.data.readers", "attnsight.data.cleaning", "attnsight.data.texts",
                  "attnsight.data.tokenizer", "attnsight.data.events"):
         torchy = {i for i in MODULES[name] if _in(i, "torch")}
         assert not torchy, f"{name} imports {torchy}"
+
+
+def test_the_base_modules_import_only_each_other() -> None:
+    """errors and files sit under every layer: what they import, every layer would."""
+    for module, imports in _of("attnsight.errors", "attnsight.files").items():
+        bad = {i for i in _own(imports) if not _in(i, "attnsight.errors")}
+        assert not bad, f"{module} imports {bad}"
 
 
 def test_core_layer_imports_torch_only() -> None:
@@ -106,7 +113,7 @@ def test_core_layer_imports_torch_only() -> None:
 
 
 def test_model_layer() -> None:
-    allowed = ("attnsight.nn", "attnsight.models", "attnsight.data", "attnsight.errors")
+    allowed = ("attnsight.nn", "attnsight.models", "attnsight.data", "attnsight.errors", "attnsight.files")
     for module, imports in _of("attnsight.models").items():
         # the top-level package only for __version__: its lazy names would pull in upper layers
         bad = {i for i in _own(imports) if i != "attnsight" and not _in(i, *allowed)}

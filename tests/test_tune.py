@@ -354,12 +354,24 @@ def test_config_with_an_unknown_option_is_one_line(monkeypatch, capsys, audience
         (["--storage", "postgresql://tuner:secret@127.0.0.1:1/optuna"], ["tuner:***@127.0.0.1:1", "connection"]),
         (["--trials", "0"], ["--trials must be at least 1"]),
         (["--trial-budget", "-5"], ["--trial-budget must be positive"]),
+        (["--trial-budget", "nan"], ["--trial-budget must be positive, not nan"]),
+        (["--storage", "sqlite://"], ["storage sqlite://: an in-memory SQLite database"]),
+        (["--storage", "sqlite:///:memory:"], ["an in-memory SQLite database"]),
+        (["--device", "bogus"], ["--device must be"]),
     ],
 )
 def test_bad_input_is_one_line(monkeypatch, capsys, audience_csv, tmp_path, args, fragments):
     line = assert_one_line_error(monkeypatch, capsys, ["tune", "recsys", "--data", audience_csv, "--out", tmp_path / "o",
                                                        *args], *fragments)
     assert "secret" not in line
+    assert not (tmp_path / "o" / "study.db").exists()
+
+
+def test_under_torchrun_tune_says_to_start_workers_instead(monkeypatch, capsys, audience_csv, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it: each rank would draw a trial of its own
+    assert_one_line_error(monkeypatch, capsys, ["tune", "recsys", "--data", audience_csv, "--out", tmp_path / "o"],
+                          "tune runs each trial in one process", "not torchrun")
+    assert not (tmp_path / "o").exists()
 
 
 def test_an_unknown_task_is_one_line(monkeypatch, capsys):
@@ -419,6 +431,40 @@ def test_a_study_is_tuned_on_one_data_file(tmp_path):
     open_study(storage, "s", "recsys", data=copy)
 
 
+def test_a_study_is_tuned_under_one_set_of_fixed_options(tmp_path):
+    storage, items = f"sqlite:///{tmp_path / 'options.db'}", tmp_path / "items.csv"
+    items.write_text("item,category\n1,a\n")
+    settings = {"min_len": 3, "epochs": 2, "time_budget": None, "item_features": items}
+    open_study(storage, "s", "recsys", settings={**settings, "min_len": 5})  # no trial yet: any options may take it
+    optimize(open_study(storage, "s", "recsys", settings=settings), "recsys", fake_fit, {}, 1)
+    for changed, said in [({"min_len": 20}, "--min-len 3, not 20"), ({"time_budget": 60.0}, "--trial-budget (unset), "
+                          "not 60.0"), ({"epochs": 3, "min_len": 20}, "--epochs 2, not 3")]:
+        with pytest.raises(AttnsightError, match=re.escape(f"study 's' in {storage} was tuned with {said}: its trials "
+                                                           "would not compare")):
+            open_study(storage, "s", "recsys", settings={**settings, **changed})
+    items.write_text("item,category\n1,b\n")  # the same file name, other contents
+    with pytest.raises(AttnsightError, match="was tuned with another --item-features file"):
+        open_study(storage, "s", "recsys", settings=settings)
+    copy = tmp_path / "copy.csv"
+    copy.write_text("item,category\n1,a\n")  # a worker's own copy of the same file
+    open_study(storage, "s", "recsys", settings={**settings, "item_features": copy})
+
+
+def test_best_json_of_another_search_is_not_overwritten(monkeypatch, capsys, study_run, reviews_csv, tmp_path):
+    out = tmp_path / "shared"
+    shutil.copytree(study_run["out"], out)
+    before = (out / "best.json").read_bytes()
+    assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", reviews_csv, "--out", out, "--epochs", 1],
+                          f"{out / 'best.json'} holds the best of study 'recsys' of `tune recsys`")
+    assert_one_line_error(monkeypatch, capsys, ["tune", "recsys", "--data", reviews_csv, "--out", out, "--study", "b"],
+                          "holds the best of study 'recsys'")
+    assert (out / "best.json").read_bytes() == before
+    assert_one_line_error(monkeypatch, capsys, ["text", "train", "--config", out / "best.json", "--data", reviews_csv,
+                                                "--out", tmp_path / "m"],
+                          f"{out / 'best.json'}: the options of a recsys model (`attnsight tune recsys`), not of "
+                          "`attnsight text train`")
+
+
 def test_a_data_error_in_a_trial_ends_the_search_in_one_line(monkeypatch, capsys, tmp_path):
     study = open_study(f"sqlite:///{tmp_path / 'bad.db'}", "bad", "recsys")
     shown: list[str] = []
@@ -445,6 +491,17 @@ def test_a_data_error_in_a_trial_ends_the_search_in_one_line(monkeypatch, capsys
     assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", tmp_path / "nosuch.csv", "--out",
                                                 tmp_path / "never"], "nosuch.csv")
     assert not (tmp_path / "never").exists()  # unreadable data: no study made
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text,label\n" + "".join(f"text number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(30)))
+    assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", texts, "--out", tmp_path / "late",
+                                                "--epochs", 1, "--valid-size", 0], "--valid-size 0 leaves no validation")
+    assert not (tmp_path / "late").exists()  # found by the first trial: its study, file and folder are gone
+    storage = f"sqlite:///{tmp_path / 'kept.db'}"
+    optimize(open_study(storage, "text", "text"), "text", lambda options, callbacks: {"valid": {"macro_f1": 0.5},
+                                                                                     "test": {}}, {}, 1)
+    assert_one_line_error(monkeypatch, capsys, ["tune", "text", "--data", texts, "--out", tmp_path / "kept", "--epochs",
+                                                1, "--valid-size", 0, "--storage", storage, "--trials", 2], "--valid-size 0")
+    assert [t.state.name for t in load(storage, "text").trials] == ["COMPLETE", "FAIL"]  # a study with results stays
 
 
 def test_out_must_be_a_folder(monkeypatch, capsys, reviews_csv, tmp_path):

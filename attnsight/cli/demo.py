@@ -3,10 +3,12 @@ the report over the bundles it leaves, in under three minutes on two CPU cores."
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from attnsight.cli.options import check_ranges
 from attnsight.cli.render import because_text, cleaning_table, console, item_label, metrics_table, print_json
@@ -98,22 +100,29 @@ def demo(
     _print_text_demo(text)
     _print_risk_demo(risk)
     console.print(Rule())
-    console.print(f"bundles written to [bold]{out}/[/] (recommender), [bold]{out}/text/[/] (reviews) and "
-                  f"[bold]{out}/risk/[/] (transactions); try:\n"
-                  f"  attnsight recsys recommend --model {out} --user {shown_users[0]}\n"
-                  f"  attnsight recsys audience --model {out} --item {target} --k 20\n"
-                  f"  attnsight text explain --model {out}/text --text \"the staff was rude but the view was lovely\"\n"
-                  f"  attnsight risk explain --model {out}/risk --data {out}/data/transactions.csv --riskiest 2\n"
-                  f"  attnsight serve --model {out} --model {out}/text --model {out}/risk\n"
+    here, text_model, risk_model = (shlex.quote(str(path)) for path in (out, out / "text", out / "risk"))
+    transactions = shlex.quote(str(out / "data" / "transactions.csv"))
+    console.print(f"bundles written to {out}/ (recommender), {out}/text/ (reviews) and "
+                  f"{out}/risk/ (transactions); try:\n"
+                  f"  attnsight recsys recommend --model {here} --user {shown_users[0]}\n"
+                  f"  attnsight recsys audience --model {here} --item {target} --k 20\n"
+                  f"  attnsight text explain --model {text_model} --text \"the staff was rude but the view was lovely\"\n"
+                  f"  attnsight risk explain --model {risk_model} --data {transactions} --riskiest 2\n"
+                  f"  attnsight serve --model {here} --model {text_model} --model {risk_model}\n"
                   "    then open http://127.0.0.1:8000/ (the web page) or http://127.0.0.1:8000/docs (the REST API)")
-    console.print(f"report: open [bold]{report}[/] in a browser (one self-contained HTML file: data, training "
+    console.print(f"report: open {report} in a browser (one self-contained HTML file: data, training "
                   "curves, metrics, recommendations and segments, attended words, riskiest transactions)")
 
 
 def _check_options(out: Path, users: int, items: int, budgets: dict[str, float], device: str, seed: int) -> None:
     """One-line errors for option values the demo cannot run with, before it writes anything into --out
     (a demo folder from an earlier run stays whole)."""
-    check_ranges({"out": out, "device": device, "seed": seed, **budgets})
+    from attnsight.report.page import check_html_name
+
+    check_ranges({"out": out, "device": device, "seed": seed, **budgets}, "recsys")
+    for folder, task in (("data", None), ("text", "text"), ("risk", "risk")):  # the bundles' own folders too
+        check_ranges({"out": out / folder}, task)
+    check_html_name(out / "report.html", "report.html")
     for flag, value, low in (("--users", users, MIN_USERS), ("--items", items, MIN_ITEMS)):
         if value < low:
             raise AttnsightError(f"{flag} must be at least {low}, not {value}")
@@ -150,8 +159,8 @@ def _print_text_demo(text: dict[str, Any]) -> None:
                                 ("accuracy", "macro_f1")))
     for e in text["explanations"]:
         top = sorted(e.words, key=lambda w: w.weight, reverse=True)[:3]
-        console.print(f"[bold]{e.label}[/] {e.text}\n  attended: " + ", ".join(f"{w.word} {w.weight:.2f}" for w in top),
-                      highlight=False)
+        attended = ", ".join(f"{w.word} {w.weight:.2f}" for w in top)
+        console.print(Text.assemble((e.label, "bold"), f" {e.text}\n  attended: {attended}"), highlight=False)
     for label, rows_ in text["insights"].items():
         distinctive = [r["word"] for r in rows_ if r["lift"] > 1.2][:6]  # words of every review say nothing
         console.print(f"'{label}' reviews are about: " + ", ".join(distinctive), highlight=False)

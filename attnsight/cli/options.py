@@ -29,6 +29,10 @@ def _load_config(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
     except ValueError as exc:
         raise DataError(value, f"not JSON: {exc}") from None
     params = payload.get("params") if isinstance(payload, dict) else None
+    task, own = payload.get("task") if isinstance(payload, dict) else None, ctx.parent and ctx.parent.info_name
+    if task and own and task != own:  # best.json names its task: another's options would not be this command's
+        raise DataError(value, f"the options of a {task} model (`attnsight tune {task}`), not of "
+                               f"`{ctx.command_path}`")
     if not isinstance(params, dict):
         raise DataError(value, 'no "params" object of option values (as `attnsight tune` writes)')
     known = {p.name for p in ctx.command.params} - {"config"}

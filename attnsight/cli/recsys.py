@@ -240,7 +240,7 @@ def train(
                                 _result_rows(rec.metrics_, "test")))
     if rec.metrics_.get("side"):
         console.print(_side_summary(rec.metrics_["side"]))
-    console.print(f"bundle written to [bold]{out}[/] ({rec.metrics_['epochs']} epochs, "
+    console.print(f"bundle written to {out} ({rec.metrics_['epochs']} epochs, "
                   f"{rec.metrics_['train_seconds']:.0f} s, stopped by {rec.metrics_['stopped_by']})")
 
 
@@ -309,11 +309,11 @@ def _print_added(result: dict[str, Any], kind: str, json_out: bool) -> None:
     console.print(f"added {result['added']:,} {kind} ({result['already_known']:,} already known); "
                   f"{result[kind]:,} {kind} now")
     if result["repeated"]:
-        console.print(f"[yellow]{result['repeated']:,} row(s) repeated an id of the table: the first row of each "
-                      f"id was used[/]")
+        console.print(f"{result['repeated']:,} row(s) repeated an id of the table: the first row of each id was used",
+                      style="yellow")
     for key, what in (("without_row", "no row in --item-features"), ("without_vector", "no vector in --item-vectors")):
         if result.get(key):
-            console.print(f"[yellow]{result[key]:,} new {kind} had {what}: those features are missing[/]")
+            console.print(f"{result[key]:,} new {kind} had {what}: those features are missing", style="yellow")
 
 
 @app.command()
@@ -370,7 +370,7 @@ def recommend(
     if user is not None and not result.history:
         console.print(f"user {user} has no history yet: recommended from their profile (user features) alone")
     if result.unknown_items:
-        console.print(f"[yellow]{result.unknown_items} history item(s) not in the catalogue were skipped[/]")
+        console.print(f"{result.unknown_items} history item(s) not in the catalogue were skipped", style="yellow")
 
 
 @app.command()
@@ -467,7 +467,7 @@ def _trend_table(trend: SegmentTrend, trends: Trends, info: dict[str, dict[str, 
     for window in trends.windows:
         table.add_column(f"to {window.end}", justify="right")
     table.add_column("change", justify="right")
-    table.add_row("[dim]members[/]", *(f"[dim]{n:,}[/]" for n in trend.users), "")
+    table.add_row("members", *(f"{n:,}" for n in trend.users), "", style="dim")
     for label, shares in trend.shares.items():
         known = [x for x in shares if x is not None]
         table.add_row(name(label), *("–" if x is None else f"{x:.1%}" for x in shares),

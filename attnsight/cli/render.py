@@ -10,7 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# markup off: paths, ids, titles and texts from the user's data print as they are, brackets and all
+console = Console(markup=False)
 METRIC_ORDER = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
 
 
@@ -70,7 +71,7 @@ def item_label(item: str, info: dict[str, dict[str, str]]) -> str:
     title = fields.get("title")
     category = fields.get("category")
     label = f"{item} {title}" if title else item
-    return f"{label} [dim]({category})[/]" if category else label
+    return f"{label} ({category})" if category else label
 
 
 def because_text(recommendation: Any, info: dict[str, dict[str, str]]) -> str:

@@ -26,7 +26,6 @@ def report(
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
 ) -> None:
     """Write an HTML report: data, training curves, metrics beside baselines, and what each model attends to."""
-    from rich.markup import escape
 
     from attnsight.report import make_report
     from attnsight.report.page import check_html_name
@@ -52,7 +51,7 @@ def report(
     table.add_column("data read", overflow="fold")
     table.add_column("parts", no_wrap=True)
     for b, s in zip(bundles, result.sections):
-        table.add_row(escape(b["path"]), b["task"], escape(b["data"] or "—"), "\n".join(p.title for p in s.parts))
+        table.add_row(b["path"], b["task"], b["data"] or "—", "\n".join(p.title for p in s.parts))
     console.print(table)
-    console.print(f"report written to [bold]{escape(str(path))}[/] ({path.stat().st_size / 2**20:.1f} MB, "
+    console.print(f"report written to {str(path)} ({path.stat().st_size / 2**20:.1f} MB, "
                   f"{seconds:.0f} s); it loads nothing from the network: open it in any browser")

@@ -11,6 +11,7 @@ import typer
 from attnsight.cli.options import ConfigFile, Encoding, check_ranges, names, run_dirs
 from attnsight.cli.render import console, metrics_table, print_json, progress
 from attnsight.errors import AttnsightError
+from attnsight.files import write_atomic
 
 if TYPE_CHECKING:
     from attnsight.data.events import Events
@@ -148,7 +149,7 @@ def train(
     title = (f"Test {p['test'][0]} … {p['test'][1]} ({int(metrics['test']['events']):,} events, "
              f"{int(metrics['test']['positives']):,} positive); trained on {p['train'][0]} … {p['train'][1]}")
     console.print(metrics_table(title, rows, RISK_METRICS))
-    console.print(f"bundle written to [bold]{out}[/] ({metrics['epochs']} epochs, "
+    console.print(f"bundle written to {out} ({metrics['epochs']} epochs, "
                   f"{metrics['train_seconds']:.0f} s, stopped by {metrics['stopped_by']})")
 
 
@@ -216,7 +217,7 @@ def score(
     table = table.with_columns(pl.col("time").dt.to_string("%Y-%m-%d %H:%M:%S"))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)  # as the train commands' --out
-        table.write_csv(out)
+        write_atomic(out, table.write_csv)
     ranked = table.sort("score", descending=True, maintain_order=True)
     if json_out:
         print_json(ranked.to_dicts())
@@ -230,7 +231,7 @@ def score(
         view.add_row(r["event"], r["account"], r["time"], f"{r['score']:.4f}")
     console.print(view)
     if out:
-        console.print(f"{len(rows):,} scores written to [bold]{out}[/]")
+        console.print(f"{len(rows):,} scores written to {out}")
 
 
 @app.command()
@@ -249,8 +250,6 @@ def explain(
 ) -> None:
     """For scored events: the past events of the account and the entity that they attended to most."""
     import numpy as np
-
-    from attnsight.errors import AttnsightError
 
     scorer = _load(model, device)
     events, candidates = _events(scorer, data, history, since, encoding)

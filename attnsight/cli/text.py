@@ -127,8 +127,8 @@ def pretrain(
     if json_out:
         print_json(result)
         return
-    console.print(f"masked-token accuracy on held-out text: [bold]{result['valid'].get('mlm_accuracy', 0):.3f}[/] "
-                  f"({result['epochs']} epochs, {result['seconds']:.0f} s); encoder written to [bold]{out}[/]")
+    console.print(f"masked-token accuracy on held-out text: {result['valid'].get('mlm_accuracy', 0):.3f} "
+                  f"({result['epochs']} epochs, {result['seconds']:.0f} s); encoder written to {out}")
 
 
 def load_inputs(options: Mapping[str, Any]) -> tuple[Texts, Optional[Texts], Optional[Texts], list[Texts]]:
@@ -247,10 +247,10 @@ def train(
     from attnsight.data.texts import look_alike_labels
 
     for group in look_alike_labels(clf.labels_):
-        console.print(f"[yellow]labels {', '.join(map(repr, group))} differ only in case, spacing or how a number is "
-                      "written, and were trained as separate classes: make them one in the data if they mean one[/]",
-                      highlight=False)
-    rows = {f"attnsight ({encoder})": metrics["test"]}
+        console.print(f"labels {', '.join(map(repr, group))} differ only in case, spacing or how a number is "
+                      "written, and were trained as separate classes: make them one in the data if they mean one",
+                      style="yellow", highlight=False)
+    rows = {f"attnsight ({'fine-tuned from --init' if init else encoder})": metrics["test"]}
     if metrics["wide"]:  # what each of the mixed heads scores alone
         wide = metrics["wide"]
         rows.update({"attention head alone": wide["test_attention"], f"wide head alone (mix {wide['mix']:.2f})":
@@ -263,7 +263,7 @@ def train(
         scores = ", ".join(f"{run['valid'].get('macro_f1', float('nan')):.4f}" for run in restarts["runs"])
         console.print(f"{len(restarts['runs'])} fine-tunings, validation macro-F1 {scores}: kept number "
                       f"{restarts['chosen']} (seed {chosen['seed']})", highlight=False)
-    console.print(f"bundle written to [bold]{out}[/] ({metrics['epochs']} epochs, "
+    console.print(f"bundle written to {out} ({metrics['epochs']} epochs, "
                   f"{metrics['train_seconds']:.0f} s, stopped by {metrics['stopped_by']})")
 
 
@@ -383,7 +383,6 @@ def explain(
     json_out: Json = False,
 ) -> None:
     """Label, probabilities and the words the model attended to, highlighted."""
-    from rich.markup import escape
     from rich.text import Text
 
     from attnsight.explain.text import highlight_html, html_page
@@ -411,12 +410,12 @@ def explain(
             line.append(e.text[w.start : w.end], style=f"black on rgb(255,{shade},{shade})" if w.weight / peak > 0.15 else "")
             cursor = w.end
         line.append(e.text[cursor:])
-        console.print(f"[bold]{escape(title)}[/]")
+        console.print(title, style="bold")
         console.print(line)
         best = sorted(e.words, key=lambda w: w.weight, reverse=True)[:top]
         console.print("  attended: " + ", ".join(f"{w.word} {w.weight:.2f}" for w in best), highlight=False)
     if html:
-        console.print(f"highlighted texts written to [bold]{html}[/]")
+        console.print(f"highlighted texts written to {html}")
 
 
 @app.command()

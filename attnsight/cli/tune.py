@@ -8,6 +8,7 @@ values go to OUT/best.json, which `attnsight <task> train --config OUT/best.json
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 from pathlib import Path
 from types import ModuleType
@@ -172,29 +173,41 @@ def _json_value(value: Any) -> Any:
 def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
     """Open (or resume) the study, run the missing trials with the train command's own reading and
     fitting, print them, and write the best as OUT/best.json."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun every rank would draw its own trial
+        raise AttnsightError("tune runs each trial in one process: for parallel trials start workers with the "
+                             "same --storage (see `attnsight tune --help`), not torchrun")
     if params["trials"] < 1:
         raise AttnsightError(f"--trials must be at least 1, not {params['trials']}")
     for flag, budget in (("--time-budget", params["search_budget"]), ("--trial-budget", params["trial_budget"])):
-        if budget is not None and budget <= 0:
+        if budget is not None and not budget > 0:  # nan too
             raise AttnsightError(f"{flag} must be positive, not {budget:g}")
     from attnsight.models.base import write_json_atomic
-    from attnsight.tune import METRICS, SPACES, best_config, finished_trials, open_study, optimize, redact
+    from attnsight.tune import (METRICS, SPACES, best_config, discard_study, finished_trials, open_study, optimize,
+                                redact)
 
     import optuna  # after attnsight.tune, which turns a missing Optuna into a one-line error
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its INFO line per trial repeats ours
     out, json_out, metric = params["out"], params["json_out"], METRICS[task]
     check_out(out)
+    _check_best_file(out / "best.json", task, params["study"] or task)
     # the train command's option values this search was given (JSON, as best.json keeps them; files
     # by absolute path, so that `train --config best.json` runs from any folder)
     given = {k: _json_value(v) for k, v in params.items() if k not in _SEARCH_OPTIONS}
     given["time_budget"] = params["trial_budget"]
     base = {**defaults(command.train), "device": params["device"], **_TRIAL_ONLY.get(task, {})}
-    check_ranges(given)
+    check_ranges({**given, "device": params["device"]})
     inputs = command.load_inputs({**base, **given})  # read once, for every trial, before any study is touched
+    # what the trials' values are compared under: every option but the data (checked by content on
+    # its own) and the seed (each parallel worker's own); files by content
+    settings = {k: params.get(k) if isinstance(params.get(k), Path) else v for k, v in given.items()
+                if k not in ("data", "seed")}
+    made = [path for path in (out, out / "study.db") if not path.exists()]
     out.mkdir(parents=True, exist_ok=True)
     storage = params["storage"] or f"sqlite:///{out / 'study.db'}"
-    study = open_study(storage, params["study"] or task, task, seed=params["seed"], data=params["data"])
+    study = open_study(storage, params["study"] or task, task, seed=params["seed"], data=params["data"],
+                       settings=settings)
+    fresh = not study.get_trials(deepcopy=False)
 
     def fit(options: dict[str, Any], callbacks: list[Any]) -> dict[str, Any]:
         return command.fit_model(inputs, {**base, **options}, None, callbacks).metrics_
@@ -203,8 +216,13 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
         console.print(f"study {study.study_name!r} in {redact(storage)}: {len(finished_trials(study))} of "
                       f"{params['trials']} trials finished; searching {', '.join(SPACES[task])} "
                       f"for validation {metric}", highlight=False)
-    optimize(study, task, fit, given, params["trials"], params["search_budget"],
-             callbacks=[] if json_out else [functools.partial(_print_trial, metric)])
+    try:
+        optimize(study, task, fit, given, params["trials"], params["search_budget"],
+                 callbacks=[] if json_out else [functools.partial(_print_trial, metric)])
+    except AttnsightError:  # bad data or options, found by the first trial: leave no study of failures behind
+        if fresh:
+            discard_study(study, storage, [path for path in made if params["storage"] is None or path == out])
+        raise
     trials = study.get_trials(deepcopy=False)
     if not json_out:
         console.print(_trials_table(trials, metric))
@@ -217,8 +235,23 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
                     "best": best, "trials": [_trial_json(t) for t in trials]})
         return
     console.print(f"best: trial {best['trial']}, validation {metric} {best['value']:.4f}, written to "
-                  f"[bold]{out / 'best.json'}[/]; train it with:", highlight=False)
+                  f"{out / 'best.json'}; train it with:", highlight=False)
     console.print(f"  {best['command']}", soft_wrap=True, markup=False, highlight=False)  # one line to copy
+
+
+def _check_best_file(path: Path, task: str, study: str) -> None:
+    """OUT/best.json is the best of one study: another search writing there would replace it."""
+    if not path.is_file():
+        return
+    from attnsight.models.base import read_json
+
+    try:
+        best = read_json(path)
+    except (OSError, ValueError):
+        best = None
+    if not isinstance(best, dict) or (best.get("task"), best.get("study")) != (task, study):
+        whose = f"study {best.get('study')!r} of `tune {best.get('task')}`" if isinstance(best, dict) else "another file"
+        raise AttnsightError(f"{path} holds the best of {whose}; give this search another --out")
 
 
 def _value(trial: FrozenTrial) -> Optional[float]:

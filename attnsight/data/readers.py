@@ -8,6 +8,7 @@ Row order is the file's order, which stands in for time when there is no timesta
 from __future__ import annotations
 
 import csv
+import glob
 import gzip
 import io
 import json
@@ -256,11 +257,33 @@ def _scan_format(path: Path, format: str) -> str:
     return format
 
 
+def _check_parts(path: Path, columns: Sequence[str]) -> None:
+    """A folder or glob of Parquet parts: that it holds some, and that each of `columns` has one type
+    in all of them (polars' scan would fail midway, naming neither the part nor the fix)."""
+    if not (path.is_dir() or any(c in path.name for c in "*?[")):
+        return
+    parts = sorted(map(Path, glob.glob(str(path / "*.parquet" if path.is_dir() else path))))
+    if not parts:
+        raise DataError(path, "no .parquet file in this folder" if path.is_dir() else "matches no file")
+    first: dict[str, tuple[Path, pl.DataType]] = {}
+    for part in parts:
+        try:
+            schema = pl.read_parquet_schema(part)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise DataError(part, f"not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+        for column in (c for c in columns if c in schema):
+            seen = first.setdefault(column, (part, schema[column]))
+            if schema[column] != seen[1]:
+                raise DataError(part, f"{schema[column]} values here, {seen[1]} in {seen[0].name}: give every part "
+                                      f"one type", column=column)
+
+
 def _scan(path: Path, format: str, text: Sequence[str]) -> pl.LazyFrame:
     """The lazy scan of a file, folder or glob in a `_scan_format` format. A csv/tsv/jsonl's `text`
     columns are read as text, as the in-memory reader reads them (a type guessed from the first rows
     would refuse a later one: an id with letters, a decimal rating), to be parsed as it parses them."""
     if format == "parquet":
+        _check_parts(path, text)
         return pl.scan_parquet(path / "*.parquet" if path.is_dir() else path)
     if format in ("csv", "tsv"):
         with path.open(encoding="utf-8", errors="replace") as f:

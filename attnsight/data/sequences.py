@@ -12,6 +12,7 @@ from safetensors.numpy import load_file, save_file
 
 from attnsight.data.readers import Interactions
 from attnsight.data.vocab import Vocabulary
+from attnsight.files import write_atomic
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Sequences:
         tensors = {"offsets": self.offsets, "items": self.items}
         if self.timestamps is not None:
             tensors["timestamps"] = self.timestamps
-        save_file(tensors, str(path))
+        write_atomic(path, lambda tmp: save_file(tensors, str(tmp)))
 
     @classmethod
     def load(cls, path: str | Path, users: list[str]) -> Sequences:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from attnsight.errors import last_line
+from attnsight.files import write_atomic
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIALS = (PAD, UNK, CLS, SEP, MASK)
@@ -107,7 +108,7 @@ class TextTokenizer:
             raise ValueError(f"{path}: not a readable tokenizer ({last_line(exc)})") from None
 
     def save(self, path: str | Path) -> None:
-        self.tokenizer.save(str(path))
+        write_atomic(path, lambda tmp: self.tokenizer.save(str(tmp)))
 
     @property
     def max_len(self) -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attnsight.files import write_atomic
+
 
 class Vocabulary:
     """Index 0 is padding, ids take 1..n in the order given, index n + 1 is [MASK]."""
@@ -39,7 +41,8 @@ class Vocabulary:
         return [self.ids[i - 1] for i in indices]
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.ids, ensure_ascii=False), encoding="utf-8")
+        text = json.dumps(self.ids, ensure_ascii=False)
+        write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -17,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from attnsight.errors import AttnsightError, last_line
+from attnsight.files import write_atomic
 
 M = TypeVar("M", bound="PretrainedModel")
 
@@ -36,12 +35,9 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and rename, so a crash never leaves half a file; the
-    temporary file is this writer's own, so processes writing the same path each leave it whole."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    """Write JSON whole (`write_atomic`)."""
+    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_or_remove_json(path: Path, payload: Any) -> None:
@@ -75,9 +71,7 @@ class PretrainedModel(nn.Module):
         payload = {"task": self.task, "attnsight_version": __version__, "model": dataclasses.asdict(self.config)}
         payload.update(extra or {})
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        tmp = path / (WEIGHTS_FILE + ".tmp")
-        save_file(state, str(tmp))
-        os.replace(tmp, path / WEIGHTS_FILE)
+        write_atomic(path / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp)))
         write_json_atomic(path / CONFIG_FILE, payload)
 
     @classmethod

@@ -8,13 +8,13 @@ page loads nothing: no script, no stylesheet link, figures inline (SVG, their ra
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from markupsafe import Markup
 
 from attnsight.errors import AttnsightError
+from attnsight.files import write_atomic
 from attnsight.report.blocks import Block, Figure, Note, Paragraph, Section, Table
 
 
@@ -32,9 +32,7 @@ def write_html(out: Path, page: str, example: str) -> Path:
     out = Path(out)
     check_html_name(out, example)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # not mkstemp: its files are private (0600)
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    write_atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return out
 
 

@@ -11,7 +11,6 @@ import copy
 import hashlib
 import logging
 import math
-import os
 import pickle
 import re
 import resource
@@ -27,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from attnsight.errors import AttnsightError, ConfigError, last_line
+from attnsight.files import write_atomic
 from attnsight.train import distributed
 from attnsight.train.batches import Batch
 
@@ -281,9 +281,7 @@ class Trainer:
             },
         }
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{path}.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # atomic: a crash leaves the previous checkpoint whole
+        write_atomic(path, lambda tmp: torch.save(payload, tmp))  # a crash leaves the previous checkpoint whole
         distributed.barrier()
 
     def _load(self, path: str, model: nn.Module, optimizer, scheduler) -> _State:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import json
 import logging
 import math
 import time
@@ -82,6 +83,7 @@ def redact(url: str) -> str:
 def open_study(
     storage: str, name: str, task: str, seed: int = 42, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS,
     data: Optional[Path] = None,
+    settings: Optional[Mapping[str, Any]] = None,
 ) -> optuna.Study:
     """The study `name` in `storage`, created on first use and loaded by every later run or worker.
 
@@ -90,8 +92,9 @@ def open_study(
     there (never before its third epoch). A worker killed mid-trial leaves a trial that the next
     worker to start a trial fails after `grace` seconds without a heartbeat and queues once more.
 
-    An existing study is taken only if it is such a search of `task` (and, given `data`, of the same
-    data, by content, once it has finished trials): its best trial is what best.json will hold.
+    An existing study is taken only if it is such a search of `task` (and, once it has finished
+    trials, given `data`, of the same data, by content, and given `settings`, the option values its
+    trials were not searching, Path values by content): its best trial is what best.json will hold.
     """
     study = optuna.create_study(
         storage=_storage(storage, heartbeat, grace), study_name=name, direction="maximize", load_if_exists=True,
@@ -114,6 +117,8 @@ def open_study(
         study.set_user_attr("task", task)
     if data is not None:
         _check_data(study, where, data)
+    if settings is not None:
+        _check_settings(study, where, settings)
     # TPE's random start differs for each resumed run and each worker that joins later, and a
     # fresh search with the same seed repeats itself
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(trials))
@@ -131,6 +136,46 @@ def _check_data(study: optuna.Study, where: str, data: Path) -> None:
         raise AttnsightError(f"{where} was tuned on {tuned_on}; give another --study for {data}")
     study.set_user_attr("data", str(data))
     study.set_user_attr("data_sha256", digest)
+
+
+def _check_settings(study: optuna.Study, where: str, settings: Mapping[str, Any]) -> None:
+    """Record the fixed option values a study's trials train with, and refuse others once trials
+    were judged under them (a larger --min-len, fewer --epochs: their values would not compare)."""
+    given = json.loads(json.dumps({k: {"sha256": _fingerprint(v)} if isinstance(v, Path) else v
+                                   for k, v in settings.items()}))
+    tuned = study.user_attrs.get("settings")
+    if tuned == given:
+        return
+    if tuned is not None and finished_trials(study):
+        key = next(k for k in sorted({*tuned, *given}) if tuned.get(k) != given.get(k))
+        flag = "--" + ("trial_budget" if key == "time_budget" else key).replace("_", "-")  # the search's name for it
+        if isinstance(given.get(key), dict) or isinstance(tuned.get(key), dict):
+            differs = f"another {flag} file"
+        else:
+            differs = f"{flag} {_shown(tuned.get(key))}, not {_shown(given.get(key))}"
+        raise AttnsightError(f"{where} was tuned with {differs}: its trials would not compare; give the same "
+                             f"options or another --study")
+    study.set_user_attr("settings", given)
+
+
+def _shown(value: Any) -> str:
+    return "(unset)" if value is None else " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def discard_study(study: optuna.Study, storage: str, made: Sequence[Path] = ()) -> None:
+    """Delete a study that holds nothing but this run's failed trial, and the files and folders
+    (`made`, deepest last) the run created for it, so that a search ended by bad input leaves
+    nothing behind; a study another worker has joined meanwhile is kept."""
+    trials = study.get_trials(deepcopy=False)
+    if len(trials) > 1 or any(t.state != TrialState.FAIL for t in trials):
+        return
+    optuna.delete_study(study_name=study.study_name, storage=storage)
+    for path in reversed(made):
+        with contextlib.suppress(OSError):  # a folder something else wrote into stays
+            if path.is_file():
+                path.unlink()
+            else:
+                path.rmdir()
 
 
 def _fingerprint(path: Path) -> str:
@@ -152,7 +197,13 @@ def _fingerprint(path: Path) -> str:
 
 def _storage(url: str, heartbeat: int, grace: int) -> optuna.storages.RDBStorage:
     import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
 
+    with contextlib.suppress(sqlalchemy.exc.ArgumentError):  # a malformed URL is named below
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            raise AttnsightError(f"storage {url}: an in-memory SQLite database ends with the search, so it could "
+                                 f"not be resumed or shared; give a file: sqlite:///PATH/study.db")
     for _ in range(3):
         try:
             with warnings.catch_warnings():
@@ -205,7 +256,9 @@ def optimize(
         trial.set_user_attr("test", {k: v for k, v in metrics["test"].items() if isinstance(v, (int, float))})
         return metrics["valid"].get(metric, math.nan)  # no validation at all: a failed trial
 
-    # each worker stops once the study is full, whoever ran the trials
+    # each worker stops once the study is full, whoever ran the trials (one that started its last
+    # trial as another worker's made the count finishes it: trials running are not counted, as
+    # a killed worker's would then stop the search short)
     done = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
     with _quiet_about(AttnsightError):  # bad input ends the search, and is said once, by the caller
         study.optimize(objective, n_trials=missing, timeout=timeout, callbacks=[done, *callbacks])

@@ -70,6 +70,22 @@ def test_a_folder_or_glob_of_parquet_parts_with_integer_ids(tmp_path: Path) -> N
                                    CleaningConfig()))
 
 
+def test_parts_that_are_missing_or_disagree_on_a_type_are_named(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty: no .parquet file in this folder"):
+        scan_interactions(tmp_path / "empty")
+    with pytest.raises(DataError, match=r"nomatch/\*.parquet: matches no file"):
+        scan_interactions(tmp_path / "nomatch" / "*.parquet")
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    pl.DataFrame({"user": ["a"], "item": ["x"], "timestamp": [1]}).write_parquet(parts / "a.parquet")
+    pl.DataFrame({"user": ["b"], "item": ["y"], "timestamp": ["later"]}).write_parquet(parts / "b.parquet")
+    for path in (parts, parts / "*.parquet"):
+        with pytest.raises(DataError, match=r"b.parquet, column 'timestamp': String values here, Int64 in a.parquet"):
+            scan_interactions(path)
+    assert scan_interactions(parts, time_col=None).frame.height == 2  # a column not read may differ
+
+
 def test_dates_and_no_timestamp(tmp_path: Path) -> None:
     frame = pl.DataFrame({"user": ["a", "a", "b", "b", "a"], "item": ["x", "y", "x", "z", "z"],
                           "when": pl.Series([3000, 1000, 2000, 5000, 2000]).cast(pl.Datetime("ms"))})
