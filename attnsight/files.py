@@ -34,6 +34,11 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """`write_atomic` of a UTF-8 text."""
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def _free_bytes(folder: Path) -> int:
     try:
         return shutil.disk_usage(folder).free

@@ -53,5 +53,5 @@ def report(
     for b, s in zip(bundles, result.sections):
         table.add_row(b["path"], b["task"], b["data"] or "—", "\n".join(p.title for p in s.parts))
     console.print(table)
-    console.print(f"report written to {str(path)} ({path.stat().st_size / 2**20:.1f} MB, "
+    console.print(f"report written to {path} ({path.stat().st_size / 2**20:.1f} MB, "
                   f"{seconds:.0f} s); it loads nothing from the network: open it in any browser")

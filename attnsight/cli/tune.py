@@ -202,7 +202,8 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
     # its own) and the seed (each parallel worker's own); files by content
     settings = {k: params.get(k) if isinstance(params.get(k), Path) else v for k, v in given.items()
                 if k not in ("data", "seed")}
-    made = [path for path in (out, out / "study.db") if not path.exists()]
+    own_file = [out / "study.db"] if params["storage"] is None else []  # the default storage: a file in OUT
+    made = [path for path in (out, *own_file) if not path.exists()]
     out.mkdir(parents=True, exist_ok=True)
     storage = params["storage"] or f"sqlite:///{out / 'study.db'}"
     study = open_study(storage, params["study"] or task, task, seed=params["seed"], data=params["data"],
@@ -221,7 +222,7 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
                  callbacks=[] if json_out else [functools.partial(_print_trial, metric)])
     except AttnsightError:  # bad data or options, found by the first trial: leave no study of failures behind
         if fresh:
-            discard_study(study, storage, [path for path in made if params["storage"] is None or path == out])
+            discard_study(study, storage, made)
         raise
     trials = study.get_trials(deepcopy=False)
     if not json_out:

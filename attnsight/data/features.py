@@ -17,7 +17,7 @@ import numpy as np
 from attnsight.data.side import SideSchema, SideTable, Vectors, match_ids
 from attnsight.data.tokenizer import TextTokenizer
 from attnsight.errors import AttnsightError
-from attnsight.files import write_atomic
+from attnsight.files import write_text_atomic
 
 TEXT_SEP = " | "  # joins an item's text columns into the one text it is read as
 TEXT_ENCODERS = ("wordpiece", "minilm")  # tokens learned with the model | a frozen sentence embedding
@@ -197,8 +197,7 @@ class FeatureSpace:
                    "categories": self.categories, "tags": self.tags, "tag_slots": self.tag_slots,
                    "numeric_stats": self.numeric_stats, "vector_dim": self.vector_dim, "text_len": self.text_len,
                    "text_encoder": self.text_encoder, "text_dim": self.text_dim}
-        text = json.dumps(payload, ensure_ascii=False)
-        write_atomic(folder / f"{prefix}_{self.FILE}", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        write_text_atomic(folder / f"{prefix}_{self.FILE}", json.dumps(payload, ensure_ascii=False))
         if self.tokenizer is not None:
             self.tokenizer.save(folder / f"{prefix}_tokenizer.json")
 

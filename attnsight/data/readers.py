@@ -234,7 +234,7 @@ def _first_bad_row(path: Path, scanned: pl.LazyFrame, bad: pl.Expr, column: str,
 
 def _scan_format(path: Path, format: str) -> str:
     """The format of a file, folder or glob to scan, after checking it exists and can be scanned."""
-    is_glob = any(c in path.name for c in "*?[")
+    is_glob = _is_glob(path)
     if not is_glob and not path.exists():
         raise DataError(path, "no such file")
     if format not in SCAN_FORMATS:
@@ -257,10 +257,14 @@ def _scan_format(path: Path, format: str) -> str:
     return format
 
 
+def _is_glob(path: Path) -> bool:
+    return any(c in path.name for c in "*?[")
+
+
 def _check_parts(path: Path, columns: Sequence[str]) -> None:
     """A folder or glob of Parquet parts: that it holds some, and that each of `columns` has one type
     in all of them (polars' scan would fail midway, naming neither the part nor the fix)."""
-    if not (path.is_dir() or any(c in path.name for c in "*?[")):
+    if not (path.is_dir() or _is_glob(path)):
         return
     parts = sorted(map(Path, glob.glob(str(path / "*.parquet" if path.is_dir() else path))))
     if not parts:

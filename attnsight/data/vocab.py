@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnsight.files import write_atomic
+from attnsight.files import write_text_atomic
 
 
 class Vocabulary:
@@ -41,8 +41,7 @@ class Vocabulary:
         return [self.ids[i - 1] for i in indices]
 
     def save(self, path: str | Path) -> None:
-        text = json.dumps(self.ids, ensure_ascii=False)
-        write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        write_text_atomic(path, json.dumps(self.ids, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:

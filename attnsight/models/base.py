@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from attnsight.errors import AttnsightError, last_line
-from attnsight.files import write_atomic
+from attnsight.files import write_atomic, write_text_atomic
 
 M = TypeVar("M", bound="PretrainedModel")
 
@@ -36,8 +36,7 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON whole (`write_atomic`)."""
-    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
-    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_or_remove_json(path: Path, payload: Any) -> None:

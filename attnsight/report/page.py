@@ -14,7 +14,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from attnsight.errors import AttnsightError
-from attnsight.files import write_atomic
+from attnsight.files import write_text_atomic
 from attnsight.report.blocks import Block, Figure, Note, Paragraph, Section, Table
 
 
@@ -32,7 +32,7 @@ def write_html(out: Path, page: str, example: str) -> Path:
     out = Path(out)
     check_html_name(out, example)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    write_text_atomic(out, page)
     return out
 
 
