@@ -152,15 +152,16 @@ def _text_demo(out: Path, budget: float, device: str, seed: int, json_out: bool)
 def _print_text_demo(text: dict[str, Any]) -> None:
     from rich.rule import Rule
 
+    from attnsight.explain.text import strongest_words
+
     m = text["metrics"]
     console.print(Rule("reviews: sentiment, English and Chinese", style="dim"))
     rows = {"attnsight (MLM-pretrained)": m["test"], "majority class": m["baselines"]["majority"]["test"]}
     console.print(metrics_table(f"Test, {m['protocol']['test']} reviews ({m['train_seconds']:.0f} s)", rows,
                                 ("accuracy", "macro_f1")))
     for e in text["explanations"]:
-        top = sorted(e.words, key=lambda w: w.weight, reverse=True)[:3]
-        attended = ", ".join(f"{w.word} {w.weight:.2f}" for w in top)
-        console.print(Text.assemble((e.label, "bold"), f" {e.text}\n  attended: {attended}"), highlight=False)
+        console.print(Text.assemble((e.label, "bold"), f" {e.text}\n  attended: {strongest_words(e.words, 3)}"),
+                      highlight=False)
     for label, rows_ in text["insights"].items():
         distinctive = [r["word"] for r in rows_ if r["lift"] > 1.2][:6]  # words of every review say nothing
         console.print(f"'{label}' reviews are about: " + ", ".join(distinctive), highlight=False)

@@ -385,7 +385,7 @@ def explain(
     """Label, probabilities and the words the model attended to, highlighted."""
     from rich.text import Text
 
-    from attnsight.explain.text import highlight_html, html_page
+    from attnsight.explain.text import highlight_html, html_page, strongest_words
     from attnsight.report.page import check_html_name, write_html
 
     if html:
@@ -412,8 +412,7 @@ def explain(
         line.append(e.text[cursor:])
         console.print(title, style="bold")
         console.print(line)
-        best = sorted(e.words, key=lambda w: w.weight, reverse=True)[:top]
-        console.print("  attended: " + ", ".join(f"{w.word} {w.weight:.2f}" for w in best), highlight=False)
+        console.print("  attended: " + strongest_words(e.words, top), highlight=False)
     if html:
         console.print(f"highlighted texts written to {html}")
 

@@ -93,6 +93,14 @@ def _is_word(word: str) -> bool:
     return any(ch.isalnum() for ch in word)
 
 
+def strongest_words(words: Sequence[WordWeight], n: int) -> str:
+    """The n words with the largest shares, most first, as "word 0.31, word 0.12". Punctuation is
+    left out, as in corpus_insights: attention often rests on it as a separator, which says nothing
+    about what the text is about (the highlighted text still shows its share)."""
+    best = sorted((w for w in words if _is_word(w.word)), key=lambda w: w.weight, reverse=True)[:n]
+    return ", ".join(f"{w.word} {w.weight:.2f}" for w in best)
+
+
 def corpus_insights(
     labelled_words: Sequence[tuple[str, Sequence[WordWeight]]], top: int = 20, min_count: int = 3
 ) -> dict[str, list[dict[str, Any]]]:

@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from attnsight.classifier import TextClassifier, bundle_columns
 from attnsight.data.texts import Texts, read_texts
-from attnsight.explain.text import highlight_html
+from attnsight.explain.text import highlight_html, strongest_words
 from attnsight.report import figures
 from attnsight.report.blocks import Figure, Note, Paragraph, Part, Table
 from attnsight.report.bundles import Bundle
@@ -54,11 +54,10 @@ def explanations_part(bundle: Bundle, seed: int) -> Part:
         if shown.get(e.label, 0) == PER_CLASS:
             continue
         shown[e.label] = shown.get(e.label, 0) + 1
-        top = sorted(e.words, key=lambda w: w.weight, reverse=True)[:3]
         note = " (longer than the model reads: only part of it was read)" if e.truncated else ""
         rows.append([dim(e.label, f"{e.probabilities[e.label]:.2f}"), label or "—",
                      Markup(highlight_html(e.text, e.words)) + note,  # highlight_html escapes the text
-                     ", ".join(f"{w.word} {w.weight:.2f}" for w in top)])
+                     strongest_words(e.words, 3)])
     evidence = ("attention the classifier's pooled representation paid to it (rolled out over the layers"
                 if clf.default_explain_method() == "attention" else
                 "evidence integrated gradients give it for the predicted class (for this encoder, more faithful "

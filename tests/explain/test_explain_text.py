@@ -16,6 +16,7 @@ from attnsight.explain.text import (
     highlight_html,
     html_page,
     pooled_attention,
+    strongest_words,
     wide_evidence,
     word_weights,
 )
@@ -195,6 +196,14 @@ def test_min_count_and_top_filter_after_the_shares_are_computed():
 
 
 # ----------------------------------------------------------------------------- HTML
+
+
+def test_strongest_words_leave_out_punctuation_and_keep_the_order_of_shares():
+    words = [WordWeight("Great", 0, 5, 0.2), WordWeight("!", 5, 6, 0.4), WordWeight("room", 7, 11, 0.3),
+             WordWeight("。", 11, 12, 0.05), WordWeight("3rd", 12, 15, 0.05)]
+    assert strongest_words(words, 2) == "room 0.30, Great 0.20"
+    assert strongest_words(words, 9) == "room 0.30, Great 0.20, 3rd 0.05"
+    assert strongest_words([WordWeight("?!", 0, 2, 1.0)], 3) == ""
 
 
 def test_highlight_html_escapes_the_text_and_shades_each_word():
