@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from attnsight import __version__
 from attnsight.data.texts import (
@@ -34,7 +35,7 @@ from attnsight.data.texts import (
     word_spans,
 )
 from attnsight.data.tokenizer import TOKENIZER_FILE, TRUNCATIONS, TextTokenizer
-from attnsight.errors import AttnsightError, DataError
+from attnsight.errors import AttnsightError, DataError, check_count
 from attnsight.evaluate.classification import classification_metrics, classification_report
 from attnsight.evaluate.drift import PROFILE_FILE, categorical_reference, numeric_reference
 from attnsight.explain.faithfulness import text_gradients
@@ -107,7 +108,7 @@ def minilm_embeddings(texts: Sequence[str], batch_size: int = 64, max_len: int =
     return np.concatenate(out)
 
 
-class TextClassifier:
+class TextClassifier(BaseEstimator):
     """Attention text classifier (sentiment, intent, topic) for Chinese and English.
 
     encoder="scratch": a WordPiece vocabulary and a transformer trained on the user's own text,
@@ -197,9 +198,6 @@ class TextClassifier:
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.log_dir = log_dir
-
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _PARAMS}
 
     # ----------------------------------------------------------------------------- setup
 
@@ -581,7 +579,7 @@ class TextClassifier:
         return shard_gather(len(ids), compute)
 
     def _clean(self, texts: Sequence[str]) -> list[str]:
-        return clean_texts(Texts.from_lists(list(texts)), self.cleaning_config_, drop=False)[0].texts
+        return clean_texts(Texts.from_lists(texts), self.cleaning_config_, drop=False)[0].texts
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(N, classes) probabilities, columns in `labels_` order."""
@@ -604,6 +602,7 @@ class TextClassifier:
         installed, attention otherwise. A model with a wide head mixes in that head's evidence (each
         token's exact share of its logit for the class) as its logits mix the heads (`mixed_evidence`)."""
         self._check_fitted()
+        check_count("batch_size", batch_size)
         method = method or self.default_explain_method()
         if method not in EXPLAIN_METHODS:
             raise AttnsightError(f"method must be one of {', '.join(EXPLAIN_METHODS)}, not {method!r}")
@@ -650,6 +649,7 @@ class TextClassifier:
 
     def insights(self, texts: Sequence[str], top: int = 20, min_count: int = 3) -> dict[str, list[dict[str, Any]]]:
         """Per predicted class, the words this audience's texts are attended for (see corpus_insights)."""
+        check_count("top", top), check_count("min_count", min_count)
         return corpus_insights([(e.label, e.words) for e in self.explain(texts)], top, min_count)
 
     def evaluate(self, data: Texts | str | Path, text_col: str = "text", label_col: str = "label") -> dict[str, Any]:
@@ -728,7 +728,7 @@ def _as_texts(
         return read_texts(data, text_col, label_col, require_labels=require_labels)
     if require_labels:
         raise DataError("<memory>", "no labels; training needs a label per text")
-    return Texts.from_lists(list(data))
+    return Texts.from_lists(data)
 
 
 def _unlabelled(

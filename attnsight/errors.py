@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 
 class AttnsightError(Exception):
     """A problem with the user's input or request, explained in one line."""
@@ -27,6 +29,18 @@ class DataError(AttnsightError):
 class ConfigError(AttnsightError, ValueError):
     """A model setting that cannot work (an unknown pooling, pairs hashed into one bucket): a
     ValueError to Python callers, a one-line error on the command line."""
+
+
+def check_count(name: str, value: object, least: int = 1) -> int:
+    """A count argument of the Python API (k, top, rows of a batch) as an int: a float, a text or a
+    count below `least` is named here rather than met later as a slice that quietly drops items."""
+    try:
+        count = operator.index(value)  # ints and numpy's integers, not 2.5 nor "3"
+    except TypeError:
+        raise TypeError(f"{name} must be a whole number, not {value!r}") from None
+    if count < least:
+        raise ConfigError(f"{name} must be at least {least}, not {count}")
+    return count
 
 
 def last_line(exc: BaseException, limit: int = 200) -> str:

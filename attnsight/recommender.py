@@ -18,18 +18,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from sklearn.base import BaseEstimator
 from scipy import sparse
 from torch import Tensor
 
 from attnsight import __version__
 from attnsight.data.cleaning import CleaningConfig, CleaningReport, clean_interactions
 from attnsight.data.features import TEXT_ENCODERS, Embed, FeatureArrays, FeatureSpace
-from attnsight.data.readers import Interactions, read_interactions
+from attnsight.data.readers import Interactions, interactions_from_frame, read_interactions
 from attnsight.data.sequences import Sequences, build_sequences, pad_left
 from attnsight.data.side import SideTable, Vectors, match_ids
 from attnsight.data.splits import Part, Split, make_split
 from attnsight.data.vocab import Vocabulary
-from attnsight.errors import AttnsightError
+from attnsight.errors import AttnsightError, check_count
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.ranking import DotScorer, ScoreFn, evaluate_ranking, popularity_scorer
 from attnsight.explain.attention import attention_rollout
@@ -99,7 +100,7 @@ class RecommendResult:
     unknown_items: int = 0  # history items not in the catalogue, skipped
 
 
-class SequentialRecommender:
+class SequentialRecommender(BaseEstimator):
     """Self-attentive next-item recommender (SASRec+, full-softmax cross-entropy) with optional
     masked-item (BERT4Rec cloze) pretraining, evaluated by full ranking with seen items excluded.
 
@@ -166,16 +167,6 @@ class SequentialRecommender:
         self.resume = resume
         self.log_dir = log_dir
         self.index_threshold = index_threshold
-
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _PARAMS}
-
-    def set_params(self, **params: Any) -> SequentialRecommender:
-        for name, value in params.items():
-            if name not in _PARAMS:
-                raise ValueError(f"unknown parameter {name!r}")
-            setattr(self, name, value)
-        return self
 
     # ----------------------------------------------------------------------------- training
 
@@ -416,6 +407,8 @@ class SequentialRecommender:
         (column 0 is padding): what a ranking protocol of one's own (`evaluate_ranking`) needs.
         `profiles`: each user's profile row (`profile_rows`), for a model with user features."""
         self._check_fitted()
+        if len(histories) == 0:
+            raise AttnsightError("no histories to score")
         return self._predict(histories, profiles) @ self._item_table()[: len(self.item_vocab_) + 1].T
 
     def profile_rows(self, users: Sequence[object]) -> np.ndarray:
@@ -425,7 +418,8 @@ class SequentialRecommender:
 
     def add_users(self, features: SideTable) -> dict[str, Any]:
         """Add brand-new users, known only by their side features, without retraining: from now on
-        `recommend(user=...)` serves them from their profile alone (plus any `history` given).
+        `recommend(user=...)` serves them from their profile alone (plus the live events
+        `history_indices` is given as `extra`, as the service's event store does).
         Ids already known are left as they are (counted). Needs a model trained with user features."""
         self._check_fitted()
         if self.user_space_ is None:
@@ -518,7 +512,9 @@ class SequentialRecommender:
         if (user is None) == (history is None):
             raise AttnsightError("give either a user or a history")
         stored = self.history_of(user) if user is not None else np.zeros(0, dtype=np.int64)
-        raw = list(history or []) + list(extra)
+        if isinstance(history, str):  # a text is a sequence too, of characters
+            raise TypeError(f"history must be a list of item ids, not the text {history!r}")
+        raw = [*(history if history is not None else ()), *extra]
         encoded = self.item_vocab_.encode(raw) if raw else np.zeros(0, dtype=np.int64)
         indices = np.concatenate([stored, encoded[encoded != 0]]).astype(np.int64)
         if len(indices) == 0 and not (user is not None and self._has_profile(user)):
@@ -540,6 +536,7 @@ class SequentialRecommender:
         similar to the recommended one listed first among those the model attended to. With user
         features, a user's profile joins the prediction (a user added by `add_users` has only it).
         """
+        check_count("k", k), check_count("explain", explain, least=0)
         indices, unknown = self.history_indices(user, history)
         profiles = self.profile_rows([user]) if user is not None and self.user_space_ is not None else None
         return self.recommend_batch([indices], [k], exclude_seen, explain, [unknown], profiles)[0]
@@ -559,8 +556,12 @@ class SequentialRecommender:
         `profiles`: each user's profile row (`profile_rows`), for a model with user features."""
         self._check_fitted()
         n = len(histories)
+        if n == 0:
+            return []
         exclude = [exclude_seen] * n if isinstance(exclude_seen, bool) else list(exclude_seen)
         explains = [explain] * n if isinstance(explain, int) else list(explain)
+        k = [check_count("k", count) for count in k]
+        explains = [check_count("explain", count, least=0) for count in explains]
         hidden, attention = self._read(histories, profiles)
         seen = [h - 1 if x else None for h, x in zip(histories, exclude)]  # as rows of the index
         top_scores, top_rows = self.item_index().search(hidden, max(k), seen)
@@ -643,6 +644,7 @@ class SequentialRecommender:
     def similar_items(self, item: object, k: int = 10) -> list[tuple[str, float]]:
         """The k items whose learned embeddings are closest (cosine) to this one's."""
         self._check_fitted()
+        check_count("k", k)
         index = self.item_vocab_.index(item)
         if index is None:
             raise AttnsightError(f"unknown item {item!r}")
@@ -695,6 +697,7 @@ class SequentialRecommender:
         representation that scores their next item, each described by the items and categories
         its members' predictions attend to, beside the whole audience's attention (lift)."""
         self._check_fitted()
+        check_count("top", top)
         rows = np.arange(len(self.sequences_))
         hidden, matrix = self._attention_rows([self.sequences_[u] for u in rows], batch_size, self._profiles(rows))
         if self._user_vectors is None:  # the same representations: kept for `user_vectors` and `audience`
@@ -716,8 +719,7 @@ class SequentialRecommender:
         sequences = self.sequences_
         if len(labels) != len(sequences):
             raise AttnsightError(f"{len(labels)} segment labels for {len(sequences)} users")
-        if windows < 1:
-            raise AttnsightError(f"windows must be at least 1, not {windows}")
+        check_count("windows", windows), check_count("top", top)
         if sequences.timestamps is not None:
             clock, kind = sequences.timestamps, "time"
         else:  # an event's position as a share of its user's history: 1/n for the first, 1 for the last
@@ -746,6 +748,7 @@ class SequentialRecommender:
         as `recommend` does) summed per (history item → recommended item) pair, judged against what
         the items' popularity predicts; see `attnsight.explain.influence`."""
         self._check_fitted()
+        check_count("k", k), check_count("top", top), check_count("min_count", min_count)
         sample = self._sample_users(users, seed)
         histories = [self.sequences_[u] for u in sample]
         hidden, attention = self._attention_rows(histories, batch_size, self._profiles(sample))
@@ -787,6 +790,7 @@ class SequentialRecommender:
     def audience(self, item: object, k: int = 100, exclude_seen: bool = True) -> list[tuple[str, float]]:
         """The k users most likely to engage with `item` next, scored by the same model."""
         self._check_fitted()
+        check_count("k", k)
         index = self.item_vocab_.index(item)
         if index is None:
             raise AttnsightError(f"unknown item {item!r}")
@@ -874,10 +878,5 @@ def _as_interactions(data: Interactions | pl.DataFrame | str | Path) -> Interact
     if isinstance(data, Interactions):
         return data
     if isinstance(data, pl.DataFrame):
-        missing = [c for c in ("user", "item") if c not in data.columns]
-        if missing:
-            columns = ", ".join(data.columns)
-            raise AttnsightError(f"the DataFrame has no {' or '.join(missing)} column (columns: {columns})")
-        known = [c for c in ("user", "item", "timestamp", "rating") if c in data.columns]
-        return Interactions(data.select(known).with_columns(pl.col("user", "item").cast(pl.String)))
+        return interactions_from_frame(data)
     return read_interactions(data)

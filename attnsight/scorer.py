@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from attnsight import __version__
 from attnsight.data.events import (
@@ -34,7 +35,7 @@ from attnsight.data.events import (
     time_split,
     window_features,
 )
-from attnsight.errors import AttnsightError, DataError
+from attnsight.errors import AttnsightError, DataError, check_count
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
 from attnsight.evaluate.risk import risk_metrics
 from attnsight.explain.attention import attention_rollout
@@ -68,7 +69,7 @@ class RiskExplanation:
     attended: list[AttendedEvent]  # most attended first
 
 
-class RiskScorer:
+class RiskScorer(BaseEstimator):
     """Risk scores for events (transactions, logins, claims) from attention over each account's
     recent events and, when given, the recent events of a second entity (terminal, merchant)."""
 
@@ -136,9 +137,6 @@ class RiskScorer:
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.log_dir = log_dir
-
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _PARAMS}
 
     # ----------------------------------------------------------------------------- preprocessing
 
@@ -343,6 +341,30 @@ class RiskScorer:
         if not hasattr(self, "model_"):
             raise AttnsightError("this scorer is not trained yet: call fit() or from_pretrained() on a bundle")
 
+    def _rows(self, events: Events, rows: Sequence[int] | np.ndarray | None) -> np.ndarray:
+        """The rows of `events` to score (all when None), after checking that the events are in this
+        model's columns: features read under other names would be scored as if they were its own."""
+        self._check_fitted()
+        if not isinstance(events, Events):
+            raise TypeError(f"events must be an Events table, not {type(events).__name__}: scorer.load(path) reads "
+                            "a file in this model's columns")
+        theirs, ours = _inputs(events.schema), _inputs(self.schema_)
+        for role, columns in ours.items():
+            if theirs[role] != columns:
+                raise AttnsightError(f"{events.source}: read with {role} columns {theirs[role]!r}, the model's are "
+                                     f"{columns!r}; read it with scorer.load(path) to use the model's columns")
+        if rows is None:
+            return np.arange(len(events))
+        rows = np.asarray(rows)
+        if rows.ndim != 1 or (len(rows) and not np.issubdtype(rows.dtype, np.integer)):
+            raise TypeError(f"rows must be a list of row numbers, not an array of {rows.dtype} with shape {rows.shape}")
+        if len(rows) == 0:
+            raise AttnsightError("no events to score")
+        if rows.min() < 0 or rows.max() >= len(events):
+            bad = int(rows[(rows < 0) | (rows >= len(events))][0])
+            raise IndexError(f"row {bad} is not one of the {len(events)} events (0 to {len(events) - 1})")
+        return rows
+
     @torch.no_grad()
     def _scores(self, batcher: EventBatcher) -> np.ndarray:
         """Scores of the batcher's rows in order; under torchrun each rank scores its share."""
@@ -382,19 +404,16 @@ class RiskScorer:
             return events, np.arange(len(events))
         return events_from_records(history, self.schema_, source="event store").concat(events)
 
-    def score(self, events: Events, rows: np.ndarray | None = None) -> np.ndarray:
+    def score(self, events: Events, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Risk probability of each of these rows (all when None), each from the rows before it."""
-        self._check_fitted()
-        rows = np.arange(len(events)) if rows is None else np.asarray(rows)
-        if len(rows) == 0:
-            raise AttnsightError("no events to score")
+        rows = self._rows(events, rows)
         return self._scores(self._batcher(events, self._arrays(events), rows, 1024))
 
-    def evaluate(self, events: Events, rows: np.ndarray | None = None) -> dict[str, float]:
+    def evaluate(self, events: Events, rows: Sequence[int] | np.ndarray | None = None) -> dict[str, float]:
         """Risk metrics on these labelled rows (all when None)."""
+        rows = self._rows(events, rows)
         if events.label is None:
             raise DataError(events.source, "no labels to evaluate against (--label-col)")
-        rows = np.arange(len(events)) if rows is None else np.asarray(rows)
         open_rows = rows[events.label[rows] == UNLABELLED]
         if len(open_rows):
             none = "; no row has one to evaluate against" if len(open_rows) == len(rows) else ""
@@ -405,13 +424,13 @@ class RiskScorer:
         return risk_metrics(events.label[rows], scores, events.account[rows], events.days[rows])
 
     @torch.no_grad()
-    def explain(self, events: Events, rows: np.ndarray, top: int = 5) -> list[RiskExplanation]:
+    def explain(self, events: Events, rows: Sequence[int] | np.ndarray, top: int = 5) -> list[RiskExplanation]:
         """For each event: its score and the past events (account's and entity's) it attended to most."""
-        self._check_fitted()
+        rows, top = self._rows(events, rows), check_count("top", top)
         model = self.model_
         model.eval()
         device = next(model.parameters()).device
-        batcher = self._batcher(events, self._arrays(events), np.asarray(rows), 256)
+        batcher = self._batcher(events, self._arrays(events), rows, 256)
         out = []
         for positions, batch in batcher.in_order():
             result = model({k: v.to(device) for k, v in batch.items()}, output_attentions=True)
@@ -484,6 +503,12 @@ class RiskScorer:
 
 
 _PARAMS = tuple(inspect.signature(RiskScorer.__init__).parameters)[1:]
+
+
+def _inputs(schema: EventSchema) -> dict[str, Any]:
+    """The columns a model reads, by role (the label and event id are not inputs)."""
+    return {"account": schema.account, "time": schema.time, "entity": schema.entity,
+            "numeric": tuple(schema.numeric), "categorical": tuple(schema.categorical)}
 
 
 def _signed_log(x: np.ndarray) -> np.ndarray:

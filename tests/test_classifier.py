@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+import sklearn.base
 import torch
 
 from attnsight.classifier import TextClassifier
@@ -58,6 +59,16 @@ def pretrained(tmp_path_factory) -> tuple[TextClassifier, object]:
 @pytest.fixture(scope="module")
 def from_init(pretrained) -> TextClassifier:
     return TextClassifier(**{**TINY, "init": str(pretrained[1])}).fit(reviews("en"))
+
+
+def test_hyperparameters_follow_scikit_learn():
+    model = TextClassifier(dim=32, lr=0.01)
+    assert model.set_params(seed=5) is model and model.get_params()["seed"] == 5
+    copied = sklearn.base.clone(model)
+    assert copied is not model and copied.get_params() == model.get_params()
+    assert repr(model) == "TextClassifier(dim=32, lr=0.01, seed=5)"
+    with pytest.raises(ValueError, match="no_such_param"):
+        model.set_params(no_such_param=1)
 
 
 # ----------------------------------------------------------------------------- accuracy
@@ -510,3 +521,17 @@ def test_wide_head_is_fitted_and_mixed_on_validation(tmp_path):
     loaded = TextClassifier.from_pretrained(tmp_path / "bundle", device="cpu")
     assert loaded.model_.config.wide_buckets == 1024 and float(loaded.model_.wide.mix) == pytest.approx(wide["mix"])
     assert np.array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))
+
+
+def test_texts_in_memory_name_a_missing_one_and_refuse_a_lone_text(en):
+    with pytest.raises(TypeError, match="not one text"):
+        en.predict("the staff was rude")
+    with pytest.raises(DataError, match="<memory>, row 2: missing text"):
+        en.predict(["fine", None])
+    with pytest.raises(DataError, match="row 3: missing label"):
+        Texts.from_lists(["a", "b", "c"], ["x", "y", float("nan")])
+    assert Texts.from_lists(["a", "b"], [1, 0]).labels == ["1", "0"]  # numbers are labels as written
+    with pytest.raises(ValueError, match="top must be at least 1, not 0"):
+        en.insights(["fine"], top=0)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        en.explain(["fine"], batch_size=0)

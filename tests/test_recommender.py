@@ -6,8 +6,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
+import sklearn.base
 import torch
 
 from attnsight import SequentialRecommender
@@ -252,7 +254,10 @@ def test_get_and_set_params() -> None:
     assert rec.dim == 32 and rec.get_params()["seed"] == 5
     clone = SequentialRecommender(**rec.get_params())
     assert clone.get_params() == rec.get_params()
-    with pytest.raises(ValueError):
+    copied = sklearn.base.clone(rec)  # scikit-learn's own copy: get_params(deep=...) and the stored arguments
+    assert copied is not rec and copied.get_params(deep=False) == rec.get_params()
+    assert repr(rec) == "SequentialRecommender(dim=32, epochs=3, seed=5)"
+    with pytest.raises(ValueError, match="no_such_param"):
         rec.set_params(no_such_param=1)
     assert not hasattr(rec, "model_")  # __init__ and set_params learn nothing
 
@@ -265,3 +270,24 @@ def test_fit_takes_a_polars_frame_and_names_missing_columns(audience) -> None:
         SequentialRecommender(epochs=1, **TINY).fit(frame)
     rec = SequentialRecommender(epochs=1, **TINY).fit(audience.interactions.frame.with_columns(pl.lit(1).alias("x")))
     assert len(rec.item_vocab_) == audience.interactions.frame["item"].n_unique()
+
+
+def test_counts_and_histories_of_the_python_api_are_checked(fitted, audience) -> None:
+    history = audience.interactions.frame["item"].to_list()[:5]
+    with pytest.raises(ValueError, match="k must be at least 1, not -1"):
+        fitted.recommend(history=history, k=-1)
+    with pytest.raises(TypeError, match="k must be a whole number, not 2.5"):
+        fitted.similar_items(history[0], k=2.5)
+    with pytest.raises(ValueError, match="explain must be at least 0"):
+        fitted.recommend(history=history, explain=-1)
+    with pytest.raises(ValueError, match="k must be at least 1, not 0"):
+        fitted.audience(history[0], k=0)
+    with pytest.raises(TypeError, match="not the text"):
+        fitted.recommend(history=history[0])
+    # any sequence of ids is a history, a numpy array or a polars Series as well as a list
+    expected = [r.item for r in fitted.recommend(history=history, k=3).items]
+    assert [r.item for r in fitted.recommend(history=np.array(history), k=3).items] == expected
+    assert [r.item for r in fitted.recommend(history=pl.Series(history), k=3).items] == expected
+    assert fitted.recommend_batch([], []) == []
+    with pytest.raises(AttnsightError, match="no histories to score"):
+        fitted.scores([])

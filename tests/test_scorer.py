@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+import sklearn.base
 
 from attnsight.data.events import DAY, UNLABELLED, EventSchema, read_events, time_split
 from attnsight.data.synthetic import make_transactions
@@ -55,6 +56,17 @@ def in_unit_interval(value: float) -> bool:
 
 
 # ----------------------------------------------------------------------------- metrics record
+
+
+
+def test_hyperparameters_follow_scikit_learn():
+    model = RiskScorer(dim=8, lr=0.01)
+    assert model.set_params(seed=5) is model and model.get_params()["seed"] == 5
+    copied = sklearn.base.clone(model)
+    assert copied is not model and copied.get_params() == model.get_params()
+    assert repr(model) == "RiskScorer(dim=8, lr=0.01, seed=5)"
+    with pytest.raises(ValueError, match="no_such_param"):
+        model.set_params(no_such_param=1)
 
 
 def test_metrics_record(scorer, events):
@@ -328,3 +340,35 @@ def test_from_records_scores_like_the_file(scorer, events, all_scores, csv_path)
     merged, at = scorer.from_records(new, history)
     assert len(at) == 20 and merged.label[at].tolist() == [UNLABELLED] * 20
     np.testing.assert_allclose(scorer.score(merged, at), all_scores[-20:], atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- arguments of the Python API
+
+
+def test_events_read_in_other_columns_are_refused_not_scored(scorer, csv_path):
+    no_amount = read_events(csv_path, dataclasses.replace(SCHEMA, numeric=()))
+    with pytest.raises(AttnsightError, match=r"read with numeric columns \(\), the model's are \('amount',\)"):
+        scorer.score(no_amount)
+    no_entity = read_events(csv_path, dataclasses.replace(SCHEMA, entity=None))
+    with pytest.raises(AttnsightError, match="entity columns None, the model's are 'terminal'"):
+        scorer.explain(no_entity, [0])
+    with pytest.raises(TypeError, match="scorer.load"):
+        scorer.score(str(csv_path))
+    # the label and event id are not inputs: events read without them score the same
+    unlabelled = read_events(csv_path, dataclasses.replace(SCHEMA, label=None, id=None))
+    assert scorer.score(unlabelled, [5, 9]) == pytest.approx(scorer.score(read_events(csv_path, SCHEMA), [5, 9]))
+
+
+def test_rows_are_checked(scorer, events):
+    last = len(events) - 1
+    with pytest.raises(IndexError, match=f"row -1 is not one of the {len(events)} events"):
+        scorer.score(events, [-1])
+    with pytest.raises(IndexError, match=f"row {last + 1} is not one"):
+        scorer.explain(events, [0, last + 1])
+    with pytest.raises(TypeError, match="list of row numbers"):
+        scorer.score(events, np.zeros(len(events), dtype=bool))
+    for call in (lambda: scorer.explain(events, []), lambda: scorer.evaluate(events, [])):
+        with pytest.raises(AttnsightError, match="no events to score"):
+            call()
+    with pytest.raises(AttnsightError, match="top must be at least 1, not 0"):
+        scorer.explain(events, [last], top=0)

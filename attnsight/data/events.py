@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, parse_time, read_table
-from attnsight.data.side import FLOAT32_MAX
+from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, parse_numbers, parse_time, read_table
 from attnsight.errors import ConfigError, DataError
 
 DAY = 86_400
@@ -216,12 +215,7 @@ def _events_from_frame(
     time = seconds.to_numpy()
     numeric = np.zeros((frame.height, len(schema.numeric)))
     for j, name in enumerate(schema.numeric):
-        raw = frame[name].str.strip_chars()
-        values = raw.cast(pl.Float64, strict=False)
-        first_bad(path, raw.is_not_null() & (raw != "") & values.is_null(), first_line, name, "not a number", raw)
-        first_bad(path, values.is_infinite().fill_null(False), first_line, name, "not a finite number", raw)
-        first_bad(path, (values.abs() > FLOAT32_MAX).fill_null(False), first_line, name,
-                  f"too large for a float32 (beyond ±{FLOAT32_MAX:.3g})", raw)
+        values = parse_numbers(path, frame[name], first_line, name)
         numeric[:, j] = values.fill_null(float("nan")).to_numpy()
     categorical = np.empty((frame.height, len(schema.categorical)), dtype=object)
     for j, name in enumerate(schema.categorical):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import polars as pl
 
 from attnsight.errors import DataError
@@ -121,6 +122,20 @@ def read_interactions(
         return Interactions(_canonical(path, frame, first_line, user_col, item_col, time_col, rating_col), str(path))
     text = read_text(path, encoding)
     return Interactions(_read_lines(path, text, fmt), str(path))
+
+
+def interactions_from_frame(frame: pl.DataFrame, source: str = "DataFrame") -> Interactions:
+    """A behaviour log held in memory: columns user and item (any type, read as text) and optional
+    timestamp (numbers, dates or ISO 8601 text) and rating (numbers), checked and parsed as the
+    file readers check and parse theirs, errors named by row."""
+    missing = [c for c in ("user", "item") if c not in frame.columns]
+    if missing:
+        raise DataError(source, f"no {' or '.join(missing)} column (columns: {', '.join(frame.columns)})")
+    used = [c for c in ("user", "item", "timestamp", "rating") if c in frame.columns]
+    # as text, the columns take the file readers' path; a date or datetime as its epoch seconds first
+    as_text = [(pl.col(c).dt.epoch("s") if frame.schema[c].is_temporal() else pl.col(c)).cast(pl.String) for c in used]
+    return Interactions(_canonical(Path(source), frame.select(as_text), None, "user", "item", "timestamp", "rating"),
+                        source)
 
 
 SCAN_FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet")
@@ -587,7 +602,7 @@ def _require_ids(path: Path, columns: list[str], user_col: str, item_col: str) -
 def _canonical(
     path: Path,
     frame: pl.DataFrame,
-    first_line: int,
+    first_line: int | None,
     user_col: str,
     item_col: str,
     time_col: str | None,
@@ -636,7 +651,7 @@ def with_epoch_seconds(frame: Frame, column: str, out: str) -> Frame:
     return frame
 
 
-def parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: str) -> pl.Series:
+def parse_time(path: Path, raw: pl.Series, first_line: int | list[int] | None, name: str) -> pl.Series:
     """`with_epoch_seconds` of a column, its first bad or missing value named by line."""
     raw = raw.str.strip_chars()
     seconds = with_epoch_seconds(pl.DataFrame({"raw": raw}), "raw", "seconds")["seconds"]
@@ -646,14 +661,34 @@ def parse_time(path: Path, raw: pl.Series, first_line: int | list[int], name: st
 
 
 def first_bad(
-    path: Path, bad: pl.Series, first_line: int | list[int], column: str, what: str, values: pl.Series | None = None
+    path: Path, bad: pl.Series, first_line: int | list[int] | None, column: str, what: str,
+    values: pl.Series | None = None,
 ) -> None:
-    """Raise for the first flagged row; first_line is the file line of row 0, or every row's line."""
+    """Raise for the first flagged row; first_line is the file line of row 0, or every row's line,
+    or None for a table in memory (named by its row, from 1)."""
     if bad.any():
         row = int(bad.arg_true()[0])
         shown = f": {values[row]!r}" if values is not None else ""
+        if first_line is None:
+            raise DataError(path, f"{what}{shown}", column=column, row=row + 1)
         line = first_line[row] if isinstance(first_line, list) else first_line + row
         raise DataError(path, f"{what}{shown}", line, column)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def parse_numbers(path: Path, raw: pl.Series, first_line: int | list[int] | None, name: str) -> pl.Series:
+    """A text column of numeric features as float64, missing values null ("nan" is one too, as
+    pandas writes it); a value that is no number, infinite or beyond float32 named by its line."""
+    raw = raw.str.strip_chars()
+    values = raw.cast(pl.Float64, strict=False)
+    first_bad(path, raw.is_not_null() & (raw != "") & values.is_null(), first_line, name, "not a number", raw)
+    values = values.fill_nan(None)
+    first_bad(path, values.is_infinite().fill_null(False), first_line, name, "not a finite number", raw)
+    first_bad(path, (values.abs() > FLOAT32_MAX).fill_null(False), first_line, name,
+              f"too large for a float32 (beyond ±{FLOAT32_MAX:.3g})", raw)
+    return values
 
 
 def _read_lines(path: Path, text: str, fmt: str) -> pl.DataFrame:

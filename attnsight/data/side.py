@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, read_table, read_text
+from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, parse_numbers, read_table, read_text
 from attnsight.errors import ConfigError, DataError
 
 SIDE_FORMATS = ("auto", *TABLE_FORMATS, "dat")
 # MovieLens' header-less `::` files, recognised by their number of fields
 MOVIELENS_COLUMNS = {3: ("item", "title", "genres"), 5: ("user", "gender", "age", "occupation", "zip")}
 # the model reads numbers as float32, standardised: far out, its sums and squares overflow (NaN scores)
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 MOST_DEVIATIONS = 1e15
 
 
@@ -159,17 +158,11 @@ def side_table_from_frame(
         table.tags[name] = [[t.strip() for t in (v or "").split(schema.tag_sep) if t.strip()]
                             for v in frame[name].to_list()]
     for name in schema.numeric:
-        raw = frame[name].str.strip_chars()
-        values = raw.cast(pl.Float64, strict=False)
-        first_bad(path, raw.is_not_null() & (raw != "") & values.is_null(), lines, name, "not a number", raw)
-        values = values.fill_nan(None)  # "nan" is a missing value, as in event tables
-        first_bad(path, values.is_infinite().fill_null(False), lines, name, "not a finite number", raw)
-        first_bad(path, (values.abs() > FLOAT32_MAX).fill_null(False), lines, name,
-                  f"too large for a float32 (beyond ±{FLOAT32_MAX:.3g})", raw)
+        values = parse_numbers(path, frame[name], lines, name)
         if scale and name in scale:
             mean, std = scale[name]
             first_bad(path, ((values - mean).abs() > MOST_DEVIATIONS * std).fill_null(False), lines, name,
-                      f"more than {MOST_DEVIATIONS:g} standard deviations from the trained mean {mean:g}", raw)
+                      f"more than {MOST_DEVIATIONS:g} standard deviations from the trained mean {mean:g}", frame[name].str.strip_chars())
         table.numeric[name] = values.fill_null(float("nan")).to_numpy()
     return table
 

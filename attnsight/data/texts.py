@@ -5,9 +5,10 @@ from __future__ import annotations
 import bisect
 import html
 import logging
+import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,16 +55,30 @@ class Texts:
         return self.frame.height
 
     @classmethod
-    def from_lists(cls, texts: list[str], labels: list[object] | None = None, source: str = "<memory>") -> Texts:
-        data: dict[str, list[str]] = {"text": [str(t) for t in texts]}
+    def from_lists(cls, texts: Sequence[str], labels: Sequence[object] | None = None, source: str = "<memory>"
+                   ) -> Texts:
+        """Texts (and labels, strings or numbers) held in memory; a missing one (None, NaN) is named
+        by its row, as a file's would be, rather than read as the word "None"."""
+        if isinstance(texts, str):  # a text is a sequence too, of characters
+            raise TypeError("texts must be a list of texts, not one text: put it in a list")
+        data: dict[str, list[str]] = {"text": _strings(texts, source, "text")}
         if labels is not None:
             if len(labels) != len(texts):
                 raise DataError(source, f"{len(texts)} texts but {len(labels)} labels")
-            data["label"] = [str(label) for label in labels]
+            data["label"] = _strings(labels, source, "label")
         return cls(pl.DataFrame(data, schema={k: pl.String for k in data}), source)
 
     def take(self, rows: np.ndarray) -> Texts:
         return Texts(self.frame[rows], self.source)
+
+
+def _strings(values: Iterable[object], source: str, what: str) -> list[str]:
+    out = []
+    for row, value in enumerate(values, start=1):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise DataError(source, f"missing {what}", row=row)
+        out.append(str(value))
+    return out
 
 
 def read_texts(

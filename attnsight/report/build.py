@@ -43,11 +43,12 @@ def _section(bundle: Bundle, seed: int) -> Section:
     return section
 
 
-def make_report(models: Sequence[Path], *, device: str = "cpu", data: Sequence[Path] = (), seed: int = 0,
-                encoding: str = "utf-8") -> Report:
+def make_report(models: Sequence[str | Path] | str | Path, *, device: str = "cpu",
+                data: Sequence[str | Path] | str | Path = (), seed: int = 0, encoding: str = "utf-8") -> Report:
     """Load each bundle (recsys, text, risk), give it the `data` file whose columns it reads (text
     files in `encoding`), and build its section. Every bundle and data file is checked before any
-    model is loaded."""
+    model is loaded. One bundle or data file may be given by itself, not in a list."""
+    models, data = ([m] if isinstance(m, (str, Path)) else m for m in (models, data))
     if not models:
         raise AttnsightError("no bundle to report on: give at least one --model")
     bundles = [Bundle(Path(m), config["task"], config) for m, config in ((m, read_config(Path(m))) for m in models)]
@@ -61,13 +62,13 @@ def make_report(models: Sequence[Path], *, device: str = "cpu", data: Sequence[P
     return Report(bundles, sections, render(sections, "attnsight report", subtitle))
 
 
-def build_report(models: Sequence[Path], *, device: str = "cpu", data: Sequence[Path] = (), seed: int = 0,
-                 encoding: str = "utf-8") -> str:
+def build_report(models: Sequence[str | Path] | str | Path, *, device: str = "cpu",
+                 data: Sequence[str | Path] | str | Path = (), seed: int = 0, encoding: str = "utf-8") -> str:
     """The report's self-contained HTML page (see `make_report`)."""
     return make_report(models, device=device, data=data, seed=seed, encoding=encoding).html
 
 
-def write_report(models: Sequence[Path], out: Path, *, device: str = "cpu", data: Sequence[Path] = (),
-                 seed: int = 0, encoding: str = "utf-8") -> Path:
+def write_report(models: Sequence[str | Path] | str | Path, out: str | Path, *, device: str = "cpu",
+                 data: Sequence[str | Path] | str | Path = (), seed: int = 0, encoding: str = "utf-8") -> Path:
     """Build the report (see `make_report`) and write it to `out`, an .html file."""
     return make_report(models, device=device, data=data, seed=seed, encoding=encoding).write(out)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from attnsight.data.readers import Interactions, detect_format, read_interactions, read_table, scan_interactions
+from attnsight.data.readers import (
+    Interactions,
+    detect_format,
+    interactions_from_frame,
+    read_interactions,
+    read_table,
+    scan_interactions,
+)
 from attnsight.errors import AttnsightError, DataError
 
 JAN_1_2024 = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -459,3 +467,31 @@ def test_corrupt_gzip(tmp_path):
 def test_corrupt_parquet(tmp_path):
     error = raises_data_error(write(tmp_path / "log.parquet", b"not a parquet file"))
     assert "parquet" in str(error)
+
+
+# ----------------------------------------------------------------------------- a log in memory
+
+
+def test_a_frame_in_memory_is_parsed_as_a_file_is():
+    import datetime as dt
+
+    text_times = interactions_from_frame(pl.DataFrame({"user": [7, 7], "item": ["a", "b"], "timestamp": ["99999", "5"]}))
+    assert text_times.frame.rows() == [("7", "a", 99999), ("7", "b", 5)]  # numbers, not text order
+    iso = interactions_from_frame(pl.DataFrame({"user": ["u", "u"], "item": ["a", "b"],
+                                                "timestamp": ["2025-01-01", "2025-01-01T02:00:00+02:00"]}))
+    assert iso.frame["timestamp"].to_list() == [1735689600, 1735689600]
+    dates = interactions_from_frame(pl.DataFrame({"user": ["u"], "item": ["a"], "timestamp": [dt.date(2025, 1, 2)],
+                                                  "rating": [4.5]}))
+    assert dates.frame.rows() == [("u", "a", 1735776000, 4.5)]
+
+
+@pytest.mark.parametrize("columns, message", [
+    ({"user": [1, 2], "item": ["a", None]}, "DataFrame, row 2, column 'item': empty id"),
+    ({"user": [1, 2], "item": ["a", "b"], "timestamp": [1.0, float("nan")]}, "row 2, column 'timestamp': not a number"),
+    ({"user": [1, 2], "item": ["a", "b"], "timestamp": [1, None]}, "row 2, column 'timestamp': missing timestamp"),
+    ({"user": [1, 2], "item": ["a", "b"], "rating": ["4", "x"]}, "row 2, column 'rating': not a number: 'x'"),
+    ({"user": [1], "product": ["a"]}, "DataFrame: no item column (columns: user, product)"),
+])
+def test_a_frame_in_memory_names_its_bad_row(columns, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        interactions_from_frame(pl.DataFrame(columns))

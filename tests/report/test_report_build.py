@@ -119,6 +119,8 @@ def test_write_report_writes_the_same_page_each_time(recsys_bundle, tmp_path):
     out = write_report([recsys_bundle], tmp_path / "new" / "report.html")
     assert out == tmp_path / "new" / "report.html"
     assert out.read_text(encoding="utf-8") == build_report([recsys_bundle])  # deterministic: no dates, no random ids
+    # one bundle by itself, as a text path, is that bundle rather than a list of its characters
+    assert build_report(str(recsys_bundle)) == build_report([recsys_bundle])
     assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
 
 
