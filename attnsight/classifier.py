@@ -7,12 +7,14 @@ labels → evaluation → the words the model attended to, per text and per clas
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
 import inspect
 import platform
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -285,9 +287,11 @@ class TextClassifier(BaseEstimator):
         """Masked-language-model pretraining (BERT's 80/10/10 masking; optionally whole-word masking, or
         next-sentence prediction) on unlabelled text: `data` and any extra `corpus`. Early stopping on
         masked-token accuracy of a held-out 5%."""
-        texts = _unlabelled((data, *corpus), text_col, cleaning)
+        texts, report = _unlabelled((data, *corpus), text_col, cleaning)
         self._start(texts)
-        return self._pretrain(texts, callbacks, budget)
+        self._pretrain(texts, callbacks, budget)
+        self.pretrain_metrics_["cleaning"] = report.as_dict()
+        return self
 
     def _pretrain(self, texts: list[str], callbacks: Sequence[Callback], budget: float | None) -> TextClassifier:
         """Pretraining on texts already cleaned, with the tokenizer and encoder already set up."""
@@ -377,7 +381,8 @@ class TextClassifier(BaseEstimator):
         train, self.cleaning_report_ = clean_texts(texts, cleaning)
         self.cleaning_config_ = cleaning or TextCleaningConfig()
         self.columns_ = {"text": text_col, "label": label_col}  # kept in the bundle: its commands read them by default
-        self.labels_ = label_set(train)
+        with _after_cleaning(self.cleaning_report_):
+            self.labels_ = label_set(train)
         given = [name for name, part in (("valid", valid), ("test", test)) if part is not None]
         protocol: dict[str, Any] = {"given": given, "split": "stratified" if len(given) < 2 else "given",
                                     "seed": self.seed}
@@ -393,7 +398,8 @@ class TextClassifier(BaseEstimator):
                     raise AttnsightError(f"--{flag}-size {share:g} leaves no {part} texts: give a share above 0 "
                                          f"or a --{flag} file")
             shares = (self.valid_size if valid_set is None else 0.0, self.test_size if test_set is None else 0.0)
-            rows_train, rows_valid, rows_test = stratified_split(train.labels, shares, self.seed)
+            with _after_cleaning(self.cleaning_report_):
+                rows_train, rows_valid, rows_test = stratified_split(train.labels, shares, self.seed)
             protocol.update(valid_size=shares[0], test_size=shares[1])
             valid_set = valid_set if valid_set is not None else train.take(rows_valid)
             test_set = test_set if test_set is not None else train.take(rows_test)
@@ -405,7 +411,7 @@ class TextClassifier(BaseEstimator):
         will_pretrain = self.pretrain_epochs > 0 and self.encoder == "scratch" and not self.init \
             and not hasattr(self, "model_")
         # a vocabulary learned only from the labelled texts would split much of the corpus into pieces
-        unlabelled = [*train.texts, *(_unlabelled(corpus, text_col, cleaning) if will_pretrain else [])]
+        unlabelled = [*train.texts, *(_unlabelled(corpus, text_col, cleaning)[0] if will_pretrain else [])]
         self._start(unlabelled)
         spent = 0.0
         pretrained_here = False
@@ -733,9 +739,23 @@ def _as_texts(
 
 def _unlabelled(
     sources: Sequence[Texts | Sequence[str] | str | Path], text_col: str, cleaning: TextCleaningConfig | None
-) -> list[str]:
-    """The cleaned texts of every source, labels ignored: what masked-language pretraining reads."""
-    return [t for source in sources for t in clean_texts(_as_texts(source, text_col, None), cleaning)[0].texts]
+) -> tuple[list[str], TextCleaningReport]:
+    """The cleaned texts of every source, labels ignored: what masked-language pretraining reads, and
+    the cleaning report over all of them."""
+    cleaned = [clean_texts(_as_texts(source, text_col, None), cleaning) for source in sources]
+    return [t for texts, _ in cleaned for t in texts.texts], TextCleaningReport.total([r for _, r in cleaned])
+
+
+@contextlib.contextmanager
+def _after_cleaning(report: TextCleaningReport) -> Iterator[None]:
+    """An error about too few texts or classes also says what cleaning dropped, when it dropped any:
+    the file's row count alone would not explain it."""
+    try:
+        yield
+    except AttnsightError as exc:
+        if report.rows_out < report.rows_in:
+            exc.args = (f"{exc}; {report.kept()}",)
+        raise
 
 
 def _f1(result: TrainResult) -> float:
@@ -748,7 +768,7 @@ def label_set(texts: Texts) -> list[str]:
     labels = set(texts.labels)
     if len(labels) < 2:
         raise DataError(texts.source, f"only one class ({next(iter(labels))!r}); a classifier needs at least two")
-    if all(label.lstrip("-").isdigit() for label in labels):
+    if all(re.fullmatch(r"-?[0-9]+", label) for label in labels):  # not isdigit(), which "②" passes and int() fails
         return sorted(labels, key=int)
     return sorted(labels)
 

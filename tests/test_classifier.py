@@ -202,6 +202,7 @@ def test_pretrain_then_fit(pretrained):
     clf, _ = pretrained
     p = clf.pretrain_metrics_
     assert p["texts"] > 300 and 1 <= p["epochs"] <= 3 and 0 <= p["valid"]["mlm_accuracy"] <= 1
+    assert p["cleaning"]["rows_in"] == 400 and p["cleaning"]["rows_out"] == p["texts"]  # its cleaning report
     assert clf.model_.config.num_labels == 0 and clf.model_.classifier is None
     vocab = clf.tokenizer_.tokenizer.get_vocab()
     clf.fit(reviews("en"))
@@ -535,3 +536,10 @@ def test_texts_in_memory_name_a_missing_one_and_refuse_a_lone_text(en):
         en.insights(["fine"], top=0)
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         en.explain(["fine"], batch_size=0)
+
+
+def test_too_few_classes_after_cleaning_says_what_cleaning_dropped():
+    texts = Texts.from_lists(["same"] * 5 + ["other", "other"], ["p"] * 5 + ["n", "p"])
+    with pytest.raises(DataError, match=r"only one class \('p'\).*; cleaning kept 1 of 7 texts \(dropped 0 empty, "
+                                        r"4 duplicates, 2 conflicting labels\)$"):
+        TextClassifier(**TINY).fit(texts)

@@ -67,6 +67,8 @@ def test_pretrain_writes_an_encoder(workspace):
     payload = workspace["pretrain"]
     assert 1 <= payload["epochs"] <= 2 and 0 <= payload["valid"]["mlm_accuracy"] <= 1
     assert payload["texts"] > 300 and "history" not in payload
+    assert payload["cleaning"]["rows_in"] == 400 and payload["cleaning"]["rows_out"] == payload["texts"]
+    assert json.loads((workspace["encoder"] / "config.json").read_text())["pretrain"]["cleaning"] == payload["cleaning"]
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         assert (workspace["encoder"] / name).is_file(), name
     # fine-tuning from the encoder (--init) keeps its token-pair embeddings, and adds the wide head
@@ -97,7 +99,7 @@ def test_train_prints_a_summary(workspace, monkeypatch, capsys):
     result = invoke("text", "train", "--data", workspace["train_csv"], "--out", workspace["root"] / "table-bundle",
                     "--text-col", "review", "--label-col", "stars", "--epochs", 1, "--wide-buckets", 256,
                     "--restarts", 2, *SMALL)
-    assert "cleaning: 400 texts in" in result.stdout
+    assert "cleaning: 400 texts in" in result.stdout and "0 byte-order marks" in result.stdout
     assert "majority class" in result.stdout and "bundle written to" in result.stdout
     assert "attention head alone" in result.stdout and "wide head alone (mix " in result.stdout
     restarts = json.loads((workspace["root"] / "table-bundle" / "metrics.json").read_text())["restarts"]

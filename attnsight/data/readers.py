@@ -94,7 +94,7 @@ def detect_format(path: Path) -> str:
 
 def _looks_like_time(token: str) -> bool:
     """An integer or an ISO date: what the third field of a `pairs` line holds."""
-    return token.lstrip("+-").isdigit() or re.fullmatch(r"\d{4}-\d{2}-\d{2}(T\S*)?", token) is not None
+    return re.fullmatch(r"[+-]?[0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}(T\S*)?", token) is not None
 
 
 def read_interactions(
@@ -452,6 +452,8 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
                               "encoding (--encoding)")
     if not text.strip():
         raise DataError(path, "file is empty")
+    if "\r" in text and "\n" not in text:  # lines ended by CR alone, as classic Mac OS and its CSV exports wrote
+        text = text.replace("\r", "\n")
     return text.removeprefix("\ufeff")
 
 
@@ -468,8 +470,10 @@ def _read_table(
         else:
             frame = pl.read_csv(buffer, separator=_SEPARATORS[fmt], infer_schema=False)
     except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(path, f"cannot parse as {fmt}: {first}", _bad_table_line(text, fmt)) from None
+        frame = None if fmt == "jsonl" else _lenient_table(path, [lines[k - 1] for k in kept], fmt, kept[0])
+        if frame is None:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(path, f"cannot parse as {fmt}: {first}", _bad_table_line(text, fmt)) from None
     if fmt == "jsonl":
         if len(kept) != frame.height:
             return frame, 1
@@ -520,6 +524,20 @@ def _refuse_nested_ids(path: Path, ids: pl.Series, column: str) -> None:
         for number, raw in enumerate(f, start=1):
             if raw.strip():
                 _check_single(path, json.loads(raw).get(column), number, column)
+
+
+def _lenient_table(path: Path, lines: list[str], fmt: str, header_line: int) -> pl.DataFrame | None:
+    """The table as Python's csv module reads it, which takes a quote inside an unquoted field
+    (`5" tall`) as the character it is, where polars refuses the file; None unless every record
+    has the header's number of fields."""
+    records = list(csv.reader(iter(lines), delimiter=_SEPARATORS[fmt]))
+    header = records[0]
+    if any(len(record) != len(header) for record in records[1:]):
+        return None
+    _check_header(path, lines[0], fmt, header_line)
+    columns = [[value if value != "" else None for value in column] for column in zip(*records[1:])] \
+        if len(records) > 1 else [[] for _ in header]
+    return pl.DataFrame(dict(zip(header, columns)), schema=dict.fromkeys(header, pl.String))
 
 
 def _check_header(path: Path, header: str, fmt: str, line: int) -> None:

@@ -14,17 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import regex
 
 from attnsight.data.readers import TABLE_FORMATS, check_path, first_bad, read_table
 from attnsight.errors import AttnsightError, DataError, last_line
 
 TEXT_FORMATS = ("auto", *TABLE_FORMATS)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# a word as Unicode has it (the `regex` module's \w takes in combining marks, which `re`'s splits
+# off: "फ़िल्म" is one word) with an inner apostrophe, else one grapheme: a mark, an emoji with its
+# modifiers ("👍🏽")
+_WORD = regex.compile(r"\w+(?:'\w+)?|(?!\s)\X")
 # jieba's HMM pass over a run of characters it does not know grows with the square of the run (100,000
-# repeats of one character took 100 s), so long texts are segmented piece by piece
+# repeats of one character took 100 s), so long runs are segmented piece by piece
 _PIECE = 2000
-_SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
 
 
 @dataclass
@@ -167,10 +171,22 @@ class TextCleaningReport:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    @classmethod
+    def total(cls, reports: Sequence[TextCleaningReport]) -> TextCleaningReport:
+        """One report over several sources, each cleaned on its own."""
+        return cls(**{name: sum(getattr(r, name) for r in reports) for name in cls.__dataclass_fields__})
+
+    def kept(self) -> str:
+        """What cleaning left: "cleaning kept 16 of 20 texts (dropped 0 empty, 4 duplicates, 0 conflicting labels)"."""
+        return (f"cleaning kept {self.rows_out:,} of {self.rows_in:,} texts (dropped {self.empty:,} empty, "
+                f"{self.duplicates:,} duplicates, {self.conflicting_labels:,} conflicting labels)")
+
 
 # a tag starts with a letter (or /letter), a comment or doctype with "!", as in HTML: "I <3 it, 5 stars > 3" has none
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>|<!--.{0,2000}?-->|<![A-Za-z][^<>]{0,200}>", re.DOTALL)
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# a URL is printable ASCII (Chinese text runs on after one without a space) up to its last
+# character that can end one: "(see http://x.com/a)." keeps its ")."
+_URL = re.compile(r"(?:https?://|www\.)[!-~]*[A-Za-z0-9/#=_~-]", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
 
@@ -261,21 +277,25 @@ def stratified_split(
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
-    """Word boundaries: jieba's segmentation when the text has Chinese characters, else word characters
-    (with an inner apostrophe) and single punctuation marks."""
-    if not _CJK.search(text):
-        return [m.span() for m in _WORD.finditer(text)]
+    """Word boundaries: runs of Chinese characters as jieba segments them, the rest (English or any
+    other script, digits, punctuation, emoji) as words with an inner apostrophe and single graphemes."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for run in _CJK_RUN.finditer(text):
+        spans += [m.span() for m in _WORD.finditer(text, start, run.start())]
+        spans += _jieba_spans(text, run.start(), run.end())
+        start = run.end()
+    return spans + [m.span() for m in _WORD.finditer(text, start)]
+
+
+def _jieba_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    spans, start = [], 0
-    while start < len(text):  # pieces of at most _PIECE characters, ended after a sentence's end where there is one
-        end = min(len(text), start + _PIECE)
-        if end < len(text):
-            end = max((m.end() for m in _SENTENCE_END.finditer(text, start, end)), default=end)
-        piece = text[start:end]
-        spans += [(start + s, start + e) for _, s, e in jieba.tokenize(piece) if piece[s:e].strip()]
-        start = end
+    spans = []
+    for piece_start in range(start, end, _PIECE):
+        piece = text[piece_start : min(end, piece_start + _PIECE)]
+        spans += [(piece_start + s, piece_start + e) for _, s, e in jieba.tokenize(piece)]
     return spans
 
 

@@ -185,6 +185,12 @@ def test_values_out_of_range_are_named(tmp_path, column, value, message):
     assert (error.line, error.column, error.message) == (3, column, message)
 
 
+def test_nan_in_a_number_column_is_a_missing_value(tmp_path):
+    rows = [["e1", "A", T0, "NaN", "web", 0, "t1"], ["e2", "A", T0 + 1, "12", "web", 1, "t1"]]
+    events = read_events(write_rows(tmp_path / "e.csv", rows), FULL)
+    assert np.isnan(events.numeric[0, 0]) and events.numeric[1, 0] == 12.0  # as an empty cell would be
+
+
 def test_error_line_counts_blank_lines(tmp_path):
     # lines: 1 header, 2 a, 3 blank, 4 b, 5 blank, 6 c (bad label)
     path = write(tmp_path / "blank.csv", (

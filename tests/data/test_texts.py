@@ -141,6 +141,22 @@ def test_an_unclosed_quote_is_named_by_the_line_it_opens(tmp_path):
     assert error.line == 3 and "cannot parse as csv" in error.message
 
 
+def test_lines_ended_by_carriage_returns_alone_are_lines(tmp_path):
+    texts = read_texts(write(tmp_path / "mac.csv", "text,label\rgood room,positive\r\rbad room,negative\r"))
+    assert texts.texts == ["good room", "bad room"] and texts.labels == ["positive", "negative"]
+    assert texts.lines == [2, 4]
+
+
+@pytest.mark.parametrize("name, sep", [("t.csv", ","), ("t.tsv", "\t")])
+def test_a_quote_inside_an_unquoted_field_is_a_character(tmp_path, name, sep):
+    texts = read_texts(write(tmp_path / name, f'text{sep}label\nit is 5" tall{sep}1\n"a, b"{sep}0\n\nok{sep}1\n'))
+    assert texts.texts == ['it is 5" tall', "a, b", "ok"] and texts.labels == ["1", "0", "1"]
+    assert texts.lines == [2, 3, 5]
+    # a record with a field too many is still refused, by its line
+    error = raises_data_error(write(tmp_path / name, f'text{sep}label\nok{sep}1\n5" tall{sep}1{sep}x\n'))
+    assert error.line == 3
+
+
 def test_look_alike_labels_by_case_spacing_and_number_form():
     labels = ["1", "1.0", "0", "Positive", "positive", "neg  ok", "neg ok", "negative", "1", "2"]
     assert look_alike_labels(labels) == [["1", "1.0"], ["Positive", "positive"], ["neg  ok", "neg ok"]]
@@ -171,6 +187,9 @@ def test_clean_text_html_urls_bom_nfkc_whitespace():
     assert clean_text("price < 100 but rating > 4") == "price < 100 but rating > 4"
     assert clean_text('<p class="x">hi</p><!-- a\nnote -->there<!DOCTYPE html>') == "hi there"
     assert clean_text("see https://example.com/a?b=1 and www.hotel.com now") == "see and now"
+    # a URL is ASCII: the Chinese text right after one stays, as does the punctuation that ends a sentence
+    assert clean_text("推荐这个酒店http://t.cn/abc很不错，下次还来") == "推荐这个酒店 很不错,下次还来"
+    assert clean_text("(see www.x.com/a_b).") == "(see )."
     assert clean_text("\ufeffhello") == "hello"
     assert clean_text("ＡＢＣ１") == "ABC1"
     assert clean_text("  a \t b\n\nc  ") == "a b c"
@@ -246,6 +265,13 @@ def test_dedupe_off_and_min_chars():
     out, report = clean_texts(Texts.from_lists(["ab", "ab", "a"], ["x", "y", "x"]),
                               TextCleaningConfig(dedupe=False, min_chars=2))
     assert out.texts == ["ab", "ab"] and report.empty == 1 and report.duplicates == 0
+
+
+def test_labels_of_unicode_digits_are_labels_not_numbers():
+    from attnsight.classifier import label_set
+
+    assert label_set(Texts.from_lists(["a", "b", "c"], ["②", "①", "②"])) == ["①", "②"]
+    assert label_set(Texts.from_lists(["a", "b", "c"], ["10", "-1", "9"])) == ["-1", "9", "10"]  # numbers: by value
 
 
 def test_nothing_left_is_an_error():

@@ -53,6 +53,15 @@ def test_mixed_chinese_and_english_drops_whitespace():
     text = "早餐难吃 but the view"
     pieces = words_of(text)
     assert "but" in pieces and "view" in pieces and all(p.strip() == p and p for p in pieces)
+    # English inside Chinese text is cut as English alone is, not by jieba
+    assert words_of("房间不错, the café's wifi didn't work") == \
+        ["房间", "不错", ",", "the", "café's", "wifi", "didn't", "work"]
+
+
+def test_words_keep_their_combining_marks_and_emoji_their_modifiers():
+    assert words_of("फ़िल्म अच्छी है") == ["फ़िल्म", "अच्छी", "है"]
+    assert words_of("جَمِيل naïve") == ["جَمِيل", "naïve"]
+    assert words_of("great 👍🏽 1️⃣ 👨\u200d👩\u200d👧!") == ["great", "👍🏽", "1️⃣", "👨\u200d👩\u200d👧", "!"]
 
 
 # ----------------------------------------------------------------------------- word weights
