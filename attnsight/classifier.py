@@ -627,7 +627,7 @@ class TextClassifier(BaseEstimator):
                 result = model(input_ids, mask, output_attentions=True)
             probabilities = torch.softmax(result.logits.float(), dim=-1).cpu().numpy()
             predicted = result.logits.argmax(-1)
-            special = torch.isin(input_ids, torch.as_tensor(self.tokenizer_.special_ids, device=device))
+            special = torch.isin(input_ids, torch.as_tensor(self.tokenizer_.structural_ids, device=device))
             if method == "gradients":
                 evidence = text_gradients(model, input_ids, mask, predicted, self.tokenizer_.pad_id).clamp(min=0)
             else:

@@ -133,6 +133,13 @@ def test_explain_weights_sum_to_one_and_point_at_sentiment(en):
         assert sum(w.weight for w in e.words if w.word in SENTIMENT_EN) > 0.5
 
 
+def test_a_word_outside_the_vocabulary_is_read_as_unk_and_can_be_credited(en):
+    text = "the room was dirty ΣΊΣΥΦΟΣ"
+    assert en.tokenizer_.unk_id in en.tokenizer_.encode_ids([text])[0]
+    words = {w.word: w.weight for w in en.explain([text])[0].words}
+    assert words["ΣΊΣΥΦΟΣ"] > 0  # the model attended to the [UNK] it read there
+
+
 def test_explain_by_integrated_gradients(en):
     pytest.importorskip("captum")
     attention = en.explain(NEGATIVE_REVIEWS)  # a from-scratch bundle: rollout by default, the more faithful

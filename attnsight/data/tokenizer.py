@@ -148,6 +148,12 @@ class TextTokenizer:
     def special_ids(self) -> tuple[int, ...]:
         return (self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id)
 
+    @property
+    def structural_ids(self) -> tuple[int, ...]:
+        """The special tokens that stand for no word of the text: [UNK] stands for one the
+        vocabulary lacks, which the model reads and an explanation must be able to credit."""
+        return (self.pad_id, self.cls_id, self.sep_id, self.mask_id)
+
     def _encode_batch(self, texts: Sequence[str], add_special_tokens: bool = True, whole: bool = False) -> Iterator[Any]:
         """The library's encodings (`whole`: untruncated), a few thousand texts per call: those of one
         call live until it returns, and a truncated text's keep all of its tokens (as overflow), so
