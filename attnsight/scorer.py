@@ -529,6 +529,9 @@ def _number(value: float) -> float | None:
 
 
 def _as_events(data: Events | str | Path, schema: EventSchema | None, require_labels: bool = False) -> Events:
+    if not isinstance(data, (Events, str, Path)):
+        raise TypeError(f"data must be an event file's path or an Events table, not {type(data).__name__}: "
+                        "read_events reads a file, events_from_records a list of rows")
     if isinstance(data, Events):
         if require_labels and (data.label is None or (data.label == UNLABELLED).any()):
             raise DataError(data.source, "training needs a label on every event (--label-col)")

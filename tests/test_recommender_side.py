@@ -71,6 +71,8 @@ def test_a_new_user_is_served_from_what_they_like(side, tmp_path: Path) -> None:
     loaded.add_users(_users(likes))
     assert [r.item for r in loaded.recommend(user="new-u00001").items] == \
         [r.item for r in rec.recommend(user="new-u00001").items]
+    with pytest.raises(AttnsightError, match="no tags column 'likes'; the model was trained with the side columns"):
+        loaded.add_users(_items(audience.items))  # the items' table given for users
 
 
 def test_a_known_users_profile_joins_the_prediction(side) -> None:

@@ -354,6 +354,10 @@ def test_events_read_in_other_columns_are_refused_not_scored(scorer, csv_path):
         scorer.explain(no_entity, [0])
     with pytest.raises(TypeError, match="scorer.load"):
         scorer.score(str(csv_path))
+    with pytest.raises(TypeError, match="not list: read_events reads a file"):
+        RiskScorer(**TINY).fit([{"customer": "c1"}], SCHEMA)
+    with pytest.raises(DataError, match="^request: no rows$"):
+        scorer.from_records([])
     # the label and event id are not inputs: events read without them score the same
     unlabelled = read_events(csv_path, dataclasses.replace(SCHEMA, label=None, id=None))
     assert scorer.score(unlabelled, [5, 9]) == pytest.approx(scorer.score(read_events(csv_path, SCHEMA), [5, 9]))

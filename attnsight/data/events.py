@@ -204,6 +204,8 @@ def _events_from_frame(
         raise DataError(path, f"no column {column!r} (columns: {', '.join(frame.columns)}); {hint}")
     if require_labels and not schema.label:
         raise DataError(path, "no label column; training needs one (--label-col)")
+    if frame.height == 0:
+        raise DataError(path, "no rows")
     lines = (np.asarray(first_line, dtype=np.int64) if isinstance(first_line, list)
              else np.arange(first_line, first_line + frame.height, dtype=np.int64))
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from attnsight.data.side import SideSchema, SideTable, Vectors, match_ids
 from attnsight.data.tokenizer import TextTokenizer
-from attnsight.errors import AttnsightError
+from attnsight.errors import AttnsightError, DataError
 from attnsight.files import write_text_atomic
 
 TEXT_SEP = " | "  # joins an item's text columns into the one text it is read as
@@ -136,6 +136,11 @@ class FeatureSpace:
         if table is None:  # no side data: every row missing
             table = SideTable([], s, {c: [] for c in s.text}, {c: [] for c in s.categorical}, {c: [] for c in s.tags},
                               {c: np.zeros(0) for c in s.numeric})
+        for role in ("text", "categorical", "tags", "numeric"):  # a table of other columns, or of the users' for items
+            missing = [name for name in getattr(s, role) if name not in getattr(table.schema, role)]
+            if missing:
+                raise DataError(table.source, f"no {role} column {missing[0]!r}; the model was trained with the side "
+                                              f"columns {', '.join(s.columns())}")
         rows = match_ids(table.ids, ids).rows
         has = rows >= 0
         categorical = np.zeros((n, len(s.categorical)), dtype=np.int64)

@@ -62,6 +62,17 @@ class SideTable:
     source: str = "<memory>"
     repeated: int = 0  # rows dropped because their id came again
 
+    def __post_init__(self) -> None:
+        """A table built by hand holds every column its schema names, one value per id."""
+        for role in ("text", "categorical", "tags", "numeric"):
+            columns = getattr(self, role)
+            for name in getattr(self.schema, role):
+                if name not in columns:
+                    raise DataError(self.source, f"no {role} column {name!r}, which the schema names")
+                if len(columns[name]) != len(self.ids):
+                    raise DataError(self.source, f"{role} column {name!r} has {len(columns[name])} values for "
+                                                 f"{len(self.ids)} ids")
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -148,23 +159,23 @@ def side_table_from_frame(
     first_bad(path, ids.is_null() | (ids == ""), first_line, schema.id, "empty id")
     keep = ~ids.is_duplicated() | ids.is_first_distinct()
     frame, lines = frame.filter(keep), _lines(first_line, frame.height, keep.to_numpy())
-    table = SideTable(frame[schema.id].str.strip_chars().to_list(), schema, source=str(path),
-                      repeated=int((~keep).sum()))
-    for name in schema.text:
-        table.text[name] = frame[name].fill_null("").str.strip_chars().to_list()
-    for name in schema.categorical:
-        table.categorical[name] = frame[name].fill_null("").str.strip_chars().to_list()
-    for name in schema.tags:
-        table.tags[name] = [[t.strip() for t in (v or "").split(schema.tag_sep) if t.strip()]
-                            for v in frame[name].to_list()]
+    numeric = {}
     for name in schema.numeric:
         values = parse_numbers(path, frame[name], lines, name)
         if scale and name in scale:
             mean, std = scale[name]
             first_bad(path, ((values - mean).abs() > MOST_DEVIATIONS * std).fill_null(False), lines, name,
-                      f"more than {MOST_DEVIATIONS:g} standard deviations from the trained mean {mean:g}", frame[name].str.strip_chars())
-        table.numeric[name] = values.fill_null(float("nan")).to_numpy()
-    return table
+                      f"more than {MOST_DEVIATIONS:g} standard deviations from the trained mean {mean:g}",
+                      frame[name].str.strip_chars())
+        numeric[name] = values.fill_null(float("nan")).to_numpy()
+    return SideTable(
+        frame[schema.id].str.strip_chars().to_list(), schema,
+        {name: frame[name].fill_null("").str.strip_chars().to_list() for name in schema.text},
+        {name: frame[name].fill_null("").str.strip_chars().to_list() for name in schema.categorical},
+        {name: [[t.strip() for t in (v or "").split(schema.tag_sep) if t.strip()] for v in frame[name].to_list()]
+         for name in schema.tags},
+        numeric, str(path), int((~keep).sum()),
+    )
 
 
 def read_vectors(path: str | Path, id_col: str = "item", dim: int | None = None) -> Vectors:

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from attnsight.data.side import SideSchema, match_ids, read_side_table, read_vectors
+from attnsight.data.side import SideSchema, SideTable, match_ids, read_side_table, read_vectors
 from attnsight.errors import ConfigError, DataError
 
 ITEMS = SideSchema("item", text=("title",), categorical=("brand",), tags=("genres",), numeric=("price",))
@@ -100,8 +100,6 @@ def test_vectors_from_parquet_npz_and_npy(tmp_path: Path) -> None:
 
 
 def test_display_info_takes_the_first_text_and_category() -> None:
-    from attnsight.data.side import SideSchema, SideTable
-
     table = SideTable(["a", "b", "c"], SideSchema("item", text=("title", "plot"), tags=("genres",)),
                       text={"title": ["Alien", "", "Babe"], "plot": ["x", "y", "z"]},
                       tags={"genres": [["Sci-Fi", "Horror"], [], []]})
@@ -126,3 +124,11 @@ def test_a_column_takes_one_role() -> None:
     with pytest.raises(ConfigError, match="column 'item' is named as the id and as numeric"):
         SideSchema("item", numeric=("item",))
     assert SideSchema("item", text=("title",), tags=("genres",)).columns() == ["title", "genres"]
+
+
+def test_a_table_built_by_hand_is_checked_against_its_schema() -> None:
+    schema = SideSchema("item", text=("title",))
+    with pytest.raises(DataError, match="text column 'title' has 1 values for 2 ids"):
+        SideTable(["a", "b"], schema, text={"title": ["x"]})
+    with pytest.raises(DataError, match="no text column 'title', which the schema names"):
+        SideTable(["a", "b"], schema)
