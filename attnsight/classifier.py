@@ -52,6 +52,7 @@ from attnsight.models.base import read_json, read_task_config, reading_bundle, w
 from attnsight.models.text import TextConfig, TextTransformer
 from attnsight.train import ClassificationObjective, MaskedTokenObjective, TokenBatcher, Trainer, TrainerConfig
 from attnsight.train.distributed import from_main, is_main_process, shard_gather
+from attnsight.train.settings import check_settings
 from attnsight.train.trainer import Callback, TrainResult, data_digest, peak_rss_mb, resolve_device
 from attnsight.train.wide import fit_wide_head, wide_logits
 
@@ -287,6 +288,7 @@ class TextClassifier(BaseEstimator):
         """Masked-language-model pretraining (BERT's 80/10/10 masking; optionally whole-word masking, or
         next-sentence prediction) on unlabelled text: `data` and any extra `corpus`. Early stopping on
         masked-token accuracy of a held-out 5%."""
+        check_settings(self.get_params())
         texts, report = _unlabelled((data, *corpus), text_col, cleaning)
         self._start(texts)
         self._pretrain(texts, callbacks, budget)
@@ -373,10 +375,7 @@ class TextClassifier(BaseEstimator):
     ) -> TextClassifier:
         """Clean, split (seeded, stratified, unless valid/test are given), pretrain if asked, fine-tune
         with early stopping on validation macro-F1, then test once."""
-        if not 0.0 < self.layer_lr_decay <= 1.0:
-            raise AttnsightError(f"layer_lr_decay must be in (0, 1], not {self.layer_lr_decay}")
-        if self.restarts < 1:
-            raise AttnsightError(f"restarts must be at least 1, not {self.restarts}")
+        check_settings(self.get_params())
         texts = _as_texts(data, text_col, label_col, require_labels=True)
         train, self.cleaning_report_ = clean_texts(texts, cleaning)
         self.cleaning_config_ = cleaning or TextCleaningConfig()

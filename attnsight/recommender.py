@@ -56,6 +56,7 @@ from attnsight.train import (
     TrainerConfig,
 )
 from attnsight.train.distributed import is_main_process
+from attnsight.train.settings import check_settings
 from attnsight.train.trainer import Callback, TrainResult, data_digest, peak_rss_mb, resolve_device
 
 ITEMS_FILE, USERS_FILE, HISTORIES_FILE = "items.json", "users.json", "histories.safetensors"
@@ -194,6 +195,7 @@ class SequentialRecommender(BaseEstimator):
         `user_features` (a side table of users) are fused the same way into a profile that every
         prediction for the user adds, and that alone predicts their items (a user with no history).
         """
+        check_settings(self.get_params())
         interactions = _as_interactions(data)
         if self.sampler not in SAMPLERS:
             raise AttnsightError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")

@@ -43,6 +43,7 @@ from attnsight.models.base import read_json, read_task_config, reading_bundle, w
 from attnsight.models.risk import SOURCES, UNKNOWN, RiskConfig, RiskTransformer
 from attnsight.train import EventBatcher, MaskedEventObjective, RiskObjective, Trainer, TrainerConfig
 from attnsight.train.distributed import is_main_process, shard_gather
+from attnsight.train.settings import check_settings
 from attnsight.train.trainer import Callback, TrainResult, data_digest, peak_rss_mb, resolve_device
 
 METRICS_FILE = "metrics.json"
@@ -200,6 +201,7 @@ class RiskScorer(BaseEstimator):
     ) -> RiskScorer:
         """Split by time, train (pretraining first when pretrain_epochs > 0), select on validation
         average precision, then score the test period once, beside the baseline."""
+        check_settings(self.get_params())
         events = _as_events(data, schema, require_labels=True)
         if len(np.unique(events.label)) < 2:
             raise DataError(events.source, "labels are all the same; risk scoring needs positives and negatives")

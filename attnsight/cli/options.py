@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -60,33 +59,6 @@ def check_out(out: Path) -> None:
                              f"--out {out}: {there} is a file, not a folder")
 
 
-def _at_least(low: float) -> tuple[str, Callable[[float], bool]]:
-    return f"at least {low:g}", lambda v: v >= low
-
-
-_POSITIVE = ("positive", lambda v: v > 0)
-_RATE = ("positive and finite", lambda v: 0 < v < math.inf)
-_SHARE = ("at least 0 and below 1", lambda v: 0 <= v < 1)
-_FRACTION = ("above 0 and at most 1", lambda v: 0 < v <= 1)
-# the numeric options of the train commands (by name, as `tune` and --config files give them too)
-# that have a range, and what it is
-RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
-    **dict.fromkeys(("epochs", "dim", "layers", "heads", "batch_size", "patience", "restarts", "history_len",
-                     "min_len", "min_user_events", "min_item_events", "train_days", "test_days"), _at_least(1)),
-    **dict.fromkeys(("pretrain_epochs", "negatives", "weight_decay", "seed", "valid_days", "gap_days",
-                     "label_delay_days"), _at_least(0)),
-    "max_len": _at_least(3),  # a text's [CLS] and [SEP] take two
-    "vocab_size": _at_least(100),  # below that a WordPiece vocabulary is little more than its alphabet
-    **dict.fromkeys(("bigram_buckets", "wide_buckets"), ("0 (off) or at least 2", lambda v: v == 0 or v >= 2)),
-    "lr": _RATE,
-    # a budget of 0 would mean none to the Trainer (demo's are per task)
-    **dict.fromkeys(("time_budget", "text_budget", "risk_budget", "pos_weight"), _POSITIVE),
-    **dict.fromkeys(("dropout", "label_smoothing", "valid_size", "test_size"), _SHARE),
-    "mask_prob": ("above 0 and below 1", lambda v: 0 < v < 1),
-    **dict.fromkeys(("layer_lr_decay", "negative_rate"), _FRACTION),
-}
-
-
 def check_ranges(options: Mapping[str, Any], task: Optional[str] = None) -> None:
     """A one-line error for the first option value out of its range (a batch of 0, a dropout of 1.5),
     a device this machine does not have, or an --out that is a file (or, given the command's `task`,
@@ -101,10 +73,9 @@ def check_ranges(options: Mapping[str, Any], task: Optional[str] = None) -> None
         check_out(Path(out))
     if out is not None and task is not None and Path(out).is_dir():
         _check_own_folder(Path(out), task)
-    for name, (allowed, holds) in RANGES.items():
-        value = options.get(name)
-        if value is not None and not holds(value):
-            raise AttnsightError(f"--{name.replace('_', '-')} must be {allowed}, not {value:g}")
+    from attnsight.train.settings import check_settings  # the train package loads torch: not on the path of --help
+
+    check_settings(options, as_options=True)
     if options.get("dim") and options.get("heads") and options["dim"] % options["heads"]:
         raise AttnsightError(f"--dim must be a multiple of --heads (each head takes an equal share), not "
                              f"{options['dim']} for {options['heads']} heads")
