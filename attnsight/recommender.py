@@ -195,7 +195,10 @@ class SequentialRecommender(BaseEstimator):
         `user_features` (a side table of users) are fused the same way into a profile that every
         prediction for the user adds, and that alone predicts their items (a user with no history).
         """
-        check_settings(self.get_params())
+        settings = self.get_params()
+        if settings["epochs"] == 0 and settings["pretrain_epochs"]:  # the pretrained cloze model is the recommender
+            del settings["epochs"]
+        check_settings(settings)
         interactions = _as_interactions(data)
         if self.sampler not in SAMPLERS:
             raise AttnsightError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
@@ -583,7 +586,9 @@ class SequentialRecommender(BaseEstimator):
             # each recommendation's reasons: attended history items, most similar to it first
             drive = w * np.clip(vectors[: len(items)] @ vectors[len(items) :].T, 0, None)
             drive[drive.sum(-1) <= 0] = w
-            order = np.argsort(-drive, axis=-1, kind="stable")[:, : explains[row]].tolist()
+            # each reason a distinct item, at its most driving occurrence: a history may repeat an item
+            order = [_first_of_each(read, ranked, explains[row])
+                     for ranked in np.argsort(-drive, axis=-1, kind="stable").tolist()]
             read_ids, attended = self.item_vocab_.decode(read.tolist()), w.tolist()
             recs = [Recommendation(self.item_vocab_.ids[item - 1], score,
                                    [Evidence(read_ids[j], attended[j]) for j in why],
@@ -874,6 +879,19 @@ class SequentialRecommender(BaseEstimator):
 
 
 _PARAMS = tuple(inspect.signature(SequentialRecommender.__init__).parameters)[1:]
+
+
+def _first_of_each(items: np.ndarray, positions: Sequence[int], count: int) -> list[int]:
+    """The first `count` of `positions` whose items differ, in their order."""
+    seen: set[int] = set()
+    out = []
+    for position in positions:
+        if len(out) == count:
+            break
+        if items[position] not in seen:
+            seen.add(items[position])
+            out.append(position)
+    return out
 
 
 def _as_interactions(data: Interactions | pl.DataFrame | str | Path) -> Interactions:

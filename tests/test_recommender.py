@@ -291,3 +291,11 @@ def test_counts_and_histories_of_the_python_api_are_checked(fitted, audience) ->
     assert fitted.recommend_batch([], []) == []
     with pytest.raises(AttnsightError, match="no histories to score"):
         fitted.scores([])
+
+
+def test_reasons_name_each_history_item_once(fitted, audience) -> None:
+    items = audience.interactions.frame["item"].unique(maintain_order=True).to_list()
+    result = fitted.recommend(history=[items[0]] * 12 + [items[1]] * 3, k=4, explain=3)
+    for rec in result.items:
+        reasons = [e.item for e in rec.because]
+        assert sorted(reasons) == sorted(set(reasons)) and 1 <= len(reasons) <= 2  # two distinct items to give

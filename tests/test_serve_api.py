@@ -315,6 +315,24 @@ def test_risk_score_of_a_transaction_without_history_equals_the_python_api(clien
     assert client.app.state.store.count("transactions") == 0
 
 
+def test_a_risk_row_without_one_of_the_models_columns_is_refused(client):
+    misspelt = {**{k: v for k, v in tx("a", T, 1.0).items() if k != "amount"}, "Amount": 5.0}
+    for path in ("/v1/risk/score", "/v1/events"):
+        response = client.post(path, json={"transactions": [tx("b", T, 2.0), misspelt]})
+        assert response.status_code == 422
+        assert response.json()["detail"].startswith("transactions[1]: no column 'amount'; a row has the model's columns")
+    assert client.app.state.store.count("transactions") == 0
+    # a missing value is written as null, and the label may be left out (tx has none)
+    assert ok(client.post("/v1/risk/score", json={"transactions": [{**tx("c", T, 1.0), "amount": None}]}))
+
+
+def test_nan_amounts_are_missing_to_the_drift_monitor_as_to_scoring(client):
+    ok(client.post("/v1/risk/score", json={"transactions": [tx(i, T + i, "nan") for i in range(3)]}))
+    assert ok(client.get("/v1/drift"))["models"]["risk"]["amount"]["live_count"] == 0
+    ok(client.post("/v1/risk/score", json={"transactions": [tx("x", T, 12.5)]}))
+    assert ok(client.get("/v1/drift"))["models"]["risk"]["amount"]["live_count"] == 1
+
+
 def test_risk_scores_of_known_rows_are_probabilities(client, bundles):
     rows = [{k: v for k, v in r.items() if k != "fraud"} for r in bundles.transactions[-20:]]
     body = ok(client.post("/v1/risk/score", json={"transactions": rows}))
@@ -599,6 +617,12 @@ def test_a_bad_field_is_a_422_naming_its_path(client, body, where):
     detail = response.json()["detail"]
     assert detail.startswith(where + ":") or f"; {where}:" in detail, detail
     assert response.json()["errors"] and all(e["loc"][0] == "body" for e in response.json()["errors"])
+
+
+def test_a_body_that_is_not_json_is_a_422_saying_where_and_why(client):
+    response = client.post("/v1/recommend", content=b'{"requests": [}', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "body: not valid JSON at character 14: Expecting value"
 
 
 def test_bad_event_fields_are_422s_naming_their_path(client):

@@ -143,6 +143,13 @@ def test_reloading_a_pretraining_bundle_over_a_classifier_is_refused(client, pre
     assert client.post("/v1/classify", json={"texts": ["a fine product"]}).status_code == 200
 
 
+def test_reloading_a_path_longer_than_the_file_system_allows_is_a_422(client):
+    response = client.post("/v1/models/reload", json={"name": "text", "path": "a" * 5000})
+    assert response.status_code == 422, response.text
+    assert "cannot be a bundle folder (File name too long)" in response.json()["detail"]
+    assert client.app.state.registry.get("text", "text").version == 1
+
+
 # ----------------------------------------------------------------------------- event fields
 
 

@@ -162,11 +162,15 @@ def test_users_view_shows_the_side_features_each_recommendation_shares(page, ser
 
 def test_an_api_error_is_shown_as_a_readable_message(page, service):
     view = open_view(page, service, "users")
+    view.locator("input[name=user]").fill(service.bundles.recommender.sequences_.users[0])
+    view.locator("button[type=submit]").click()
+    view.locator(".recs tbody tr").first.wait_for()
     view.locator("input[name=user]").fill("no-such-user")
     view.locator("button[type=submit]").click()
     error = view.locator(".error")
     error.wait_for()
     assert "404" in error.inner_text() and "unknown user 'no-such-user'" in error.inner_text()
+    assert view.locator(".result").is_hidden()  # the first user's answer does not stand under the error
 
 
 def test_text_view_shows_the_classifiers_label_and_escapes_the_text(page, service):
@@ -185,6 +189,36 @@ def test_text_view_shows_the_classifiers_label_and_escapes_the_text(page, servic
     assert words.count() == len(explained["words"])
     assert view.locator(".highlighted b").count() == 0  # the text is shown, never parsed as HTML
     assert view.locator(".highlighted").inner_text() == explained["text"]
+
+
+def test_text_view_marks_the_words_after_an_emoji_where_they_are(page, service):
+    text = "great 👍🏽 hotel, dirty room"  # the API counts code points, JavaScript UTF-16 units
+    view = open_view(page, service, "text")
+    view.locator("textarea[name=text]").fill(text)
+    view.locator("button[type=submit]").click()
+    view.locator("[data-field=label]").wait_for()
+    (explained,) = api(service, "/v1/explain-text", {"texts": [text]})["results"]
+    marks = view.locator(".highlighted mark")
+    assert [marks.nth(i).inner_text() for i in range(marks.count())] == [
+        explained["text"][w["start"] : w["end"]] for w in explained["words"]]
+    assert view.locator(".highlighted").inner_text() == explained["text"]
+
+
+def test_a_metric_a_bundle_could_not_compute_shows_as_a_dash(page, service):
+    def without_accuracy(route: Any) -> None:
+        models = route.fetch().json()
+        for model in models["models"]:
+            if model["name"] == "text":
+                model["test"]["accuracy"] = None  # as the API sends a NaN (ROC AUC of a test without positives)
+        route.fulfill(json=models)
+
+    page.route("**/v1/models", without_accuracy)
+    view = open_view(page, service, "models")
+    assert view.locator(".card[data-model=text] tr[data-metric=accuracy] td.model").inner_text() == "—"
+    users = open_view(page, service, "users")  # the page goes on working (the fixture fails on any script error)
+    users.locator("input[name=user]").fill(service.bundles.recommender.sequences_.users[0])
+    users.locator("button[type=submit]").click()
+    users.locator(".recs tbody tr").first.wait_for()
 
 
 def test_items_view_shows_the_audience_and_its_segments(page, service):

@@ -122,7 +122,12 @@ def read_task_config(path: Path, task: str) -> dict[str, Any]:
 
 def read_bundle_config(path: Path) -> dict[str, Any]:
     config_path = Path(path) / CONFIG_FILE
-    if not Path(path).exists():
+    try:
+        exists = Path(path).exists()
+    except OSError as exc:  # a name longer than the file system allows, say (exists() lets that through)
+        shown = str(path) if len(str(path)) <= 200 else f"{str(path)[:200]}…"
+        raise AttnsightError(f"{shown}: cannot be a bundle folder ({exc.strerror})") from None
+    if not exists:
         raise FileNotFoundError(f"{path}: no such bundle folder")
     if not config_path.is_file():
         raise FileNotFoundError(f"{path}: not a model bundle (no {CONFIG_FILE})")

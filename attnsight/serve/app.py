@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +95,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """422 whose message names the field: body.requests[0].k: Input should be ..."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    messages = [f"{_location(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors]
+    messages = [_message(e) for e in errors]
     return JSONResponse({"detail": "; ".join(messages[:5]) or "invalid request",
                          "errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
                                     for e in errors]}, status_code=422)
@@ -103,6 +103,13 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, NotFound) else 422)
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "json_invalid":  # its loc is ("body", character offset), no field
+        offset = error.get("loc", ("body", "?"))[-1]
+        return f"body: not valid JSON at character {offset}: {error.get('ctx', {}).get('error', 'decode error')}"
+    return f"{_location(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:

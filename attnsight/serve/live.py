@@ -19,7 +19,12 @@ def parse_transactions(scorer: RiskScorer, rows: Sequence[dict[str, Any]], field
     """The rows as events in the model's schema; a bad value is named as field[row].column."""
     schema = scorer.schema_
     keys = [c for c in (schema.account, schema.entity, schema.id, *schema.categorical) if c]
+    needed = [c for c in schema.columns() if c != schema.label]
     for i, row in enumerate(rows):
+        missing = [c for c in needed if c not in row]  # a misspelt column would be read as a missing value
+        if missing:
+            raise AttnsightError(f"{field}[{i}]: no column {missing[0]!r}; a row has the model's columns "
+                                 f"{', '.join(needed)} (null where a value is missing; the label may be left out)")
         for column in keys:  # a JSON object or list would be stored and matched as its Python repr
             value = row.get(column)
             if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -80,10 +81,12 @@ def _observe(monitor: Monitor, served: Served, body: RiskRequest, scores: list[f
 
 
 def _float(value: Any) -> float | None:
+    """A number for the drift monitor; None for a missing one ("nan" is one, as scoring reads it)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return None if math.isnan(number) else number
 
 
 @router.get("/schema", response_model=SchemaResponse)

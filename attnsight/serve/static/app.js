@@ -43,6 +43,8 @@ async function api(path, body) {
 
 const field = (view, name) => view.querySelector(`[data-field="${name}"]`);
 const percent = (x, digits = 1) => `${(100 * x).toFixed(digits)}%`;
+// a metric a bundle could not compute (ROC AUC of a test period without positives) arrives as null
+const number = (x) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(3) : "—");
 
 function showError(view, error) {
   const box = view.querySelector(".error");
@@ -54,6 +56,8 @@ function showError(view, error) {
 async function run(view, action) {
   const button = view.querySelector("button[type=submit]");
   showError(view, null);
+  // an earlier answer must not stand under this request's error as if it were its result
+  view.querySelectorAll(".result").forEach((result) => { result.hidden = true; });
   if (button) button.disabled = true;
   view.classList.add("busy");
   try {
@@ -132,15 +136,17 @@ async function classify(view, form) {
     .map(([label, p]) => el("tr", {className: label === result.label ? "chosen" : ""},
       el("th", {}, label), el("td", {}, bar(p)))));
   const peak = Math.max(...result.words.map((w) => w.weight), 1e-12);
+  // the API's offsets count code points (Python's); a JS string counts UTF-16 units, two for an emoji
+  const chars = Array.from(result.text);
   const parts = [];
   let at = 0;
   for (const word of [...result.words].sort((a, b) => a.start - b.start)) {
-    parts.push(result.text.slice(at, word.start),
+    parts.push(chars.slice(at, word.start).join(""),
       el("mark", {"--w": word.weight / peak, title: `${percent(word.weight)} of the attention`},
-        result.text.slice(word.start, word.end)));
+        chars.slice(word.start, word.end).join("")));
     at = word.end;
   }
-  parts.push(result.text.slice(at));
+  parts.push(chars.slice(at).join(""));
   field(view, "words").replaceChildren(...parts);
   field(view, "truncated").textContent = result.truncated
     ? "the text was longer than the model reads: only part of it was used" : "darker: more attention; hover a word for its share";
@@ -275,8 +281,8 @@ function renderModels(view, models) {
         el("thead", {}, el("tr", {}, el("th", {}, "Test metric"), el("th", {className: "num"}, "This model"),
           baselines.map((b) => el("th", {className: "num"}, b.replaceAll("_", " "))))),
         el("tbody", {}, metrics.map((k) => el("tr", {dataset: {metric: k}}, el("th", {}, k),
-          el("td", {className: "num model"}, test[k].toFixed(3)),
-          baselines.map((b) => el("td", {className: "num"}, k in m.baselines[b] ? m.baselines[b][k].toFixed(3) : "—"))))))
+          el("td", {className: "num model"}, number(test[k])),
+          baselines.map((b) => el("td", {className: "num"}, number(m.baselines[b][k])))))))
         : el("p", {}, "This bundle has no test metrics."));
   }));
 }
