@@ -745,7 +745,7 @@ class SequentialRecommender(BaseEstimator):
             attention.append(matrix)
             members.append(segment_of[[u for u, _ in present]])
         return segment_trends(attention, members, bound_labels(bounds, kind), self.item_vocab_.ids,
-                              self._categories(), top)
+                              self._categories(), top, segments=sorted(set(np.asarray(labels).tolist())))
 
     @torch.no_grad()
     def influence(self, users: int | None = 1000, k: int = 10, top: int = 10, min_count: int = 3, seed: int = 0,

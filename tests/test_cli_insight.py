@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from attnsight.data.readers import Interactions
 from attnsight.data.synthetic import make_audience
 from attnsight.errors import AttnsightError
 from attnsight.recommender import SequentialRecommender
@@ -128,8 +129,8 @@ def test_windows_beyond_the_distinct_times_are_refused(trained, monkeypatch, cap
     distinct = len(set(rec.sequences_.timestamps.tolist()))
     assert_one_line_error(monkeypatch, capsys, ["recsys", "segments", "--model", bundle, "--k", 2, "--windows",
                                                 distinct + 1, "--device", "cpu"],
-                          f"{distinct + 1} windows of equal event counts need as many distinct event times",
-                          f"at most {distinct} windows")
+                          f"{distinct + 1} windows of equal event counts cannot be cut",
+                          "ask for at most")  # the count that fits, tested by hand in test_segments
 
 
 def test_evaluate_temporal_without_timestamps(trained, tmp_path, monkeypatch, capsys) -> None:
@@ -141,3 +142,16 @@ def test_evaluate_temporal_without_timestamps(trained, tmp_path, monkeypatch, ca
     assert_one_line_error(monkeypatch, capsys, ["recsys", "evaluate", "--model", tmp_path / "untimed", "--split",
                                                 "temporal", "--device", "cpu"],
                           "trained on a log without timestamps", "use --split loo")
+
+
+def test_one_segment_prints_valid_json_and_two_users_cannot_be_segmented(trained, tmp_path, monkeypatch,
+                                                                        capsys) -> None:
+    _, bundle = trained
+    out = invoke("recsys", "segments", "--model", bundle, "--k", 1, "--device", "cpu", "--json").stdout
+    payload = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert payload["k"] == 1 and payload["silhouette"] is None  # undefined for one segment
+    two = SequentialRecommender(max_len=5, dim=8, num_layers=1, num_heads=1, epochs=1, device="cpu")
+    two.fit(Interactions.from_records(["u1"] * 4 + ["u2"] * 4, ["a", "b", "c", "a", "b", "c", "a", "b"]))
+    two.save_pretrained(tmp_path / "two")
+    assert_one_line_error(monkeypatch, capsys, ["recsys", "segments", "--model", tmp_path / "two", "--device", "cpu"],
+                          "too few users (2) to compare segmentations")

@@ -461,8 +461,8 @@ def _trend_table(trend: SegmentTrend, trends: Trends, info: dict[str, dict[str, 
 
     moves = [f"{word} {name(m.name)} {m.start:.1%} → {m.end:.1%} ({100 * m.change:+.1f} pts)"
              for word, m in (("rising:", trend.riser), ("falling:", trend.faller)) if m is not None]
-    table = Table(title=f"Segment {trend.segment}", title_justify="left", caption="; ".join(moves) or None,
-                  caption_justify="left")
+    caption = "; ".join(moves) or (None if any(trend.users) else "none of its users among those sampled")
+    table = Table(title=f"Segment {trend.segment}", title_justify="left", caption=caption, caption_justify="left")
     table.add_column(trends.by)
     for window in trends.windows:
         table.add_column(f"to {window.end}", justify="right")

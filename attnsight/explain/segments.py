@@ -92,7 +92,7 @@ def choose_k(vectors: np.ndarray, ks: Sequence[int] = range(2, 11), sample: int 
     """The k of k-means with the highest silhouette (on a sample of at most `sample` users)."""
     ks = [k for k in ks if 2 <= k < len(vectors)]
     if not ks:
-        raise ValueError(f"too few users ({len(vectors)}) to compare segmentations")
+        raise ConfigError(f"too few users ({len(vectors)}) to compare segmentations (k-means needs 3 or more)")
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(vectors), min(sample, len(vectors)), replace=False)
     scores = {}
@@ -124,7 +124,7 @@ def segment_users(
     if k is None:
         k, silhouettes = choose_k(units, seed=seed)
     if not 1 <= k <= len(units):
-        raise ValueError(f"k must be between 1 and the number of users ({len(units)}), not {k}")
+        raise ConfigError(f"k must be between 1 and the number of users ({len(units)}), not {k}")
     model = KMeans(k, n_init=10, random_state=seed).fit(units)
     labels = model.labels_
     silhouette = silhouettes.get(k)
@@ -167,12 +167,18 @@ def time_windows(times: np.ndarray, windows: int) -> np.ndarray:
     time, then the w/W quantiles of the event times (actual event times, never interpolated)."""
     if windows < 1:
         raise ValueError(f"windows must be at least 1, not {windows}")
-    distinct = len(np.unique(times))
-    if windows > distinct:  # some windows would repeat others, each a full pass over the users
-        raise ConfigError(f"{windows} windows of equal event counts need as many distinct event times; "
-                          f"the histories have {distinct}: ask for at most {distinct} windows")
-    ends = np.quantile(times, np.arange(1, windows + 1) / windows, method="inverted_cdf")
-    return np.concatenate([[times.min()], ends])
+    # events sharing a time cannot be parted, so more windows than distinct times, or a quantile
+    # that falls inside a run of tied times twice, would repeat a window with no events of its own
+    # (each one a full pass over the users)
+    fits = next(w for w in range(min(windows, len(np.unique(times))), 0, -1) if len(np.unique(_ends(times, w))) == w)
+    if fits < windows:
+        raise ConfigError(f"{windows} windows of equal event counts cannot be cut: too many events share a time "
+                          f"for some boundaries to differ; ask for at most {fits} windows")
+    return np.concatenate([[times.min()], _ends(times, windows)])
+
+
+def _ends(times: np.ndarray, windows: int) -> np.ndarray:
+    return np.quantile(times, np.arange(1, windows + 1) / windows, method="inverted_cdf")
 
 
 def bound_labels(bounds: np.ndarray, clock: Literal["time", "position"]) -> list[str]:
@@ -194,8 +200,10 @@ def segment_trends(
     items: Sequence[str],
     categories: Sequence[str | None] | None = None,
     top: int = 5,
+    segments: Sequence[int] | None = None,
 ) -> Trends:
-    """Each segment's share of attention per category (per item without categories) in each window.
+    """Each segment's share of attention per category (per item without categories) in each window;
+    `segments`: those to report (default: those among the labels), one with no user read has none.
 
     attention[w] (N_w, V): the attention of each user's prediction from their history up to the end
     of window w, over item columns (rows sum to 1; users with no events by then left out);
@@ -207,7 +215,9 @@ def segment_trends(
     to_names, names = _category_matrix(categories) if categories is not None else (None, list(items))
     windows = [Window(bounds[w], bounds[w + 1], len(labels[w])) for w in range(len(attention))]
     result = []
-    for segment in sorted(set(np.concatenate([np.asarray(x) for x in labels]).tolist())):
+    if segments is None:
+        segments = sorted(set(np.concatenate([np.asarray(x) for x in labels]).tolist()))
+    for segment in segments:
         shares = np.full((len(windows), len(names)), np.nan)  # NaN: no members in that window yet
         users = []
         for w, (matrix, members) in enumerate(zip(attention, labels)):
@@ -217,6 +227,9 @@ def segment_trends(
                 share = _shares(matrix[rows])
                 shares[w] = share @ to_names if to_names is not None else share
         present = np.flatnonzero(users)
+        if not len(present):  # none of its members among the users read (a sample of a large audience)
+            result.append(SegmentTrend(segment=segment, users=users, shares={}, riser=None, faller=None))
+            continue
         first, last = shares[present[0]], shares[present[-1]]
         change = last - first
         riser, faller = (Shift(names[j], float(first[j]), float(last[j]), float(change[j]))

@@ -96,6 +96,11 @@ def test_trends_over_items_without_categories() -> None:
     assert (segment.riser.name, segment.faller.name) == ("c", "a")
     with pytest.raises(ValueError, match="for 1 windows"):
         segment_trends([w1, w2], [np.array([1, 1])] * 2, ["0", "1"], ["a", "b", "c"])
+    # a segment none of whose users was read (a sample of a large audience) is still reported, empty
+    first, absent = segment_trends([w1, w2], [np.array([1, 1])] * 2, ["0", "1", "2"], ["a", "b", "c"],
+                                   segments=[1, 2]).segments
+    assert first.users == [2, 2] and (absent.segment, absent.users, absent.shares) == (2, [0, 0], {})
+    assert absent.riser is None and absent.faller is None
 
 
 def test_time_windows_hold_equal_event_counts() -> None:
@@ -119,6 +124,11 @@ def test_bound_labels() -> None:
 def test_time_windows_beyond_the_distinct_times_are_refused() -> None:
     times = np.array([1, 1, 2, 2, 3])
     assert time_windows(times, 3).tolist() == [1, 1, 2, 3]
-    with pytest.raises(ConfigError, match="4 windows of equal event counts need as many distinct event times; "
-                                          "the histories have 3"):
+    with pytest.raises(ConfigError, match="4 windows of equal event counts cannot be cut: .*at most 3 windows$"):
         time_windows(times, 4)  # windows would repeat others, each costing a pass over the users
+    # five distinct times, but the last five events share one: a third window would end where the second does
+    tied = np.array([1, 2, 3, 4, 5, 5, 5, 5, 5])
+    assert time_windows(tied, 1).tolist() == [1, 5]
+    with pytest.raises(ConfigError, match="3 windows of equal event counts cannot be cut: too many events share a "
+                                          "time for some boundaries to differ; ask for at most 1 windows$"):
+        time_windows(tied, 3)
