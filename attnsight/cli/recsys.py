@@ -366,7 +366,8 @@ def recommend(
     table.add_column("because of (attention)")
     for rank, r in enumerate(result.items, start=1):
         table.add_row(str(rank), item_label(r.item, info), f"{r.score:.2f}", because_text(r, info))
-    console.print(table)
+    console.print(table if result.items else "nothing left to recommend: the history holds every item "
+                                             "(--include-seen recommends among them)")
     if user is not None and not result.history:
         console.print(f"user {user} has no history yet: recommended from their profile (user features) alone")
     if result.unknown_items:

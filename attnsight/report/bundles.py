@@ -5,9 +5,11 @@ Matching is by columns, so the order of `--data` does not matter: a text classif
 with the text column it was trained on (its texts to explain), a risk scorer a file with every
 column of its event schema but the label (the events to score); a recommender reads none, its
 users' histories are in the bundle. Each file goes to the first bundle, in `--model` order, that fits it and has no file
-yet, so two text bundles take two text files in turn; a bundle left without one reads the first
-file that fits it, so one file serves every bundle it fits. A file that fits no bundle, or only
-bundles that already have one, is an error; the report names the file each bundle read.
+yet, so two text bundles take two text files in turn — unless that bundle is the only one a later
+file fits, which then takes it and moves the earlier file on (an augmenting path: every file gets a
+bundle whenever some matching gives each one); a bundle left without one reads the first file that
+fits it, so one file serves every bundle it fits. A file that fits no bundle, or whose bundles
+every matching gives other files, is an error; the report names the file each bundle read.
 """
 
 from __future__ import annotations
@@ -91,16 +93,38 @@ def match_data(bundles: Sequence[Bundle], data: Sequence[Path], encoding: str = 
             wants = "; ".join(f"{b.name} needs {', '.join(sorted(need))}" for b, need in zip(bundles, needs) if need)
             raise DataError(path, f"fits none of the bundles (columns: {', '.join(sorted(columns))}"
                                   + (f"; {wants})" if wants else "; none of them reads a data file)"))
-        free = [b for b in fitting if b.data is None]
-        if not free:
-            raise DataError(path, f"every bundle it fits ({', '.join(b.name for b in fitting)}) reads an earlier "
-                                  "--data file: give one file per bundle")
-        free[0].data, free[0].encoding = path, encoding
         fits.append((path, fitting))
+    taken: dict[int, Path] = {}  # id of a bundle → the file it reads
+    by_path = dict(fits)
+    for path, fitting in fits:
+        if not _assign(path, by_path, taken, set()):
+            names = ", ".join(b.name for b in fitting)
+            raise DataError(path, f"every bundle it fits ({names}) reads another --data file: give one file per "
+                                  "bundle")
+    for bundle in bundles:
+        if id(bundle) in taken:
+            bundle.data, bundle.encoding = taken[id(bundle)], encoding
     for path, fitting in fits:
         for bundle in fitting:
             if bundle.data is None:
                 bundle.data, bundle.encoding = path, encoding
+
+
+def _assign(path: Path, fits: dict[Path, list[Bundle]], taken: dict[int, Path], visited: set[int]) -> bool:
+    """Kuhn's augmenting path: give `path` the first bundle it fits that is free, else the first whose
+    file can move to another bundle it fits."""
+    free = next((b for b in fits[path] if id(b) not in taken), None)
+    if free is not None:
+        taken[id(free)] = path
+        return True
+    for bundle in fits[path]:
+        if id(bundle) in visited:
+            continue
+        visited.add(id(bundle))
+        if _assign(taken[id(bundle)], fits, taken, visited):
+            taken[id(bundle)] = path
+            return True
+    return False
 
 
 def load(bundle: Bundle, device: str) -> None:

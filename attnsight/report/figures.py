@@ -9,7 +9,9 @@ matplotlib's bundled font lacks.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 import textwrap
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -69,11 +71,18 @@ def _figure(width: float, height: float) -> Iterator[Figure]:
 
 
 def to_svg(fig: Figure) -> Markup:
-    """The figure as an `<svg>` element to inline (no XML prolog, no DOCTYPE pointing to the web)."""
+    """The figure as an `<svg>` element to inline (no XML prolog, no DOCTYPE pointing to the web).
+    matplotlib names the elements of every figure alike (figure_1, axes_1, its markers), so each
+    figure's ids and the references to them take a prefix of their own, from the figure's content
+    (the same inputs still make the same page)."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata=_METADATA)
     text = buffer.getvalue()
-    return Markup(text[text.index("<svg"):])  # matplotlib escapes the text it writes
+    text = text[text.index("<svg"):]  # matplotlib escapes the text it writes
+    prefix = "f" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    text = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', text)
+    text = re.sub(r'(href="#|url\(#)([^")]+)', rf"\1{prefix}-\2", text)
+    return Markup(text)
 
 
 def training_curves(curves: Sequence[Curve]) -> Markup:

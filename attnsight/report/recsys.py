@@ -64,6 +64,9 @@ def recommendations_part(bundle: Bundle, seed: int) -> Part:
         recent = ", ".join(_name(rec, i) for i in result.history[-5:])
         part.blocks.append(Paragraph(Markup("<strong>User {}</strong>: {} history items read; the latest: {}.")
                                      .format(user, len(result.history), recent)))
+        if not result.items:
+            part.blocks.append(Note(f"Nothing left to recommend to user {user}: they have every item."))
+            continue
         rows = [[str(n), _cell(rec, r.item), f"{r.score:.2f}",
                  Markup("; ").join(Markup("{} {}").format(_cell(rec, e.item), f"{e.attention:.2f}")
                                    for e in r.because)]

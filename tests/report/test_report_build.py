@@ -97,6 +97,9 @@ def test_the_page_is_self_contained(report, page):
     assert all(target.startswith("#") for target in re.findall(r"url\(\s*['\"]?([^)'\"]*)", html))  # clip paths
     anchors = {link[1:] for link in page.links if link.startswith("#")}
     assert all(f'id="{anchor}"' in html for anchor in anchors)  # the contents' links all land
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), [i for i in set(ids) if ids.count(i) > 1][:5]  # each figure its own ids
+    assert all(f'id="{target}"' in html for target in re.findall(r"url\(#([^)]+)\)", html))  # clip paths land
 
 
 def test_user_and_model_text_is_escaped(report, page, hidden_markup):
@@ -156,8 +159,15 @@ def test_each_data_file_goes_to_the_next_bundle_that_reads_it(tmp_path: Path):
     one = bundles()
     match_data(one, [english])  # one text file: it serves both
     assert [b.data for b in one] == [None, english, english, None]
-    with pytest.raises(DataError, match=r"en\.csv: every bundle it fits \(a, b\) reads an earlier --data file"):
+    with pytest.raises(DataError, match=r"en\.csv: every bundle it fits \(a, b\) reads another --data file"):
         match_data(bundles(), [english, chinese, english])  # a third text file would be read by nothing
+    # a file that fits both a text and the risk bundle, given first, does not take the text bundle
+    # that a later file alone fits: the order of --data does not matter
+    both = tmp_path / "both.csv"
+    both.write_text("account,timestamp,amount,text\nA,1,2.0,fine\n")
+    text_and_risk = [Bundle(tmp_path / "a", "text", {}), Bundle(tmp_path / "r", "risk", risk_config)]
+    match_data(text_and_risk, [both, english])
+    assert [b.data for b in text_and_risk] == [english, both]
 
 
 def test_a_folder_is_no_report_file(report, tmp_path: Path):
@@ -168,3 +178,15 @@ def test_a_folder_is_no_report_file(report, tmp_path: Path):
     with pytest.raises(AttnsightError, match=r"reviews\.csv: the page written there is HTML; give a \.html file name"):
         report.write(data)  # a data file given as --out by mistake stays as it was
     assert data.read_text() == "text\ngood\n"
+
+
+def test_a_user_with_every_item_gets_a_note_not_an_empty_table(tmp_path: Path):
+    from attnsight import SequentialRecommender
+    from attnsight.data.readers import Interactions
+
+    rec = SequentialRecommender(max_len=5, dim=8, num_layers=1, num_heads=1, epochs=1, device="cpu")
+    rec.fit(Interactions.from_records(["u1"] * 4, ["a", "b", "c", "d"]))
+    rec.save_pretrained(tmp_path / "one")
+    text = " ".join(Page(build_report([tmp_path / "one"])).text)
+    assert "Nothing left to recommend to user u1: they have every item." in text
+    assert "Recommendations for user u1" not in text  # no empty table, no empty heatmap
