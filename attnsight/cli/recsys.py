@@ -504,7 +504,8 @@ def influence(
                              "pairs": result.pairs})
         return
     info = rec.item_info_
-    scope = f"{result.recommendations:,} recommendations (top {k}) to {result.users:,} sampled users"
+    shown = min(k, len(rec.item_vocab_))  # a k beyond the catalogue recommends all of it
+    scope = f"{result.recommendations:,} recommendations (top {shown}) to {result.users:,} sampled users"
     if found is None:
         _print_pairs(f"What drives recommendations: {scope}", result.pairs, info)
         return
