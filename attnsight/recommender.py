@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from sklearn.base import BaseEstimator
 from scipy import sparse
+from sklearn.base import BaseEstimator
 from torch import Tensor
 
 from attnsight import __version__

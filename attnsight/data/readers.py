@@ -27,6 +27,8 @@ from attnsight.errors import DataError
 FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "dat", "pairs", "sequences")
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 _SEPARATORS = {"csv": ",", "tsv": "\t"}
+# numeric features are read as float32: a value beyond it would be infinite to the model
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
                ".parquet": "parquet", ".pq": "parquet", ".dat": "dat"}
 
@@ -691,9 +693,6 @@ def first_bad(
             raise DataError(path, f"{what}{shown}", column=column, row=row + 1)
         line = first_line[row] if isinstance(first_line, list) else first_line + row
         raise DataError(path, f"{what}{shown}", line, column)
-
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_numbers(path: Path, raw: pl.Series, first_line: int | list[int] | None, name: str) -> pl.Series:
