@@ -288,8 +288,8 @@ def _check_given_encoder(ctx: typer.Context, init: Optional[Path], encoder: str)
 def _cleaning_line(report: dict[str, int]) -> str:
     dropped = {"empty": report["empty"], "duplicates": report["duplicates"],
                "conflicting labels": report["conflicting_labels"]}
-    changed = {"HTML": report["html_cleaned"], "URLs": report["urls_removed"], "byte-order marks": report["bom_removed"],
-               "Unicode": report["normalized"]}
+    changed = {"HTML": report["html_cleaned"], "URLs": report["urls_removed"],
+               "byte-order marks": report["bom_removed"], "Unicode": report["normalized"]}
     return (f"cleaning: {report['rows_in']:,} texts in, {report['rows_out']:,} kept; dropped "
             + ", ".join(f"{v:,} {k}" for k, v in dropped.items()) + "; cleaned "
             + ", ".join(f"{v:,} {k}" for k, v in changed.items()))
