@@ -171,9 +171,9 @@ class RiskScorer(BaseEstimator):
     def _batcher(self, events: Events, arrays: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
                  batch_size: int) -> EventBatcher:
         n = self.history_len
-        parts, sources = [history_index(events.account, rows, n)], [np.full(n, 1)]
+        parts, sources = [history_index(events.account, events.time, rows, n)], [np.full(n, 1)]
         if events.entity is not None:
-            parts.append(history_index(events.entity, rows, n))
+            parts.append(history_index(events.entity, events.time, rows, n))
             sources.append(np.full(n, 2))
         return EventBatcher(
             arrays[0], arrays[1], events.time, rows, np.concatenate(parts, axis=1), np.concatenate(sources),

@@ -351,16 +351,22 @@ def _day_of(events: Events, date: str) -> int:
 # ----------------------------------------------------------------------------- histories
 
 
-def history_index(keys: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
+def history_index(keys: np.ndarray, times: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
     """(len(rows), length) indices of each row's `length` previous events with the same key, oldest
     first and right-aligned (the last column is the latest), -1 where there are fewer. Keys < 0 have
-    no history. Events are in time order, so only strictly earlier rows are used."""
+    no history. Events are in time order, and only events at strictly earlier times are history: those
+    sharing a row's time are neither its past nor its future, whatever their order in the file."""
     order = np.argsort(keys, kind="stable")  # groups, in time order within each
     position = np.empty_like(order)
     position[order] = np.arange(len(order))
-    group_start = np.searchsorted(keys[order], keys[order], side="left")
+    sorted_keys, sorted_times = keys[order], times[order]
+    group_start = np.searchsorted(sorted_keys, sorted_keys, side="left")
+    # the first position of each run of one key at one time: a row's history ends before it
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (sorted_keys[1:] != sorted_keys[:-1]) | (sorted_times[1:] != sorted_times[:-1])
+    tie_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
     p = position[rows]
-    offsets = p[:, None] - np.arange(length, 0, -1)[None, :]
+    offsets = tie_start[p][:, None] - np.arange(length, 0, -1)[None, :]
     valid = (offsets >= group_start[p][:, None]) & (keys[rows] >= 0)[:, None]
     return np.where(valid, order[np.clip(offsets, 0, None)], -1)
 

@@ -358,12 +358,12 @@ def test_time_split_errors(ten_days, kwargs, fragment):
 # ----------------------------------------------------------------------------- history_index
 
 
-def brute_history(keys: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
+def brute_history(keys: np.ndarray, times: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray:
     out = np.full((len(rows), length), -1, dtype=np.int64)
     for i, r in enumerate(rows):
         if keys[r] < 0:
             continue
-        earlier = [j for j in range(r) if keys[j] == keys[r]][-length:]
+        earlier = [j for j in range(len(keys)) if keys[j] == keys[r] and times[j] < times[r]][-length:]
         if earlier:
             out[i, length - len(earlier):] = earlier  # right-aligned, oldest first
     return out
@@ -374,16 +374,20 @@ def brute_history(keys: np.ndarray, rows: np.ndarray, length: int) -> np.ndarray
 def test_history_index_matches_brute_force(seed, length):
     rng = np.random.default_rng(seed)
     keys = rng.integers(-2, 5, 70)  # negative keys: no history
+    times = np.sort(rng.integers(0, 30, 70))  # in time order, with many ties
     rows = np.concatenate([np.arange(70), rng.integers(0, 70, 20)])  # all rows, then some again in any order
-    got = history_index(keys, rows, length)
+    got = history_index(keys, times, rows, length)
     assert got.shape == (len(rows), length)
-    np.testing.assert_array_equal(got, brute_history(keys, rows, length))
+    np.testing.assert_array_equal(got, brute_history(keys, times, rows, length))
 
 
 def test_history_index_by_hand():
     keys = np.array([0, 1, 0, -1, 0, 1])
-    got = history_index(keys, np.array([4, 5, 3, 0]), 2)
+    got = history_index(keys, np.arange(6), np.array([4, 5, 3, 0]), 2)
     assert got.tolist() == [[0, 2], [-1, 1], [-1, -1], [-1, -1]]
+    # rows 2 and 4 share a time: neither is the other's history, in either order
+    tied = history_index(keys, np.array([0, 1, 2, 3, 2, 5]), np.array([4, 2, 5]), 2)
+    assert tied.tolist() == [[-1, 0], [-1, 0], [-1, 1]]
 
 
 # ----------------------------------------------------------------------------- window_features
@@ -516,7 +520,7 @@ def test_concat_merges_account_and_entity_codes(tmp_path):
     assert both.lines.tolist() == [2, 3, 2, 3, 4]
     assert both.source == new.source
     # histories now run across the two files
-    assert history_index(both.account, np.array([4]), 2).tolist() == [[-1, 0]]
+    assert history_index(both.account, both.time, np.array([4]), 2).tolist() == [[-1, 0]]
 
 
 def test_concat_puts_overlapping_files_in_time_order(tmp_path):
