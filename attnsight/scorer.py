@@ -34,6 +34,7 @@ from attnsight.data.events import (
     read_events,
     time_split,
     window_features,
+    without_known,
 )
 from attnsight.errors import AttnsightError, DataError, check_count
 from attnsight.evaluate.drift import PROFILE_FILE, numeric_reference
@@ -411,8 +412,11 @@ class RiskScorer(BaseEstimator):
         rows = self._rows(events, rows)
         return self._scores(self._batcher(events, self._arrays(events), rows, 1024))
 
-    def evaluate(self, events: Events, rows: Sequence[int] | np.ndarray | None = None) -> dict[str, float]:
-        """Risk metrics on these labelled rows (all when None)."""
+    def evaluate(self, events: Events, rows: Sequence[int] | np.ndarray | None = None,
+                 exclude_known: bool | None = None) -> dict[str, float]:
+        """Risk metrics on these labelled rows (all when None). As the model's own test did (unless
+        `exclude_known` says otherwise), each day leaves out the accounts already known to be
+        compromised: a positive label among the events given, older than the label delay."""
         rows = self._rows(events, rows)
         if events.label is None:
             raise DataError(events.source, "no labels to evaluate against (--label-col)")
@@ -420,10 +424,16 @@ class RiskScorer(BaseEstimator):
         if len(open_rows):
             none = "; no row has one to evaluate against" if len(open_rows) == len(rows) else ""
             raise DataError(events.source, f"missing label{none}", int(events.lines[open_rows[0]]), events.schema.label)
-        if len(np.unique(events.label[rows])) == 1:  # as training refuses: ROC AUC and AP are undefined
-            raise DataError(events.source, "labels are all the same; risk scoring needs positives and negatives")
+        excluded = 0
+        if self.exclude_known if exclude_known is None else exclude_known:
+            rows, excluded = without_known(events, rows, 0, self.label_delay_days)
+        if len(np.unique(events.label[rows])) < 2:  # as training refuses: ROC AUC and AP are undefined
+            raise DataError(events.source, "labels are all the same; risk scoring needs positives and negatives"
+                            + (f" ({excluded:,} events of accounts already known compromised left out)"
+                               if excluded else ""))
         scores = self.score(events, rows)
-        return risk_metrics(events.label[rows], scores, events.account[rows], events.days[rows])
+        metrics = risk_metrics(events.label[rows], scores, events.account[rows], events.days[rows])
+        return {**metrics, "excluded_known_accounts": excluded}
 
     @torch.no_grad()
     def explain(self, events: Events, rows: Sequence[int] | np.ndarray, top: int = 5) -> list[RiskExplanation]:

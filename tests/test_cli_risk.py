@@ -110,6 +110,17 @@ def test_evaluate_since_json(workspace):
     assert everything["events"] == workspace["frame"].height
 
 
+def test_evaluate_leaves_out_known_accounts_as_a_test_does(workspace):
+    later = rows_since(workspace["frame"], SINCE)
+    kept = json.loads(invoke("risk", "evaluate", "--model", workspace["bundle"], "--data", workspace["data"],
+                             "--since", SINCE, "--leave-out-known", "--device", "cpu", "--json").stdout)
+    assert kept["excluded_known_accounts"] > 0  # the bundle was trained --keep-known: asked for here
+    assert kept["events"] + kept["excluded_known_accounts"] == later.height
+    table = invoke("risk", "evaluate", "--model", workspace["bundle"], "--data", workspace["data"], "--since", SINCE,
+                   "--leave-out-known", "--device", "cpu").stdout
+    assert f"{kept['excluded_known_accounts']:,} events of accounts already known compromised" in flat(table)
+
+
 def test_evaluate_table(workspace):
     result = invoke("risk", "evaluate", "--model", workspace["bundle"], "--data", workspace["data"], "--since", SINCE,
                     "--device", "cpu")

@@ -159,6 +159,10 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="Labelled events, in the columns the model was trained on.")],
     history: History = None,
     since: Since = None,
+    keep_known: Annotated[Optional[bool], typer.Option(
+        "--keep-known/--leave-out-known",
+        help="Keep, or leave out, the events of accounts already known compromised on their day "
+             "(default: as the model's own test did).")] = None,
     encoding: Encoding = "utf-8",
     device: Device = "auto",
     json_out: Json = False,
@@ -166,12 +170,15 @@ def evaluate(
     """ROC-AUC, average precision, precision@k and card precision@100 per day on labelled events."""
     scorer = _load(model, device)
     events, rows = _events(scorer, data, history, since, encoding)
-    metrics = scorer.evaluate(events, rows)
+    metrics = scorer.evaluate(events, rows, exclude_known=None if keep_known is None else not keep_known)
     if json_out:
         print_json(metrics)
         return
     title = f"{data.name} ({int(metrics['events']):,} events, {int(metrics['positives']):,} positive)"
     console.print(metrics_table(title, {"attnsight": metrics}, RISK_METRICS))
+    if metrics["excluded_known_accounts"]:
+        console.print(f"{metrics['excluded_known_accounts']:,} events of accounts already known compromised on "
+                      "their day left out, as in the model's test (--keep-known keeps them)", highlight=False)
 
 
 def _check_scores_out(out: Path, inputs: list[Path]) -> None:

@@ -309,19 +309,12 @@ def time_split(
     def in_range(lo: int, hi: int) -> np.ndarray:
         return np.flatnonzero((days >= lo) & (days < hi))
 
-    def without_known(rows: np.ndarray) -> tuple[np.ndarray, int]:
-        if not exclude_known or events.label is None:
-            return rows, 0
-        positive = events.label == 1
-        keep = np.ones(len(rows), dtype=bool)
-        for day in np.unique(days[rows]):
-            known = np.unique(events.account[positive & (days >= train_start) & (days < day - delay_days)])
-            keep &= ~((days[rows] == day) & np.isin(events.account[rows], known))
-        return rows[keep], int((~keep).sum())
+    def unknown(rows: np.ndarray) -> tuple[np.ndarray, int]:
+        return without_known(events, rows, train_start, delay_days) if exclude_known else (rows, 0)
 
     train = in_range(train_start, valid_start)
-    valid, valid_excluded = without_known(in_range(valid_start, first_test - gap_days))
-    test, excluded = without_known(in_range(first_test, first_test + test_days))
+    valid, valid_excluded = unknown(in_range(valid_start, first_test - gap_days))
+    test, excluded = unknown(in_range(first_test, first_test + test_days))
     for name, rows in (("train", train), ("test", test)):
         if len(rows) == 0:
             raise DataError(events.source, f"no {name} events in the chosen days")
@@ -337,6 +330,21 @@ def time_split(
         "rows": {"train": len(train), "valid": len(valid), "test": len(test)},
     }
     return TimeSplit(train, valid, test, protocol)
+
+
+def without_known(events: Events, rows: np.ndarray, first_day: int, delay_days: int) -> tuple[np.ndarray, int]:
+    """`rows` without those of accounts already known to be compromised on their day (a positive
+    label from `first_day` on, older than the label delay: the Handbook's protocol), and how many
+    were left out."""
+    if events.label is None:
+        return rows, 0
+    days = events.days
+    positive = events.label == 1
+    keep = np.ones(len(rows), dtype=bool)
+    for day in np.unique(days[rows]):
+        known = np.unique(events.account[positive & (days >= first_day) & (days < day - delay_days)])
+        keep &= ~((days[rows] == day) & np.isin(events.account[rows], known))
+    return rows[keep], int((~keep).sum())
 
 
 def _day_of(events: Events, date: str) -> int:
