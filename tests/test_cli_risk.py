@@ -148,7 +148,8 @@ def test_score_out_never_overwrites_its_input_or_a_bundle(workspace, tmp_path, m
     base = ["risk", "score", "--model", workspace["bundle"], "--data", data, "--device", "cpu", "--out"]
     for out, message in [(data, "is a file this command reads"),
                          (workspace["bundle"] / "config.json", "give a .csv file name"),
-                         (workspace["bundle"] / "scores.csv", "is inside a bundle folder"),
+                         (workspace["bundle"] / "scores.csv", "is inside the bundle folder"),
+                         (workspace["bundle"] / "logs" / "scores.csv", "is inside the bundle folder"),
                          (tmp_path, "is a folder")]:
         assert_one_line_error(monkeypatch, capsys, [*base, out], f"--out {out}", message)
     assert (data.read_bytes(), (workspace["bundle"] / "config.json").read_bytes()) == before

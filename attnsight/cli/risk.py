@@ -149,6 +149,9 @@ def train(
     title = (f"Test {p['test'][0]} … {p['test'][1]} ({int(metrics['test']['events']):,} events, "
              f"{int(metrics['test']['positives']):,} positive); trained on {p['train'][0]} … {p['train'][1]}")
     console.print(metrics_table(title, rows, RISK_METRICS))
+    if not metrics["test"]["positives"]:
+        console.print("the test days hold no positive label, so ROC AUC and average precision are undefined (nan): "
+                      "give test days with some (--test-start, --test-days) to measure the model", style="yellow")
     console.print(f"bundle written to {out} ({metrics['epochs']} epochs, "
                   f"{metrics['train_seconds']:.0f} s, stopped by {metrics['stopped_by']})")
 
@@ -184,15 +187,23 @@ def evaluate(
 def _check_scores_out(out: Path, inputs: list[Path]) -> None:
     """The scores' CSV is refused where writing it would destroy what the command reads or a
     bundle: an input file named by mistake, a file inside a bundle folder, a name not .csv."""
-    from attnsight.models.base import CONFIG_FILE
+    from attnsight.models.base import CONFIG_FILE, read_bundle_config
+
+    def is_bundle(folder: Path) -> bool:  # a config.json of another program's is no bundle
+        try:
+            return (folder / CONFIG_FILE).is_file() and bool(read_bundle_config(folder))
+        except AttnsightError:
+            return False
+
     if out.is_dir():
         raise AttnsightError(f"--out {out} is a folder; give the scores' file name (e.g. scores.csv)")
     if out.suffix.lower() != ".csv":
         raise AttnsightError(f"--out {out}: the scores are written as CSV; give a .csv file name (e.g. scores.csv)")
     if out.exists() and any(p.exists() and out.samefile(p) for p in inputs):
         raise AttnsightError(f"--out {out} is a file this command reads; give the scores a file of their own")
-    if (out.parent / CONFIG_FILE).is_file():
-        raise AttnsightError(f"--out {out} is inside a bundle folder; give the scores a file outside it")
+    bundle = next((p for p in out.resolve().parents if is_bundle(p)), None)
+    if bundle is not None:  # its logs/ or checkpoints/ too: a bundle folder is the bundle's
+        raise AttnsightError(f"--out {out} is inside the bundle folder {bundle}; give the scores a file outside it")
 
 
 @app.command()

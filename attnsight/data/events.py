@@ -90,7 +90,8 @@ class Events:
         return (self.time - origin) // DAY
 
     def event_ids(self, rows: np.ndarray) -> list[str]:
-        """The id column's values, or the file line when there is none."""
+        """The id column's values, or the file line when there is none (a history file's lines,
+        after `concat`, with the file's name)."""
         if self.ids is not None:
             return [str(v) for v in self.ids[rows]]
         return [f"line {int(v)}" for v in self.lines[rows]]
@@ -135,11 +136,15 @@ class Events:
                 raise DataError(later.source, f"event id {later.ids[first]!r} is in the history too "
                                 f"({int(repeated.sum()):,} are): the history holds earlier events only",
                                 int(later.lines[first]), self.schema.id)
+        if both[1]:
+            ids = np.concatenate([self.ids, later.ids])
+        else:  # no id column: an event is named by its line, so a history's carry its file's name too
+            ids = np.array([*(f"{Path(self.source).name} line {int(v)}" for v in self.lines),
+                            *(f"line {int(v)}" for v in later.lines)], dtype=object)
         merged = Events(
             self.schema, account, accounts, np.concatenate([self.time, later.time]),
             np.concatenate([self.numeric, later.numeric]), np.concatenate([self.categorical, later.categorical]),
-            np.concatenate([self.label, later.label]) if both[0] else None, entity, entities,
-            np.concatenate([self.ids, later.ids]) if both[1] else None,
+            np.concatenate([self.label, later.label]) if both[0] else None, entity, entities, ids,
             np.concatenate([self.lines, later.lines]), later.source,
         )
         order = np.argsort(merged.time, kind="stable")

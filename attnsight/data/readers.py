@@ -472,7 +472,8 @@ def _read_table(
         else:
             frame = pl.read_csv(buffer, separator=_SEPARATORS[fmt], infer_schema=False)
     except pl.exceptions.PolarsError as exc:
-        frame = None if fmt == "jsonl" else _lenient_table(path, [lines[k - 1] for k in kept], fmt, kept[0])
+        records = [lines[k - 1] for k in kept]
+        frame = _lenient_jsonl(records) if fmt == "jsonl" else _lenient_table(path, records, fmt, kept[0])
         if frame is None:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(path, f"cannot parse as {fmt}: {first}", _bad_table_line(text, fmt)) from None
@@ -526,6 +527,29 @@ def _refuse_nested_ids(path: Path, ids: pl.Series, column: str) -> None:
         for number, raw in enumerate(f, start=1):
             if raw.strip():
                 _check_single(path, json.loads(raw).get(column), number, column)
+
+
+def _lenient_jsonl(lines: list[str]) -> pl.DataFrame | None:
+    """The records as text columns, as Python's json module reads them: a column whose values mix
+    types (0 and false, 7 and "7"), which polars refuses, reads as the text of each value; None
+    unless every line is a JSON object."""
+    try:
+        records = [json.loads(line) for line in lines]
+    except ValueError:
+        return None
+    if not all(isinstance(r, dict) for r in records):
+        return None
+
+    def text(value: object) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"  # as polars writes a boolean
+        return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+    names = list(dict.fromkeys(name for r in records for name in r))
+    return pl.DataFrame({name: [text(r.get(name)) for r in records] for name in names},
+                        schema=dict.fromkeys(names, pl.String))
 
 
 def _lenient_table(path: Path, lines: list[str], fmt: str, header_line: int) -> pl.DataFrame | None:

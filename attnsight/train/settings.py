@@ -30,9 +30,9 @@ RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
     "max_len": _at_least(3),  # a text's [CLS] and [SEP] take two
     "vocab_size": _at_least(100),  # below that a WordPiece vocabulary is little more than its alphabet
     **dict.fromkeys(("bigram_buckets", "wide_buckets"), ("0 (off) or at least 2", lambda v: v == 0 or v >= 2)),
-    "lr": _RATE,
+    **dict.fromkeys(("lr", "pos_weight"), _RATE),  # an infinite weight makes every loss infinite
     # a budget of 0 would mean none to the Trainer (demo's are per task)
-    **dict.fromkeys(("time_budget", "text_budget", "risk_budget", "pos_weight"), _POSITIVE),
+    **dict.fromkeys(("time_budget", "text_budget", "risk_budget"), _POSITIVE),
     **dict.fromkeys(("dropout", "label_smoothing", "valid_size", "test_size"), _SHARE),
     "mask_prob": ("above 0 and below 1", lambda v: 0 < v < 1),
     **dict.fromkeys(("layer_lr_decay", "negative_rate"), _FRACTION),

@@ -530,6 +530,8 @@ def test_concat_puts_overlapping_files_in_time_order(tmp_path):
     assert both.time.tolist() == [T0, T0 + 10, T0 + 20, T0 + 20]  # on a tie the history's event comes first
     assert new_rows.tolist() == [1, 3]
     assert both.lines.tolist() == [2, 2, 3, 3]
+    # without an id column events are named by line: the history's lines carry its file's name
+    assert both.event_ids(np.arange(4)) == ["h.csv line 2", "line 2", "h.csv line 3", "line 3"]
 
 
 def test_concat_needs_the_same_columns(tmp_path):

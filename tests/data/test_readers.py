@@ -495,3 +495,13 @@ def test_a_frame_in_memory_is_parsed_as_a_file_is():
 def test_a_frame_in_memory_names_its_bad_row(columns, message):
     with pytest.raises(DataError, match=re.escape(message)):
         interactions_from_frame(pl.DataFrame(columns))
+
+
+def test_jsonl_columns_of_mixed_types_read_as_the_text_of_each_value(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"user": 7, "item": "a", "rating": 4}\n\n{"user": "7", "item": false, "rating": 4.5}\n')
+    log = read_interactions(path)  # polars alone refuses a column of 4 and 4.5 beside "a" and false
+    assert log.frame.rows() == [("7", "a", 4.0), ("7", "false", 4.5)]
+    path.write_text('{"user": 1, "item": [1, 2]}\n{"user": "x", "item": "b"}\n')
+    with pytest.raises(DataError, match="line 1, column 'item': holds a list, not a single value"):
+        read_interactions(path)

@@ -14,6 +14,7 @@ from attnsight.train.settings import check_settings
     ({"num_layers": 0}, "num_layers must be at least 1, not 0"),  # the estimator's name of --layers
     ({"dropout": 1.5}, "dropout must be at least 0 and below 1, not 1.5"),
     ({"lr": float("inf")}, "lr must be positive and finite, not inf"),
+    ({"pos_weight": float("inf")}, "pos_weight must be positive and finite, not inf"),
     ({"dim": "32"}, "dim must be a number, not '32'"),
     ({"epochs": True}, "epochs must be a number, not True"),
 ])
