@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-import sklearn.base
 import torch
 
 from attnsight.classifier import TextClassifier
@@ -59,16 +58,6 @@ def pretrained(tmp_path_factory) -> tuple[TextClassifier, object]:
 @pytest.fixture(scope="module")
 def from_init(pretrained) -> TextClassifier:
     return TextClassifier(**{**TINY, "init": str(pretrained[1])}).fit(reviews("en"))
-
-
-def test_hyperparameters_follow_scikit_learn():
-    model = TextClassifier(dim=32, lr=0.01)
-    assert model.set_params(seed=5) is model and model.get_params()["seed"] == 5
-    copied = sklearn.base.clone(model)
-    assert copied is not model and copied.get_params() == model.get_params()
-    assert repr(model) == "TextClassifier(dim=32, lr=0.01, seed=5)"
-    with pytest.raises(ValueError, match="no_such_param"):
-        model.set_params(no_such_param=1)
 
 
 # ----------------------------------------------------------------------------- accuracy

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-import sklearn.base
 
 from attnsight.data.events import DAY, UNLABELLED, EventSchema, read_events, time_split
 from attnsight.data.synthetic import make_transactions
@@ -56,17 +55,6 @@ def in_unit_interval(value: float) -> bool:
 
 
 # ----------------------------------------------------------------------------- metrics record
-
-
-
-def test_hyperparameters_follow_scikit_learn():
-    model = RiskScorer(dim=8, lr=0.01)
-    assert model.set_params(seed=5) is model and model.get_params()["seed"] == 5
-    copied = sklearn.base.clone(model)
-    assert copied is not model and copied.get_params() == model.get_params()
-    assert repr(model) == "RiskScorer(dim=8, lr=0.01, seed=5)"
-    with pytest.raises(ValueError, match="no_such_param"):
-        model.set_params(no_such_param=1)
 
 
 def test_metrics_record(scorer, events):

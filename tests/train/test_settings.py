@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sklearn.base
 
 from attnsight import RiskScorer, SequentialRecommender, TextClassifier
 from attnsight.errors import ConfigError
@@ -33,3 +34,14 @@ def test_options_are_named_as_flags_and_unset_or_unranged_ones_pass():
 def test_fit_checks_its_settings_before_reading_any_data(estimator, tmp_path):
     with pytest.raises(ConfigError, match="^batch_size must be at least 1, not 0$"):
         estimator(batch_size=0).fit(tmp_path / "no-such-file.csv")
+
+
+@pytest.mark.parametrize("estimator", [SequentialRecommender, TextClassifier, RiskScorer])
+def test_hyperparameters_follow_scikit_learn(estimator):
+    model = estimator(dim=8, lr=0.01)
+    assert model.set_params(seed=5) is model and model.get_params()["seed"] == 5
+    copied = sklearn.base.clone(model)  # scikit-learn's own copy: get_params(deep=...) and the stored arguments
+    assert copied is not model and copied.get_params() == model.get_params()
+    assert repr(model) == f"{estimator.__name__}(dim=8, lr=0.01, seed=5)"
+    with pytest.raises(ValueError, match="no_such_param"):
+        model.set_params(no_such_param=1)
