@@ -398,7 +398,7 @@ def test_unknown_encoder_and_missing_bundle(tmp_path):
     with pytest.raises(AttnsightError, match="not a model bundle"):
         TextClassifier.from_pretrained(tmp_path)
     for decay in (0.0, 1.5):
-        with pytest.raises(AttnsightError, match="layer_lr_decay must be in"):
+        with pytest.raises(AttnsightError, match="layer_lr_decay must be above 0 and at most 1"):
             TextClassifier(**{**TINY, "layer_lr_decay": decay}).fit(reviews("en", 60))
 
 
