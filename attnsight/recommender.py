@@ -541,7 +541,6 @@ class SequentialRecommender(BaseEstimator):
         similar to the recommended one listed first among those the model attended to. With user
         features, a user's profile joins the prediction (a user added by `add_users` has only it).
         """
-        check_count("k", k), check_count("explain", explain, least=0)
         indices, unknown = self.history_indices(user, history)
         profiles = self.profile_rows([user]) if user is not None and self.user_space_ is not None else None
         return self.recommend_batch([indices], [k], exclude_seen, explain, [unknown], profiles)[0]

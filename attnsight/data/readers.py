@@ -473,7 +473,7 @@ def _read_table(
             frame = pl.read_csv(buffer, separator=_SEPARATORS[fmt], infer_schema=False)
     except pl.exceptions.PolarsError as exc:
         records = [lines[k - 1] for k in kept]
-        frame = _lenient_jsonl(records) if fmt == "jsonl" else _lenient_table(path, records, fmt, kept[0])
+        frame = _lenient_jsonl(records) if fmt == "jsonl" else _lenient_table(records, fmt)
         if frame is None:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(path, f"cannot parse as {fmt}: {first}", _bad_table_line(text, fmt)) from None
@@ -552,15 +552,15 @@ def _lenient_jsonl(lines: list[str]) -> pl.DataFrame | None:
                         schema=dict.fromkeys(names, pl.String))
 
 
-def _lenient_table(path: Path, lines: list[str], fmt: str, header_line: int) -> pl.DataFrame | None:
+def _lenient_table(lines: list[str], fmt: str) -> pl.DataFrame | None:
     """The table as Python's csv module reads it, which takes a quote inside an unquoted field
     (`5" tall`) as the character it is, where polars refuses the file; None unless every record
-    has the header's number of fields."""
+    has the header's number of fields (a header naming a column twice is refused after, as for
+    polars' frame)."""
     records = list(csv.reader(iter(lines), delimiter=_SEPARATORS[fmt]))
     header = records[0]
     if any(len(record) != len(header) for record in records[1:]):
         return None
-    _check_header(path, lines[0], fmt, header_line)
     columns = [[value if value != "" else None for value in column] for column in zip(*records[1:])] \
         if len(records) > 1 else [[] for _ in header]
     return pl.DataFrame(dict(zip(header, columns)), schema=dict.fromkeys(header, pl.String))
