@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import os
 import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from attnsight.errors import AttnsightError
 
@@ -44,3 +48,20 @@ def _free_bytes(folder: Path) -> int:
         return shutil.disk_usage(folder).free
     except OSError:  # the folder is gone: not a full disk
         return FULL_DISK_BYTES
+
+
+def json_text(payload: Any, indent: int | None = 2) -> str:
+    """Strict JSON of `payload`, dataclasses as objects: a number that is not one (a ROC AUC without
+    positives, a silhouette of one segment) is null, as JSON has no NaN and strict readers refuse it."""
+    def plain(obj: Any) -> Any:
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            obj = dataclasses.asdict(obj)
+        if isinstance(obj, dict):
+            return {key: plain(value) for key, value in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [plain(value) for value in obj]
+        if isinstance(obj, float) and not math.isfinite(obj):
+            return None
+        return obj
+
+    return json.dumps(plain(payload), indent=indent, ensure_ascii=False, allow_nan=False)

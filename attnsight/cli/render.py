@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from attnsight.files import json_text
 
 # markup off: paths, ids, titles and texts from the user's data print as they are, brackets and all
 console = Console(markup=False)
@@ -29,20 +28,8 @@ def progress(json_out: bool) -> list[Any]:
 
 
 def print_json(payload: Any) -> None:
-    """Machine output: plain JSON on stdout, nothing else; a number that is not one (a silhouette of
-    one segment, a ROC AUC without positives) is null, as JSON has no NaN."""
-    def plain(obj: Any) -> Any:
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            obj = dataclasses.asdict(obj)
-        if isinstance(obj, dict):
-            return {key: plain(value) for key, value in obj.items()}
-        if isinstance(obj, (list, tuple)):
-            return [plain(value) for value in obj]
-        if isinstance(obj, float) and not math.isfinite(obj):
-            return None
-        return obj
-
-    print(json.dumps(plain(payload), indent=2, ensure_ascii=False, allow_nan=False))
+    """Machine output: plain JSON on stdout, nothing else (`json_text`: NaN prints as null)."""
+    print(json_text(payload))
 
 
 def cleaning_table(report: dict[str, int]) -> Table:

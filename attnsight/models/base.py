@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from attnsight.errors import AttnsightError, last_line
-from attnsight.files import write_atomic, write_text_atomic
+from attnsight.files import json_text, write_atomic, write_text_atomic
 
 M = TypeVar("M", bound="PretrainedModel")
 
@@ -35,8 +35,8 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON whole (`write_atomic`)."""
-    write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    """Write strict JSON (`json_text`: an undefined metric is null) whole (`write_atomic`)."""
+    write_text_atomic(path, json_text(payload) + "\n")
 
 
 def write_or_remove_json(path: Path, payload: Any) -> None:

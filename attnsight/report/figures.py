@@ -108,9 +108,11 @@ def training_curves(curves: Sequence[Curve]) -> Markup:
         return to_svg(fig)
 
 
-def metric_bars(models: Mapping[str, Mapping[str, float]], metrics: Sequence[str], title: str) -> Markup:
-    """Grouped bars: one group per metric, one bar per model (ours first), values printed on them."""
+def metric_bars(models: Mapping[str, Mapping[str, float | None]], metrics: Sequence[str], title: str) -> Markup:
+    """Grouped bars: one group per metric, one bar per model (ours first), values printed on them; an
+    undefined metric (null in metrics.json) has no bar."""
     metrics = [m for m in metrics if any(m in values for values in models.values())]
+    models = {name: {m: np.nan if v is None else v for m, v in values.items()} for name, values in models.items()}
     width = 0.8 / max(len(models), 1)
     with _figure(max(6.0, 1.8 * len(metrics) + 3.0), 3.6) as fig:
         ax = fig.add_subplot()

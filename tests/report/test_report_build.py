@@ -3,6 +3,7 @@ every section, figures inline, user text escaped; and the errors that stop it be
 
 from __future__ import annotations
 
+import json
 import re
 from html import escape as html_escape
 from html.parser import HTMLParser
@@ -190,3 +191,23 @@ def test_a_user_with_every_item_gets_a_note_not_an_empty_table(tmp_path: Path):
     text = " ".join(Page(build_report([tmp_path / "one"])).text)
     assert "Nothing left to recommend to user u1: they have every item." in text
     assert "Recommendations for user u1" not in text  # no empty table, no empty heatmap
+
+
+def test_an_undefined_metric_is_null_in_metrics_json_and_a_dash_in_the_report(risk_bundle, transactions_csv,
+                                                                              tmp_path: Path):
+    from attnsight import RiskScorer
+
+    scorer = RiskScorer.from_pretrained(risk_bundle, device="cpu")
+    # what days without positives give: ROC AUC undefined on test and for an epoch's validation
+    scorer.metrics_["test"]["roc_auc"] = float("nan")
+    scorer.metrics_["history"]["train"][0]["valid_roc_auc"] = float("nan")
+    scorer.save_pretrained(tmp_path / "risk")
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"metrics.json holds {constant}, which strict JSON readers refuse")
+
+    metrics = json.loads((tmp_path / "risk" / "metrics.json").read_text(), parse_constant=refuse)
+    assert metrics["test"]["roc_auc"] is None and metrics["test"]["average_precision"] is not None
+    page = Page(build_report([tmp_path / "risk"], data=[transactions_csv]))
+    text = " ".join(page.text)
+    assert "Metrics beside baselines" in text and "—" in text

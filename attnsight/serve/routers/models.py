@@ -45,8 +45,10 @@ class DriftResponse(BaseModel):
 
 
 def _numbers(metrics: Any) -> dict[str, Any] | None:
-    """The numeric entries of a metrics dict (per-class tables and the like left out)."""
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))} if isinstance(metrics, dict) else None
+    """The numeric entries of a metrics dict, null for an undefined one (per-class tables and the like left out)."""
+    if not isinstance(metrics, dict):
+        return None
+    return {k: v for k, v in metrics.items() if v is None or isinstance(v, (int, float))}
 
 
 def _info(served: Served, monitor: Monitor) -> ModelInfo:
