@@ -103,6 +103,17 @@ def test_help_through_main_exits_zero_and_a_bare_group_shows_its_help(monkeypatc
     assert code == 2 and "predict" in out + err and "error:" not in err
 
 
+def test_ctrl_c_says_interrupted_and_exits_130(monkeypatch, capsys, tmp_path):
+    import attnsight.data.synthetic
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(attnsight.data.synthetic, "make_audience", interrupt)
+    code, out, err = cli_helpers.run_main(monkeypatch, capsys, "demo", "--out", tmp_path / "demo")
+    assert code == 130 and err.strip() == "interrupted" and "Traceback" not in out + err
+
+
 def test_help_does_not_import_torch():
     code = ("import sys; from typer.testing import CliRunner; from attnsight.cli import app; "
             "r = CliRunner().invoke(app, ['recsys', 'train', '--help']); "

@@ -61,9 +61,8 @@ def main() -> None:
         if message:
             _error(f"{message} (see `{ctx.command_path} --help`)" if ctx else message)
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):  # Typer turns Ctrl-C into Abort
+    if code == 130:  # Typer turns Ctrl-C into this exit status, silently
         Console(stderr=True).print("[yellow]interrupted[/]")
-        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)  # --help, or typer.Exit, returns its status
 
 

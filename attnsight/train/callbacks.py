@@ -51,7 +51,7 @@ class RichProgress:
         if self._progress is not None:
             self._progress.reset(self._task, total=self._steps)
 
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+    def on_train_end(self, trainer: Trainer, result: TrainResult | None) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -69,6 +69,8 @@ class LogProgress:
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         log.info("%s epoch %d %s", trainer.name, epoch, " ".join(f"{k}={v:.4g}" for k, v in logs.items()))
 
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+    def on_train_end(self, trainer: Trainer, result: TrainResult | None) -> None:
+        if result is None:  # ended by an exception, which says why itself
+            return
         log.info("%s: stopped by %s after %d epochs, best epoch %d", trainer.name, result.stopped_by,
                  result.epochs, result.best_epoch)

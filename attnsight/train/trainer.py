@@ -111,7 +111,8 @@ class Callback(Protocol):
     def on_train_start(self, trainer: Trainer, epochs: int, steps_per_epoch: int) -> None: ...
     def on_step(self, trainer: Trainer, epoch: int, step: int, loss: float) -> None: ...
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None: ...
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None: ...
+    # result is None when training ends by an exception, which goes on once every callback has seen it
+    def on_train_end(self, trainer: Trainer, result: TrainResult | None) -> None: ...
 
 
 class Trainer:
@@ -175,62 +176,70 @@ class Trainer:
         writer = _tensorboard(cfg.log_dir) if self.main else None
         for cb in self.callbacks:
             cb.on_train_start(self, cfg.epochs, steps_per_epoch)
-        start = time.perf_counter() - state.seconds
-        stopped_by = state.finished or "epochs"
-        while state.finished is None and state.epoch < cfg.epochs:
-            epoch = state.epoch + 1
-            model.train()
-            losses = []
-            torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout and objective sampling
-            rng = np.random.default_rng([cfg.seed, epoch])
-            out_of_time = False
-            for step, batch in enumerate(_shards(batches(rng))):
-                loss = self._step(step_module, model, optimizer, scheduler, batch)
-                losses.append(loss)
+        try:
+            start = time.perf_counter() - state.seconds
+            stopped_by = state.finished or "epochs"
+            while state.finished is None and state.epoch < cfg.epochs:
+                epoch = state.epoch + 1
+                model.train()
+                losses = []
+                torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout and objective sampling
+                rng = np.random.default_rng([cfg.seed, epoch])
+                out_of_time = False
+                for step, batch in enumerate(_shards(batches(rng))):
+                    loss = self._step(step_module, model, optimizer, scheduler, batch)
+                    losses.append(loss)
+                    for cb in self.callbacks:
+                        cb.on_step(self, epoch, step, loss)
+                    if cfg.time_budget and distributed.agree(time.perf_counter() - start > cfg.time_budget):
+                        out_of_time = True
+                        break
+                loss = distributed.mean(float(np.mean(losses))) if losses else math.nan
+                if losses and not math.isfinite(loss):
+                    # before the epoch is checkpointed: a resume goes on from the last finite weights
+                    raise AttnsightError(f"{self.name}: training diverged (loss {loss} in epoch {epoch}); "
+                                         f"lower the learning rate (now {cfg.lr:g})")
+                logs = {"loss": loss, "lr": max(scheduler.get_last_lr())}  # the full rate: groups scale it down
+                if evaluate is not None and (epoch % cfg.eval_every == 0 or out_of_time or epoch == cfg.epochs):
+                    model.eval()
+                    logs.update({f"valid_{k}": v for k, v in evaluate(model).items()})
+                    score = logs.get(f"valid_{cfg.monitor}", math.nan)
+                    if score > state.best_score:
+                        state.best_score, state.best_epoch, state.bad_evals = score, epoch, 0
+                        state.best_state = copy.deepcopy(model.state_dict())
+                        state.best_metrics = {k[6:]: v for k, v in logs.items() if k.startswith("valid_")}
+                    else:
+                        state.bad_evals += 1
+                state.epoch, state.seconds = epoch, time.perf_counter() - start
+                logs["seconds"] = state.seconds
+                state.history.append({"epoch": epoch, **logs})
+                if writer is not None:
+                    for key, value in logs.items():
+                        writer.add_scalar(f"{self.name}/{key}", value, epoch)
                 for cb in self.callbacks:
-                    cb.on_step(self, epoch, step, loss)
-                if cfg.time_budget and distributed.agree(time.perf_counter() - start > cfg.time_budget):
-                    out_of_time = True
+                    cb.on_epoch_end(self, epoch, logs)
+                if cfg.checkpoint:
+                    self._save(cfg.checkpoint, model, optimizer, scheduler, state)
+                if out_of_time:
+                    stopped_by = "time_budget"
                     break
-            loss = distributed.mean(float(np.mean(losses))) if losses else math.nan
-            if losses and not math.isfinite(loss):
-                # before the epoch is checkpointed: a resume goes on from the last finite weights
-                raise AttnsightError(f"{self.name}: training diverged (loss {loss} in epoch {epoch}); "
-                                     f"lower the learning rate (now {cfg.lr:g})")
-            logs = {"loss": loss, "lr": max(scheduler.get_last_lr())}  # the full rate: groups scale it down
-            if evaluate is not None and (epoch % cfg.eval_every == 0 or out_of_time or epoch == cfg.epochs):
-                model.eval()
-                logs.update({f"valid_{k}": v for k, v in evaluate(model).items()})
-                score = logs.get(f"valid_{cfg.monitor}", math.nan)
-                if score > state.best_score:
-                    state.best_score, state.best_epoch, state.bad_evals = score, epoch, 0
-                    state.best_state = copy.deepcopy(model.state_dict())
-                    state.best_metrics = {k[6:]: v for k, v in logs.items() if k.startswith("valid_")}
-                else:
-                    state.bad_evals += 1
-            state.epoch, state.seconds = epoch, time.perf_counter() - start
-            logs["seconds"] = state.seconds
-            state.history.append({"epoch": epoch, **logs})
-            if writer is not None:
-                for key, value in logs.items():
-                    writer.add_scalar(f"{self.name}/{key}", value, epoch)
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, epoch, logs)
-            if cfg.checkpoint:
+                if evaluate is not None and state.bad_evals >= cfg.patience:
+                    stopped_by = "early_stopping"
+                    break
+            if cfg.checkpoint and state.finished is None:
+                # a resumed run skips a phase that already ended; the last weights (not the best) are
+                # kept so that a run extended to more epochs goes on as an uninterrupted one would
+                state.finished = stopped_by
                 self._save(cfg.checkpoint, model, optimizer, scheduler, state)
-            if out_of_time:
-                stopped_by = "time_budget"
-                break
-            if evaluate is not None and state.bad_evals >= cfg.patience:
-                stopped_by = "early_stopping"
-                break
-        if writer is not None:
-            writer.close()
-        if cfg.checkpoint and state.finished is None:
-            # a resumed run skips a phase that already ended; the last weights (not the best) are
-            # kept so that a run extended to more epochs goes on as an uninterrupted one would
-            state.finished = stopped_by
-            self._save(cfg.checkpoint, model, optimizer, scheduler, state)
+        except BaseException:
+            # Ctrl-C, a diverged loss, a pruned trial: a progress bar still stops (and gives the terminal
+            # its cursor back) before the error goes on
+            for cb in self.callbacks:
+                cb.on_train_end(self, None)
+            raise
+        finally:
+            if writer is not None:
+                writer.close()
         if state.best_state is not None:
             model.load_state_dict(state.best_state)
         result = TrainResult(

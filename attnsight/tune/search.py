@@ -65,7 +65,7 @@ class PruningCallback:
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"validation {self.metric} {value:.4f} at epoch {epoch}")
 
-    def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
+    def on_train_end(self, trainer: Trainer, result: TrainResult | None) -> None:
         pass
 
 

@@ -181,6 +181,7 @@ class _Recorder:
         self.states: dict[int, dict] = {}
         self.steps = 0
         self.started = self.ended = 0
+        self.results: list = []
 
     def on_train_start(self, trainer, epochs, steps_per_epoch) -> None:
         self.started += 1
@@ -195,6 +196,7 @@ class _Recorder:
 
     def on_train_end(self, trainer, result) -> None:
         self.ended += 1
+        self.results.append(result)
 
 
 def _fit(model, config: TrainerConfig, evaluate=None, callbacks=()):
@@ -260,6 +262,31 @@ class _CrashAt:
     def on_step(self, trainer, epoch, step, loss) -> None:
         if epoch == self.epoch:
             raise _Crash
+
+
+def test_a_crash_ends_every_callback_then_goes_on() -> None:
+    rec = _Recorder()
+    with pytest.raises(_Crash):
+        _fit(_tiny_model(), _config(epochs=4), _held_out_eval, [rec, _CrashAt(2)])
+    assert rec.started == 1 and rec.epochs == [1] and rec.results == [None]  # None: no result, an error
+
+
+def test_a_progress_bar_ended_by_a_crash_gives_the_terminal_back() -> None:
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from attnsight.train.callbacks import RichProgress
+
+    screen = io.StringIO()
+    stderr = sys.stderr
+    with pytest.raises(_Crash):
+        _fit(_tiny_model(), _config(epochs=4), None, [RichProgress(Console(file=screen, force_terminal=True)),
+                                                      _CrashAt(2)])
+    shown = screen.getvalue()
+    assert "\x1b[?25l" in shown and shown.rindex("\x1b[?25h") > shown.rindex("\x1b[?25l")  # cursor hidden, then shown
+    assert sys.stderr is stderr
 
 
 def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
