@@ -182,6 +182,7 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
         if budget is not None and not budget > 0:  # nan too
             raise AttnsightError(f"{flag} must be positive, not {budget:g}")
     from attnsight.models.base import write_json_atomic
+    from attnsight.train.callbacks import RichProgress
     from attnsight.tune import (METRICS, SPACES, best_config, discard_study, finished_trials, open_study, optimize,
                                 redact)
 
@@ -210,8 +211,11 @@ def _search(task: str, command: ModuleType, params: dict[str, Any]) -> None:
                        settings=settings)
     fresh = not study.get_trials(deepcopy=False)
 
+    # within a trial, the bar alone: a line per trial says how it ended
+    bar = [] if json_out else [RichProgress(epoch_lines=False)]
+
     def fit(options: dict[str, Any], callbacks: list[Any]) -> dict[str, Any]:
-        return command.fit_model(inputs, {**base, **options}, None, callbacks).metrics_
+        return command.fit_model(inputs, {**base, **options}, None, [*callbacks, *bar]).metrics_
 
     if not json_out:
         console.print(f"study {study.study_name!r} in {redact(storage)}: {len(finished_trials(study))} of "

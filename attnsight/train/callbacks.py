@@ -13,11 +13,14 @@ log = logging.getLogger(__name__)
 
 
 class RichProgress:
-    """One bar per epoch with the running loss, and a line per epoch with validation metrics."""
+    """One bar per epoch with the running loss, and (unless `epoch_lines` is off: the bar alone, gone
+    when training ends) a line per epoch with validation metrics."""
 
-    def __init__(self, console: Console | None = None, metrics: tuple[str, ...] = ("ndcg@10", "hr@10")) -> None:
+    def __init__(self, console: Console | None = None, metrics: tuple[str, ...] = ("ndcg@10", "hr@10"),
+                 epoch_lines: bool = True) -> None:
         self.console = console or Console(stderr=True)
         self.metrics = metrics
+        self.epoch_lines = epoch_lines
         self._progress: Progress | None = None
         self._task = None
         self._steps = 0
@@ -43,11 +46,12 @@ class RichProgress:
             )
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        shown = "  ".join(f"{m} {logs[f'valid_{m}']:.4f}" for m in self.metrics if f"valid_{m}" in logs)
-        self.console.print(
-            f"{trainer.name} epoch {epoch:>3}  loss {logs['loss']:.4f}  {shown}  [{logs['seconds']:.0f}s]",
-            highlight=False,
-        )
+        if self.epoch_lines:
+            shown = "  ".join(f"{m} {logs[f'valid_{m}']:.4f}" for m in self.metrics if f"valid_{m}" in logs)
+            self.console.print(
+                f"{trainer.name} epoch {epoch:>3}  loss {logs['loss']:.4f}  {shown}  [{logs['seconds']:.0f}s]",
+                highlight=False,
+            )
         if self._progress is not None:
             self._progress.reset(self._task, total=self._steps)
 

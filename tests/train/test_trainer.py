@@ -289,6 +289,22 @@ def test_a_progress_bar_ended_by_a_crash_gives_the_terminal_back() -> None:
     assert sys.stderr is stderr
 
 
+@pytest.mark.parametrize("epoch_lines", [True, False])
+def test_a_progress_bar_prints_epoch_lines_unless_told_not_to(epoch_lines: bool) -> None:
+    import io
+
+    from rich.console import Console
+
+    from attnsight.train.callbacks import RichProgress
+
+    screen = io.StringIO()
+    _fit(_tiny_model(), _config(epochs=2), _held_out_eval,
+         [RichProgress(Console(file=screen, force_terminal=True, width=120), epoch_lines=epoch_lines)])
+    shown = screen.getvalue()
+    assert "train epoch 1" in shown  # the bar's description, drawn as it ran
+    assert ("train epoch   2  loss" in shown) is epoch_lines
+
+
 def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     ckpt = tmp_path / "ckpt" / "train.pt"
     with pytest.raises(_Crash):
