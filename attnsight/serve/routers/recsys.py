@@ -1,4 +1,4 @@
-"""Recommendations, audiences and similar items from a recsys bundle, with live events applied."""
+"""Recommendations (with live events applied), audiences and similar items from a recsys bundle."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ async def recommend(body: RecommendRequest, registry: Registry = Depends(get_reg
 
 @router.post("/audience", response_model=RankedResponse)
 def audience(body: AudienceRequest, registry: Registry = Depends(get_registry)) -> RankedResponse:
-    """The users most likely to engage with each item next (users known to the bundle)."""
+    """The users most likely to engage with each item next: the bundle's users on their bundle histories."""
     served = registry.get(body.model, "recsys")
     _check_items(served, body.requests)
     return RankedResponse(model=served.name, version=served.version, results=[
