@@ -104,6 +104,15 @@ def open_view(page: Any, service: Service, view: str) -> Any:
     return page.locator(f"#{view}")
 
 
+def answer(view: Any, selector: str) -> Any:
+    """The first `selector` of the view's answer once shown; an error box shown instead fails with its
+    message (a timeout alone would not say why the answer never came)."""
+    view.locator(f"{selector}:visible, .error:visible").first.wait_for()
+    error = view.locator(".error")
+    assert error.is_hidden(), error.inner_text()
+    return view.locator(selector).first
+
+
 def api(service: Service, path: str, body: dict[str, Any]) -> dict[str, Any]:
     response = httpx.post(f"{service.url}{path}", json=body, timeout=30)
     assert response.status_code == 200, response.text
@@ -120,8 +129,8 @@ def test_users_view_shows_the_apis_recommendations_and_attention(page, service):
     view.locator("input[name=user]").fill(user)
     view.locator("input[name=k]").fill("5")
     view.locator("button[type=submit]").click()
+    answer(view, ".recs tbody tr")
     rows = view.locator(".recs tbody tr")
-    rows.first.wait_for()
     (expected,) = api(service, "/v1/recommend", {"model": "recsys", "requests": [
         {"user": user, "k": 5, "attention": True}]})["results"]
     assert [rows.nth(i).get_attribute("data-item") for i in range(rows.count())] == [i["item"] for i in expected["items"]]
@@ -149,8 +158,8 @@ def test_users_view_shows_the_side_features_each_recommendation_shares(page, ser
     view.locator("input[name=user]").fill(user)
     view.locator("input[name=k]").fill("5")
     view.locator("button[type=submit]").click()
+    answer(view, ".recs tbody tr")
     rows = view.locator(".recs tbody tr")
-    rows.first.wait_for()
     assert [rows.nth(i).get_attribute("data-item") for i in range(rows.count())] == [i["item"] for i in expected["items"]]
     for row, item in zip((rows.nth(i) for i in range(rows.count())), expected["items"]):
         shown = row.locator(".feature")
@@ -164,7 +173,7 @@ def test_an_api_error_is_shown_as_a_readable_message(page, service):
     view = open_view(page, service, "users")
     view.locator("input[name=user]").fill(service.bundles.recommender.sequences_.users[0])
     view.locator("button[type=submit]").click()
-    view.locator(".recs tbody tr").first.wait_for()
+    answer(view, ".recs tbody tr")
     view.locator("input[name=user]").fill("no-such-user")
     view.locator("button[type=submit]").click()
     error = view.locator(".error")
@@ -178,8 +187,7 @@ def test_text_view_shows_the_classifiers_label_and_escapes_the_text(page, servic
     view = open_view(page, service, "text")
     view.locator("textarea[name=text]").fill(text)
     view.locator("button[type=submit]").click()
-    label = view.locator("[data-field=label]")
-    label.wait_for()
+    label = answer(view, "[data-field=label]")
     (classified,) = api(service, "/v1/classify", {"texts": [text]})["results"]
     (explained,) = api(service, "/v1/explain-text", {"texts": [text]})["results"]
     assert label.inner_text() == classified["label"]
@@ -196,7 +204,7 @@ def test_text_view_marks_the_words_after_an_emoji_where_they_are(page, service):
     view = open_view(page, service, "text")
     view.locator("textarea[name=text]").fill(text)
     view.locator("button[type=submit]").click()
-    view.locator("[data-field=label]").wait_for()
+    answer(view, "[data-field=label]")
     (explained,) = api(service, "/v1/explain-text", {"texts": [text]})["results"]
     marks = view.locator(".highlighted mark")
     assert [marks.nth(i).inner_text() for i in range(marks.count())] == [
@@ -218,7 +226,7 @@ def test_a_metric_a_bundle_could_not_compute_shows_as_a_dash(page, service):
     users = open_view(page, service, "users")  # the page goes on working (the fixture fails on any script error)
     users.locator("input[name=user]").fill(service.bundles.recommender.sequences_.users[0])
     users.locator("button[type=submit]").click()
-    users.locator(".recs tbody tr").first.wait_for()
+    answer(users, ".recs tbody tr")
 
 
 def test_items_view_shows_the_audience_and_its_segments(page, service):
@@ -228,7 +236,7 @@ def test_items_view_shows_the_audience_and_its_segments(page, service):
     view.locator("input[name=item]").fill(item)
     view.locator("input[name=k]").fill("8")
     view.locator("button[type=submit]").click()
-    view.locator(".card").first.wait_for()  # segment cards come after the audience
+    answer(view, ".card")  # segment cards come after the audience
     (expected,) = api(service, "/v1/audience", {"model": "recsys", "requests": [{"item": item, "k": 8}]})["results"]
     users = [r["id"] for r in expected["results"]]
     assert users
