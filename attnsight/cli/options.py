@@ -89,15 +89,12 @@ def _check_own_folder(out: Path, task: str) -> None:
     from attnsight.classifier import LABELS_FILE
     from attnsight.data.tokenizer import TOKENIZER_FILE
     from attnsight.evaluate.drift import PROFILE_FILE
-    from attnsight.models.base import CONFIG_FILE, WEIGHTS_FILE, read_bundle_config
+    from attnsight.models.base import CONFIG_FILE, WEIGHTS_FILE, bundle_task
     from attnsight.recommender import (HISTORIES_FILE, ITEM_INFO_FILE, ITEMS_FILE, METRICS_FILE, PROFILES_FILE,
                                        USERS_FILE)
 
     if (out / CONFIG_FILE).is_file():
-        try:
-            held = read_bundle_config(out)["task"]
-        except AttnsightError:  # not JSON, or naming no task
-            held = None
+        held = bundle_task(out)
         if held == task:
             return
         raise AttnsightError(f"--out {out} holds a {held} bundle: give a folder of its own to this {task} model" if held

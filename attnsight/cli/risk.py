@@ -187,13 +187,7 @@ def evaluate(
 def _check_scores_out(out: Path, inputs: list[Path]) -> None:
     """The scores' CSV is refused where writing it would destroy what the command reads or a
     bundle: an input file named by mistake, a file inside a bundle folder, a name not .csv."""
-    from attnsight.models.base import CONFIG_FILE, read_bundle_config
-
-    def is_bundle(folder: Path) -> bool:  # a config.json of another program's is no bundle
-        try:
-            return (folder / CONFIG_FILE).is_file() and bool(read_bundle_config(folder))
-        except AttnsightError:
-            return False
+    from attnsight.models.base import bundle_task
 
     if out.is_dir():
         raise AttnsightError(f"--out {out} is a folder; give the scores' file name (e.g. scores.csv)")
@@ -201,7 +195,7 @@ def _check_scores_out(out: Path, inputs: list[Path]) -> None:
         raise AttnsightError(f"--out {out}: the scores are written as CSV; give a .csv file name (e.g. scores.csv)")
     if out.exists() and any(p.exists() and out.samefile(p) for p in inputs):
         raise AttnsightError(f"--out {out} is a file this command reads; give the scores a file of their own")
-    bundle = next((p for p in out.resolve().parents if is_bundle(p)), None)
+    bundle = next((p for p in out.resolve().parents if bundle_task(p)), None)  # another program's config.json is none
     if bundle is not None:  # its logs/ or checkpoints/ too: a bundle folder is the bundle's
         raise AttnsightError(f"--out {out} is inside the bundle folder {bundle}; give the scores a file outside it")
 

@@ -170,12 +170,13 @@ def time_windows(times: np.ndarray, windows: int) -> np.ndarray:
     # events sharing a time cannot be parted, so more windows than distinct times, or a quantile
     # that falls inside a run of tied times twice, would repeat a window with no events of its own
     # (each one a full pass over the users)
-    most = min(windows, len(np.unique(times)))
-    fits = next(w for w in range(most, 0, -1) if len(np.unique(_ends(times, w))) == w)
-    if fits < windows:
+    ends = _ends(times, windows)
+    if len(np.unique(ends)) < windows:
+        most = min(windows - 1, len(np.unique(times)))
+        fits = next(w for w in range(most, 0, -1) if len(np.unique(_ends(times, w))) == w)
         raise ConfigError(f"{windows} windows of equal event counts cannot be cut: too many events share a time "
                           f"for some boundaries to differ; ask for at most {fits} windows")
-    return np.concatenate([[times.min()], _ends(times, windows)])
+    return np.concatenate([[times.min()], ends])
 
 
 def _ends(times: np.ndarray, windows: int) -> np.ndarray:

@@ -120,6 +120,17 @@ def read_task_config(path: Path, task: str) -> dict[str, Any]:
     return payload
 
 
+def bundle_task(folder: Path) -> str | None:
+    """The task of the attnsight bundle in `folder`; None without one (no config.json, or another
+    program's)."""
+    if not (Path(folder) / CONFIG_FILE).is_file():
+        return None
+    try:
+        return read_bundle_config(folder)["task"]
+    except AttnsightError:  # not JSON, or naming no task
+        return None
+
+
 def read_bundle_config(path: Path) -> dict[str, Any]:
     config_path = Path(path) / CONFIG_FILE
     try:
