@@ -75,7 +75,7 @@ class TextExplanation:
     label: str
     probabilities: dict[str, float]
     words: list[WordWeight]  # in text order; weights sum to 1
-    truncated: bool  # the text was longer than max_len tokens: only its start (or start and end) was read
+    truncated: bool  # longer than max_len tokens: the encoder read its start (or start and end), a wide head all
 
 
 def minilm_path() -> Path:
@@ -442,8 +442,10 @@ class TextClassifier(BaseEstimator):
             attention_valid = np.log(np.clip(self._probabilities(valid_ids), 1e-12, None))  # on every rank
 
             def fit_wide() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-                fitted = fit_wide_head(self.model_, self.wide_buckets, train_ids, y_train, valid_ids, y_valid,
-                                       attention_valid, self.tokenizer_.pad_id, self.seed)
+                whole = functools.partial(self.tokenizer_.encode_ids, whole=True)  # the head reads all of a text
+                fitted = fit_wide_head(self.model_, self.wide_buckets, whole(train.texts), y_train,
+                                       whole(valid_set.texts), y_valid, attention_valid, self.tokenizer_.pad_id,
+                                       self.seed)
                 return fitted, {k: v.cpu() for k, v in self.model_.wide.state_dict().items()}
 
             wide, state = from_main(fit_wide)  # under torchrun rank 0 fits, the others take its head
@@ -498,7 +500,7 @@ class TextClassifier(BaseEstimator):
     def _drift_profile(self, texts: Sequence[str]) -> dict[str, Any]:
         """Reference distributions for drift monitoring, from held-out texts: their length in
         characters, the top class probability and the predicted class."""
-        probabilities = self._probabilities(self.tokenizer_.encode_ids(texts))
+        probabilities = self._probabilities(*self._encode(texts))
         return {
             "text_length": numeric_reference(np.array([len(t) for t in texts])),
             "score": numeric_reference(probabilities.max(1)),
@@ -514,8 +516,8 @@ class TextClassifier(BaseEstimator):
         pretrain_seconds: float, pretrained_here: bool, dataset: str, wide: dict[str, Any] | None,
     ) -> dict[str, Any]:
         y_test = self._label_ids(test.labels)
-        test_ids = self.tokenizer_.encode_ids(test.texts)
-        predicted = self._probabilities(test_ids).argmax(1)
+        test_ids, test_whole = self._encode(test.texts)
+        predicted = self._probabilities(test_ids, test_whole).argmax(1)
         majority = int(np.bincount(self._label_ids(train.labels)).argmax())
         seconds = result.seconds + pretrain_seconds + (wide["seconds"] if wide else 0.0)
         pretrain = getattr(self, "pretrain_metrics_", None)
@@ -524,7 +526,7 @@ class TextClassifier(BaseEstimator):
             self.model_.wide.mix.fill_(0.0)
             attention = self._probabilities(test_ids)
             self.model_.wide.mix.fill_(mix)
-            alone = wide_logits(self.model_, test_ids, self.tokenizer_.pad_id)
+            alone = wide_logits(self.model_, test_whole, self.tokenizer_.pad_id)
             for name, scores in (("test_attention", attention), ("test_wide", alone)):
                 wide[name] = classification_metrics(y_test, scores.argmax(1), len(self.labels_))
         return {
@@ -565,9 +567,16 @@ class TextClassifier(BaseEstimator):
         if not hasattr(self, "model_") or not self.model_.config.num_labels:
             raise AttnsightError("this classifier is not trained yet: call fit() or from_pretrained() on a trained bundle")
 
+    def _encode(self, texts: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Each text's ids for the encoder (truncated to max_len) and, for a model with a wide head,
+        its whole ids for that head to read (None without one)."""
+        whole = self.tokenizer_.encode_ids(texts, whole=True) if self.model_.wide is not None else None
+        return self.tokenizer_.encode_ids(texts), whole
+
     @torch.no_grad()
-    def _probabilities(self, ids: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, classes); under torchrun each rank computes its share and all get the whole."""
+    def _probabilities(self, ids: Sequence[np.ndarray], wide_ids: Sequence[np.ndarray] | None = None) -> np.ndarray:
+        """(N, classes) from the encoder's `ids` and a wide head's `wide_ids` (`_encode`); under
+        torchrun each rank computes its share and all get the whole."""
         model = self.model_
         model.eval()
         device = next(model.parameters()).device
@@ -576,8 +585,11 @@ class TextClassifier(BaseEstimator):
             out = np.zeros((len(share), model.config.num_labels), dtype=np.float32)
             if len(share) == 0:  # more ranks than texts
                 return out
-            for rows, batch in TokenBatcher([ids[r] for r in share], 128, pad_id=self.tokenizer_.pad_id).in_order():
-                logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).logits
+            whole = None if wide_ids is None else [wide_ids[r] for r in share]
+            batcher = TokenBatcher([ids[r] for r in share], 128, pad_id=self.tokenizer_.pad_id, wide_ids=whole)
+            for rows, batch in batcher.in_order():
+                batch = {key: value.to(device) for key, value in batch.items()}
+                logits = model(batch["input_ids"], batch["attention_mask"], wide_ids=batch.get("wide_ids")).logits
                 out[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             return out
 
@@ -589,7 +601,7 @@ class TextClassifier(BaseEstimator):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(N, classes) probabilities, columns in `labels_` order."""
         self._check_fitted()
-        return self._probabilities(self.tokenizer_.encode_ids(self._clean(texts)))
+        return self._probabilities(*self._encode(self._clean(texts)))
 
     def predict(self, texts: Sequence[str]) -> list[TextPrediction]:
         probabilities = self.predict_proba(texts)
@@ -616,14 +628,17 @@ class TextClassifier(BaseEstimator):
         device = next(model.parameters()).device
         cleaned = self._clean(texts)
         encodings = self.tokenizer_.encode(cleaned)
+        whole = self._encode(cleaned)[1]  # the wide head's evidence is shown for the tokens the encoder read
         out: list[TextExplanation] = []
         for start in range(0, len(cleaned), batch_size):
             chunk = encodings[start : start + batch_size]
-            batch = TokenBatcher([e.ids for e in chunk], len(chunk), pad_id=self.tokenizer_.pad_id).batch(
+            batch = TokenBatcher([e.ids for e in chunk], len(chunk), pad_id=self.tokenizer_.pad_id,
+                                 wide_ids=None if whole is None else whole[start : start + batch_size]).batch(
                 np.arange(len(chunk)))
-            mask, input_ids = batch["attention_mask"].to(device), batch["input_ids"].to(device)
+            batch = {key: value.to(device) for key, value in batch.items()}
+            mask, input_ids = batch["attention_mask"], batch["input_ids"]
             with torch.no_grad():
-                result = model(input_ids, mask, output_attentions=True)
+                result = model(input_ids, mask, output_attentions=True, wide_ids=batch.get("wide_ids"))
             probabilities = torch.softmax(result.logits.float(), dim=-1).cpu().numpy()
             predicted = result.logits.argmax(-1)
             special = torch.isin(input_ids, torch.as_tensor(self.tokenizer_.structural_ids, device=device))

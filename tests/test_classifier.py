@@ -14,6 +14,7 @@ from attnsight.classifier import TextClassifier
 from attnsight.data.synthetic import _REVIEW_WORDS, make_reviews
 from attnsight.data.texts import Texts
 from attnsight.errors import AttnsightError, DataError
+from attnsight.train.wide import wide_logits
 
 TINY = dict(dim=32, num_layers=1, num_heads=2, vocab_size=300, max_len=48, epochs=6, lr=3e-3, batch_size=32,
             device="cpu", seed=0, test_size=0.25)
@@ -497,6 +498,21 @@ def test_a_wide_models_explanations_mix_both_heads_evidence_as_its_logits_do():
     np.testing.assert_allclose(weights[0.5], (weights[0.0] + weights[1.0]) / 2, atol=1e-6)
     words = [w.word for w in explained.words]  # the wide head's evidence alone: its negative words
     assert {words[i] for i in np.argsort(weights[1.0])[-2:]} <= NEGATIVE_EN
+
+
+def test_a_wide_head_reads_all_of_a_long_text_and_the_encoder_its_first_max_len_tokens():
+    clf = TextClassifier(**{**TINY, "wide_buckets": 1024, "epochs": 1}).fit(reviews("en", 200))
+    long = "we stayed two nights and " * 12 + NEGATIVE_REVIEWS[0]  # the verdict past the 48-token window
+    ids, whole = clf.tokenizer_.encode_ids([long]), clf.tokenizer_.encode_ids([long], whole=True)
+    assert len(ids[0]) == 48 and len(whole[0]) > 60
+    clf.model_.wide.mix.fill_(1.0)  # the wide head alone
+    pad = clf.tokenizer_.pad_id
+    expected = torch.softmax(torch.from_numpy(wide_logits(clf.model_, whole, pad)), -1).numpy()
+    np.testing.assert_allclose(clf.predict_proba([long]), expected, atol=1e-5)
+    window = torch.softmax(torch.from_numpy(wide_logits(clf.model_, ids, pad)), -1).numpy()
+    assert np.abs(expected - window).max() > 1e-3  # the verdict's words moved the wide head
+    (explained,) = clf.explain([long])
+    assert explained.truncated and explained.probabilities == pytest.approx(clf.predict([long])[0].probabilities)
 
 
 def test_wide_head_is_fitted_and_mixed_on_validation(tmp_path):

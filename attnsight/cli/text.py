@@ -195,8 +195,8 @@ def train(
     bigram_buckets: BigramBuckets = 0,
     wide_buckets: Annotated[int, typer.Option(
         help="A wide head mixed with the attention one: logistic regression on TF-IDF of the tokens and token "
-             "pairs (hashed into this many buckets; 0: off), its strength cross-validated on the training texts, "
-             "mixed on validation; e.g. 131072.")] = 0,
+             "pairs (hashed into this many buckets; 0: off) of the whole text, however long, its strength "
+             "cross-validated on the training texts, mixed on validation; e.g. 131072.")] = 0,
     max_len: Annotated[int, typer.Option(
         help="Tokens read per text (at most what the --init encoder was built for; 512 for MiniLM).")] = 128,
     truncation: Truncation = "head",

@@ -177,7 +177,10 @@ class TextTokenizer:
             out.append(Encoding(np.asarray(ids, dtype=np.int64), list(tokens), [tuple(o) for o in offsets], truncated))
         return out
 
-    def encode_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
+    def encode_ids(self, texts: Sequence[str], whole: bool = False) -> list[np.ndarray]:
+        """[CLS] text [SEP] ids, truncated to max_len; `whole`: not truncated (what a wide head reads)."""
+        if whole:
+            return [np.asarray(e.ids, dtype=np.int64) for e in self._encode_batch(texts, whole=True)]
         out = []
         for e in self._encode_batch(texts, whole=self.truncation == "head+tail"):
             ids = np.asarray(e.ids, dtype=np.int64)

@@ -152,7 +152,8 @@ def text_gradients(model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.
 def classifier_explanations(clf: TextClassifier, texts: Sequence[str], batch_size: int = 16) -> Explained:
     """Rollout and integrated-gradient weights of each text's non-special tokens for its predicted
     class; for a model with a wide head, also each mixed with that head's evidence, as `explain` shows
-    them ("attention + wide", "integrated_gradients + wide")."""
+    them ("attention + wide", "integrated_gradients + wide"). The wide head reads the window the
+    encoder reads here, not the whole text, so that deleting a token takes it from both heads."""
     from attnsight.explain.text import mixed_evidence, pooled_attention
     from attnsight.train.batches import TokenBatcher
 

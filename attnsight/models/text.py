@@ -140,8 +140,12 @@ class TextTransformer(PretrainedModel):
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         output_attentions: bool = False,
+        wide_ids: Tensor | None = None,
     ) -> TextOutput:
-        """input_ids (B, T) right-padded; attention_mask (B, T) True for real tokens."""
+        """input_ids (B, T) right-padded; attention_mask (B, T) True for real tokens; wide_ids (B, T')
+        right-padded: the whole texts, of which input_ids may be truncations, for the wide head to
+        read (default: input_ids). The encoder's cost grows with the square of T, the wide head's
+        only with T', so a long text's words beyond max_len still count through the wide head."""
         B, T = input_ids.shape
         if T > self.config.max_len:
             raise ValueError(f"sequence length {T} exceeds max_len {self.config.max_len}")
@@ -161,7 +165,9 @@ class TextTransformer(PretrainedModel):
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         logits = self.classifier(self.head_drop(pooled)) if self.classifier is not None else None
         if self.wide is not None:
-            logits = torch.lerp(logits, self.wide(self.wide_counts(input_ids, valid)), self.wide.mix)
+            counts = self.wide_counts(input_ids, valid) if wide_ids is None else self.wide_counts(
+                wide_ids, wide_ids != self.config.pad_id)
+            logits = torch.lerp(logits, self.wide(counts), self.wide.mix)
         return TextOutput(hidden, pooled, logits, out.attentions)
 
     def bigram_ids(self, input_ids: Tensor, buckets: int) -> Tensor:

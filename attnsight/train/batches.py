@@ -103,11 +103,14 @@ class TokenBatcher:
         type_ids: Sequence[np.ndarray] | None = None,
         pad_id: int = 0,
         word_ids: Sequence[np.ndarray] | None = None,
+        wide_ids: Sequence[np.ndarray] | None = None,
     ) -> None:
-        """`word_ids`: per token, the index of the word it belongs to (-1 for none), for whole-word masking."""
+        """`word_ids`: per token, the index of the word it belongs to (-1 for none), for whole-word masking;
+        `wide_ids`: each whole text's ids, of which `ids` may be a truncation (what a wide head reads)."""
         if not len(ids):
             raise ValueError("no texts to batch")
         self.ids, self.labels, self.type_ids, self.word_ids = list(ids), labels, type_ids, word_ids
+        self.wide_ids = wide_ids
         self.batch_size, self.pad_id = batch_size, pad_id
         self.lengths = np.array([len(row) for row in ids])
         self.max_width = max(int(self.lengths.max()), 1)
@@ -135,6 +138,9 @@ class TokenBatcher:
             batch["token_type_ids"] = torch.from_numpy(pad_right([self.type_ids[r] for r in rows], width))
         if self.word_ids is not None:
             batch["word_ids"] = torch.from_numpy(pad_right([self.word_ids[r] for r in rows], width, -1))
+        if self.wide_ids is not None:  # padded to their own longest: longer than `width` where truncated
+            whole = [self.wide_ids[r] for r in rows]
+            batch["wide_ids"] = torch.from_numpy(pad_right(whole, max(len(row) for row in whole), self.pad_id))
         if self.labels is not None:
             batch["labels"] = torch.from_numpy(self.labels[rows])
         return batch

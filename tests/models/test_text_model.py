@@ -479,6 +479,24 @@ def test_the_wide_head_is_scikit_learns_tf_idf_times_its_weights():
                                        atol=1e-5, rtol=1e-5)
 
 
+def test_the_wide_head_reads_the_whole_text_where_the_encoder_reads_its_window():
+    model = tiny(wide_buckets=7)  # max_len 16
+    whole = torch.tensor([[2, *[11, 12] * 10, 13, 14, 3]])  # 24 tokens: the last words are past the window
+    window = torch.cat([whole[:, :15], torch.tensor([[3]])], dim=1)
+    with torch.no_grad():
+        model.wide.weight.normal_()
+        model.wide.mix.fill_(0.0)
+        attention = model(window).logits
+        model.wide.mix.fill_(0.4)
+        read_whole = model(window, wide_ids=whole).logits
+        read_window = model(window).logits
+    whole_counts = model.wide_counts(whole, whole != 0)
+    torch.testing.assert_close(read_whole, 0.6 * attention + 0.4 * model.wide(whole_counts), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(read_whole, read_window, atol=1e-3)  # tokens 13 and 14 count only in the whole text
+    with pytest.raises(ValueError, match="exceeds max_len"):  # the encoder still reads max_len tokens at most
+        model(whole)
+
+
 def test_a_new_classification_head_has_no_wide_head_until_one_is_added():
     model = tiny(wide_buckets=7)
     assert model.wide is not None and "wide.idf" in model.state_dict()
