@@ -54,7 +54,7 @@ def explanations_part(bundle: Bundle, seed: int) -> Part:
         if shown.get(e.label, 0) == PER_CLASS:
             continue
         shown[e.label] = shown.get(e.label, 0) + 1
-        note = " (longer than the model reads: only part of it was read)" if e.truncated else ""
+        note = " (longer than the encoder reads: words are weighed in the part it read)" if e.truncated else ""
         rows.append([dim(e.label, f"{e.probabilities[e.label]:.2f}"), label or "—",
                      Markup(highlight_html(e.text, e.words)) + note,  # highlight_html escapes the text
                      strongest_words(e.words, 3)])

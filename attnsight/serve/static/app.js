@@ -149,7 +149,7 @@ async function classify(view, form) {
   parts.push(chars.slice(at).join(""));
   field(view, "words").replaceChildren(...parts);
   field(view, "truncated").textContent = result.truncated
-    ? "the text was longer than the model reads: only part of it was used" : "darker: more attention; hover a word for its share";
+    ? "the text was longer than the encoder reads: words are weighed in the part it read" : "darker: more attention; hover a word for its share";
   view.querySelector(".result").hidden = false;
 }
 
