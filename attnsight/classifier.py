@@ -568,10 +568,12 @@ class TextClassifier(BaseEstimator):
             raise AttnsightError("this classifier is not trained yet: call fit() or from_pretrained() on a trained bundle")
 
     def _encode(self, texts: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-        """Each text's ids for the encoder (truncated to max_len) and, for a model with a wide head,
-        its whole ids for that head to read (None without one)."""
-        whole = self.tokenizer_.encode_ids(texts, whole=True) if self.model_.wide is not None else None
-        return self.tokenizer_.encode_ids(texts), whole
+        """Each text's ids for the encoder (truncated to max_len), and its whole ids for a wide head."""
+        return self.tokenizer_.encode_ids(texts), self._wide_ids(texts)
+
+    def _wide_ids(self, texts: Sequence[str]) -> list[np.ndarray] | None:
+        """Each text's whole ids, for the model's wide head to read; None without one."""
+        return self.tokenizer_.encode_ids(texts, whole=True) if self.model_.wide is not None else None
 
     @torch.no_grad()
     def _probabilities(self, ids: Sequence[np.ndarray], wide_ids: Sequence[np.ndarray] | None = None) -> np.ndarray:
@@ -628,7 +630,7 @@ class TextClassifier(BaseEstimator):
         device = next(model.parameters()).device
         cleaned = self._clean(texts)
         encodings = self.tokenizer_.encode(cleaned)
-        whole = self._encode(cleaned)[1]  # the wide head's evidence is shown for the tokens the encoder read
+        whole = self._wide_ids(cleaned)  # the wide head's evidence is shown for the tokens the encoder read
         out: list[TextExplanation] = []
         for start in range(0, len(cleaned), batch_size):
             chunk = encodings[start : start + batch_size]

@@ -140,7 +140,7 @@ class TokenBatcher:
             batch["word_ids"] = torch.from_numpy(pad_right([self.word_ids[r] for r in rows], width, -1))
         if self.wide_ids is not None:  # padded to their own longest: longer than `width` where truncated
             whole = [self.wide_ids[r] for r in rows]
-            batch["wide_ids"] = torch.from_numpy(pad_right(whole, max(len(row) for row in whole), self.pad_id))
+            batch["wide_ids"] = torch.from_numpy(pad_right(whole, padded_width(max(map(len, whole))), self.pad_id))
         if self.labels is not None:
             batch["labels"] = torch.from_numpy(self.labels[rows])
         return batch

@@ -299,6 +299,17 @@ def test_widths_are_padded_widths_within_the_longest_text():
     assert batch["attention_mask"].sum().item() == 3 and batch["input_ids"][0, 3:].eq(0).all()
 
 
+def test_whole_texts_travel_with_their_truncations_padded_to_their_own_width():
+    windows = [np.array([2, 10, 3]), np.array([2, 11, 12, 3])]
+    whole = [np.array([2, 10, *range(20, 30), 3]), np.array([2, 11, 12, 3])]  # the first was truncated
+    batch = TokenBatcher(windows, 2, pad_id=7, wide_ids=whole).batch(np.array([1, 0]))
+    assert batch["input_ids"].shape == (2, 4)  # the encoder's width: the longest window
+    assert batch["wide_ids"].shape == (2, padded_width(13))
+    assert batch["wide_ids"][1, :13].tolist() == whole[0].tolist() and batch["wide_ids"][1, 13:].eq(7).all()
+    assert batch["wide_ids"][0, :4].tolist() == whole[1].tolist() and batch["wide_ids"][0, 4:].eq(7).all()
+    assert "wide_ids" not in TokenBatcher(windows, 2).batch(np.array([0, 1]))
+
+
 def test_epoch_yields_every_row_exactly_once():
     batcher = TokenBatcher(ROWS, 4, np.arange(23))
     seen = []
